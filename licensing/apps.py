@@ -1,0 +1,15 @@
+from django.apps import AppConfig
+from django.db.models.signals import post_delete, post_save
+
+
+class LicensingConfig(AppConfig):
+    name = "licensing"
+
+    def ready(self) -> None:
+        from subscriptions import hot_cache
+
+        from .models import LicenceAssignment, OrgUser
+
+        for model in (LicenceAssignment, OrgUser):
+            post_save.connect(hot_cache.invalidate_on_commit, sender=model, weak=False)
+            post_delete.connect(hot_cache.invalidate_on_commit, sender=model, weak=False)

@@ -1,0 +1,54 @@
+from django.urls import reverse
+
+from subscriptions.errors import Conflict
+
+
+class NoLicenceAvailable(Conflict):
+    code = "no_licence_available"
+
+    def __init__(self, subscription, needed: int = 1):
+        self.increase_url = reverse("subscriptions:detail", args=[subscription.pk])
+        product = subscription.plan.product.name
+        what = "a licence" if needed == 1 else f"{needed} licences"
+        super().__init__(
+            f"No {product} licence is available: all {subscription.quantity} are in use. "
+            f"Free {what} by making a user Inactive, or increase your seats to "
+            f"{subscription.quantity + needed}.",
+            increase_url=self.increase_url,
+        )
+
+
+class StatusCannotHoldLicence(Conflict):
+    code = "status_cannot_hold_licence"
+
+    def __init__(self, org_user):
+        super().__init__(
+            f"{org_user.name} is {org_user.get_status_display()}: only Active or Locked users "
+            "can hold a licence."
+        )
+
+
+class AlreadyLicensed(Conflict):
+    code = "already_licensed"
+
+    def __init__(self, org_user, subscription):
+        super().__init__(
+            f"{org_user.name} already holds a {subscription.plan.product.name} licence."
+        )
+
+
+class SubscriptionNotLive(Conflict):
+    code = "subscription_not_live"
+
+    def __init__(self, subscription):
+        super().__init__(
+            f"The {subscription.plan.product.name} subscription is "
+            f"{subscription.get_status_display().lower()}: its licences cannot be assigned."
+        )
+
+
+class EmailAlreadyUsed(Conflict):
+    code = "email_in_use"
+
+    def __init__(self, email: str):
+        super().__init__(f"A user with the email {email} already exists in your organization.")

@@ -1,0 +1,13 @@
+from django.urls import path
+
+from . import views
+
+app_name = "licensing"
+urlpatterns = [
+    path("", views.manage_licences, name="manage"),
+    path("users/add/", views.org_user_add, name="user_add"),
+    path("users/<int:pk>/status/", views.org_user_status, name="user_status"),
+    path("users/<int:pk>/delete/", views.org_user_delete, name="user_delete"),
+    path("users/<int:pk>/licences/<int:subscription_pk>/assign/", views.licence_assign, name="assign"),
+    path("users/<int:pk>/licences/<int:subscription_pk>/remove/", views.licence_remove, name="remove"),
+]

@@ -1,0 +1,5 @@
+from django.conf import settings
+
+
+def site(request):
+    return {"VENDOR_NAME": settings.VENDOR_NAME, "DEBUG": settings.DEBUG}

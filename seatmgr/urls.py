@@ -1,0 +1,22 @@
+from django.conf import settings
+from django.contrib import admin
+from django.urls import include, path
+from django.views.generic import RedirectView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from licensing import views as licensing_views
+
+urlpatterns = [
+    path("", RedirectView.as_view(pattern_name="dashboard", permanent=False)),
+    path("accounts/", include("allauth.urls")),
+    path("admin/", admin.site.urls),
+    path("dashboard/", licensing_views.dashboard, name="dashboard"),
+    path("subscriptions/", include("subscriptions.urls")),
+    path("licences/", include("licensing.urls")),
+    path("api/v1/", include("seatmgr.api_urls")),
+    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+]
+
+if settings.DEBUG:
+    urlpatterns.append(path("_dev/mail/", include("devmail.urls")))

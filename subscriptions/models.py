@@ -1,0 +1,190 @@
+import hashlib
+import secrets
+
+from django.conf import settings
+from django.db import models
+from django.db.models import F, Q
+from django.utils import timezone
+
+
+class Organization(models.Model):
+    """A customer organisation: the tenant. Every customer-owned row points here."""
+
+    class Connector(models.TextChoices):
+        BUILT_IN = "built_in", "Built-in (seatmgr is the licence server)"
+        WEBHOOK = "webhook", "Signed webhook"
+        SALESFORCE = "salesforce", "Salesforce License Management App"
+
+    name = models.CharField(max_length=200)
+    slug = models.SlugField(max_length=80, unique=True)
+    billing_email = models.EmailField()
+    account_manager = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="managed_organizations",
+        limit_choices_to={"is_staff": True},
+    )
+    # Connected org: where new seat counts are pushed.
+    connector = models.CharField(max_length=20, choices=Connector.choices, default=Connector.BUILT_IN)
+    connector_url = models.URLField(blank=True, help_text="Webhook URL or Salesforce instance URL.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ("name",)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Membership(models.Model):
+    class Role(models.TextChoices):
+        ADMIN = "admin", "Admin"
+        MEMBER = "member", "Member"
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships"
+    )
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="memberships"
+    )
+    role = models.CharField(max_length=10, choices=Role.choices, default=Role.ADMIN)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "organization"], name="membership_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} ({self.get_role_display()}) in {self.organization}"
+
+
+class Product(models.Model):
+    code = models.SlugField(max_length=50, unique=True)
+    name = models.CharField(max_length=100)
+
+    class Meta:
+        ordering = ("name",)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Plan(models.Model):
+    class Interval(models.TextChoices):
+        MONTH = "month", "Monthly"
+        YEAR = "year", "Yearly"
+
+    class DecreasePolicy(models.TextChoices):
+        IMMEDIATE = "immediate", "Immediately once approved"
+        PERIOD_END = "period_end", "At the end of the current period"
+
+    product = models.ForeignKey(Product, on_delete=models.PROTECT, related_name="plans")
+    code = models.SlugField(max_length=80, unique=True)
+    name = models.CharField(max_length=100)
+    interval = models.CharField(max_length=5, choices=Interval.choices)
+    # Price of one seat for one interval, in minor units (cents) of `currency`.
+    unit_amount = models.PositiveIntegerField()
+    currency = models.CharField(max_length=3, default="eur")
+    min_seats = models.PositiveIntegerField(default=1)
+    max_seats = models.PositiveIntegerField(default=1000)
+    decrease_policy = models.CharField(
+        max_length=12, choices=DecreasePolicy.choices, default=DecreasePolicy.IMMEDIATE
+    )
+
+    class Meta:
+        ordering = ("product__name", "interval")
+        constraints = [
+            models.CheckConstraint(condition=Q(min_seats__gte=1), name="plan_min_seats_positive"),
+            models.CheckConstraint(
+                condition=Q(max_seats__gte=F("min_seats")), name="plan_max_at_least_min"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.product.name} {self.get_interval_display()}"
+
+
+class Subscription(models.Model):
+    class Status(models.TextChoices):
+        PENDING = "pending", "Not yet active"
+        ACTIVE = "active", "Active"
+        PAST_DUE = "past_due", "Payment overdue"
+        CANCELLED = "cancelled", "Cancelled"
+
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="subscriptions"
+    )
+    plan = models.ForeignKey(Plan, on_delete=models.PROTECT, related_name="subscriptions")
+    # Seats paid for: the "Maximum active users" of the product.
+    quantity = models.PositiveIntegerField()
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    current_period_start = models.DateTimeField()
+    current_period_end = models.DateTimeField()
+    activated_at = models.DateTimeField(null=True, blank=True)
+    cancel_at_period_end = models.BooleanField(default=False)
+    stripe_customer_id = models.CharField(max_length=100, blank=True)
+    stripe_subscription_id = models.CharField(max_length=100, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ("organization__name", "plan__product__name")
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(current_period_end__gt=F("current_period_start")),
+                name="subscription_period_ordered",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.organization} · {self.plan}"
+
+    @property
+    def product(self) -> Product:
+        return self.plan.product
+
+    @property
+    def is_live(self) -> bool:
+        return self.status in (self.Status.ACTIVE, self.Status.PAST_DUE)
+
+
+def hash_secret(raw: str) -> str:
+    """SHA-256 of a high-entropy secret (API keys, capability tokens): those are
+    random 256-bit values, so a fast hash is enough and nothing raw is stored."""
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+class ApiKey(models.Model):
+    """A per-organization API key. The raw key is shown once; only its hash is kept."""
+
+    PREFIX = "sm_"
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="api_keys")
+    name = models.CharField(max_length=100)
+    # First characters of the key, to tell keys apart in lists.
+    prefix = models.CharField(max_length=16)
+    key_hash = models.CharField(max_length=64, unique=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ("-created_at",)
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None
+
+    @classmethod
+    def generate_raw(cls) -> str:
+        return cls.PREFIX + secrets.token_urlsafe(32)
+
+    def revoke(self) -> None:
+        self.revoked_at = timezone.now()

@@ -1,0 +1,101 @@
+from datetime import timedelta
+
+import factory
+from django.utils import timezone
+
+from accounts.models import User
+from licensing.models import LicenceAssignment, OrgUser
+from subscriptions.models import Membership, Organization, Plan, Product, Subscription
+
+PASSWORD = "correct-horse-battery-staple"
+
+
+class UserFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = User
+        skip_postgeneration_save = True
+
+    email = factory.Sequence(lambda n: f"person{n}@example.com")
+    full_name = factory.Faker("name")
+    password = factory.PostGenerationMethodCall("set_password", PASSWORD)
+
+    @factory.post_generation
+    def _save(obj, create, extracted, **kwargs):
+        if create:
+            obj.save()
+
+
+class OrganizationFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Organization
+
+    name = factory.Sequence(lambda n: f"Customer {n} Ltd")
+    slug = factory.Sequence(lambda n: f"customer-{n}")
+    billing_email = factory.Sequence(lambda n: f"billing{n}@example.com")
+
+
+class MembershipFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Membership
+
+    user = factory.SubFactory(UserFactory)
+    organization = factory.SubFactory(OrganizationFactory)
+    role = Membership.Role.ADMIN
+
+
+class ProductFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Product
+        django_get_or_create = ("code",)
+
+    code = "documents"
+    name = factory.LazyAttribute(lambda o: o.code.capitalize())
+
+
+class PlanFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Plan
+        django_get_or_create = ("code",)
+
+    product = factory.SubFactory(ProductFactory)
+    code = factory.LazyAttribute(lambda o: f"{o.product.code}-{o.interval}ly")
+    name = factory.LazyAttribute(lambda o: f"{o.product.name} {o.interval}ly")
+    interval = Plan.Interval.MONTH
+    unit_amount = 1500
+    currency = "eur"
+    min_seats = 1
+    max_seats = 500
+
+
+class SubscriptionFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Subscription
+
+    organization = factory.SubFactory(OrganizationFactory)
+    plan = factory.SubFactory(PlanFactory)
+    quantity = 3
+    status = Subscription.Status.ACTIVE
+    current_period_start = factory.LazyFunction(lambda: timezone.now() - timedelta(days=10))
+    current_period_end = factory.LazyFunction(lambda: timezone.now() + timedelta(days=20))
+    activated_at = factory.LazyFunction(lambda: timezone.now() - timedelta(days=10))
+
+
+class OrgUserFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = OrgUser
+
+    organization = factory.SubFactory(OrganizationFactory)
+    name = factory.Faker("name")
+    email = factory.Sequence(lambda n: f"user{n}@customer.example")
+    status = OrgUser.Status.ACTIVE
+
+
+class LicenceAssignmentFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = LicenceAssignment
+
+    subscription = factory.SubFactory(SubscriptionFactory)
+    org_user = factory.SubFactory(
+        OrgUserFactory, organization=factory.SelfAttribute("..subscription.organization")
+    )
+    organization = factory.SelfAttribute("subscription.organization")

@@ -2,7 +2,7 @@
 
 from dataclasses import dataclass
 
-from django.db.models import Count, Prefetch, QuerySet
+from django.db.models import Count, F, Prefetch, QuerySet
 
 from subscriptions import hot_cache
 from subscriptions.models import Organization, Subscription
@@ -42,7 +42,9 @@ def org_users_with_licences(*, organization: Organization) -> QuerySet[OrgUser]:
     return OrgUser.objects.filter(organization=organization).prefetch_related(
         Prefetch(
             "licences",
-            queryset=LicenceAssignment.objects.only("id", "subscription_id", "org_user_id"),
+            queryset=LicenceAssignment.objects.only(
+                "id", "subscription_id", "org_user_id"
+            ).annotate(product_code=F("subscription__plan__product__code")),
         )
     )
 

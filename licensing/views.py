@@ -1,7 +1,181 @@
-def dashboard(request): ...
-def manage_licences(request): ...
-def org_user_add(request): ...
-def org_user_status(request, pk): ...
-def org_user_delete(request, pk): ...
-def licence_assign(request, pk, subscription_pk): ...
-def licence_remove(request, pk, subscription_pk): ...
+"""Customer pages: My subscriptions and Manage licences.
+
+Every view gets the organization from the signed-in user's membership and looks
+objects up inside it; a refused action changes nothing and is shown as a message
+on the page, with the offer to increase seats when no licence is left.
+"""
+
+from django.contrib import messages
+from django.http import Http404
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
+
+from subscriptions.errors import DomainError
+from subscriptions.tenancy import org_member_required
+
+from . import selectors, services
+from .errors import NoLicenceAvailable
+from .models import OrgUser
+
+
+def _report(request, error: DomainError) -> None:
+    extra_tags = "no-licence" if isinstance(error, NoLicenceAvailable) else ""
+    messages.error(request, error.message, extra_tags=extra_tags)
+    if isinstance(error, NoLicenceAvailable):
+        request.session["increase_url"] = error.increase_url
+
+
+def _subscription_rows(organization):
+    rows = []
+    for subscription in selectors.subscriptions_with_seats(organization=organization):
+        rows.append({"subscription": subscription, "seats": selectors.seat_summary(subscription)})
+    return rows
+
+
+@org_member_required()
+def dashboard(request):
+    """My subscriptions."""
+    return render(
+        request,
+        "licensing/dashboard.html",
+        {"rows": _subscription_rows(request.organization)},
+    )
+
+
+@org_member_required()
+def manage_licences(request):
+    return _render_manage(request)
+
+
+def _render_manage(request, form_values=None, status=200):
+    organization = request.organization
+    rows = _subscription_rows(organization)
+    users = list(selectors.org_users_with_licences(organization=organization))
+    for user in users:
+        held = {a.subscription_id for a in user.licences.all()}
+        user.licence_cells = [
+            {"subscription": row["subscription"], "held": row["subscription"].pk in held}
+            for row in rows
+        ]
+    return render(
+        request,
+        "licensing/manage.html",
+        {
+            "rows": rows,
+            "users": users,
+            "statuses": OrgUser.Status.choices,
+            "licensed_statuses": OrgUser.LICENSED_STATUSES,
+            "form": form_values or {"status": OrgUser.Status.ACTIVE},
+            "increase_url": request.session.pop("increase_url", None),
+            "is_admin": request.membership.role == "admin",
+        },
+        status=status,
+    )
+
+
+@org_member_required(admin=True)
+@require_POST
+def org_user_add(request):
+    values = {
+        "name": request.POST.get("name", ""),
+        "email": request.POST.get("email", ""),
+        "status": request.POST.get("status", ""),
+        "subscriptions": request.POST.getlist("subscriptions"),
+    }
+    try:
+        subscription_ids = [int(pk) for pk in values["subscriptions"]]
+        org_user = services.org_user_create(
+            organization=request.organization,
+            name=values["name"],
+            email=values["email"],
+            status=values["status"],
+            subscription_ids=subscription_ids,
+            actor=request.user,
+            request=request,
+        )
+    except ValueError:
+        messages.error(request, "Choose products from the list.")
+        return _render_manage(request, form_values=values, status=400)
+    except DomainError as error:
+        _report(request, error)
+        return _render_manage(request, form_values=values, status=error.status_code)
+    messages.success(request, f"{org_user.name} added.")
+    return redirect("licensing:manage")
+
+
+def _org_user_or_404(request, pk: int) -> OrgUser:
+    org_user = selectors.org_user_get(organization=request.organization, pk=pk)
+    if org_user is None:
+        raise Http404
+    return org_user
+
+
+@org_member_required(admin=True)
+@require_POST
+def org_user_status(request, pk: int):
+    org_user = _org_user_or_404(request, pk)
+    try:
+        services.org_user_update(
+            org_user=org_user, status=request.POST.get("status", ""), actor=request.user, request=request
+        )
+    except DomainError as error:
+        _report(request, error)
+    else:
+        org_user.refresh_from_db()
+        note = "" if org_user.can_hold_licence else " Their licences are now free."
+        messages.success(request, f"{org_user.name} is now {org_user.get_status_display()}.{note}")
+    return redirect("licensing:manage")
+
+
+@org_member_required(admin=True)
+@require_POST
+def org_user_delete(request, pk: int):
+    org_user = _org_user_or_404(request, pk)
+    try:
+        services.org_user_delete(org_user=org_user, actor=request.user, request=request)
+    except DomainError as error:
+        _report(request, error)
+    else:
+        messages.success(request, f"{org_user.name} deleted; their licences are free.")
+    return redirect("licensing:manage")
+
+
+def _subscription_or_404(request, pk: int):
+    subscription = selectors.subscription_get(organization=request.organization, pk=pk)
+    if subscription is None:
+        raise Http404
+    return subscription
+
+
+@org_member_required(admin=True)
+@require_POST
+def licence_assign(request, pk: int, subscription_pk: int):
+    org_user = _org_user_or_404(request, pk)
+    subscription = _subscription_or_404(request, subscription_pk)
+    try:
+        services.licence_assign(
+            subscription=subscription, org_user=org_user, actor=request.user, request=request
+        )
+    except DomainError as error:
+        _report(request, error)
+    else:
+        messages.success(request, f"{org_user.name} now has a {subscription.plan.product.name} licence.")
+    return redirect("licensing:manage")
+
+
+@org_member_required(admin=True)
+@require_POST
+def licence_remove(request, pk: int, subscription_pk: int):
+    org_user = _org_user_or_404(request, pk)
+    subscription = _subscription_or_404(request, subscription_pk)
+    try:
+        services.licence_remove(
+            subscription=subscription, org_user=org_user, actor=request.user, request=request
+        )
+    except DomainError as error:
+        _report(request, error)
+    else:
+        messages.success(
+            request, f"{org_user.name}'s {subscription.plan.product.name} licence is free again."
+        )
+    return redirect("licensing:manage")

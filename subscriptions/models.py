@@ -4,7 +4,6 @@ import secrets
 from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
-from django.utils import timezone
 
 
 class Organization(models.Model):
@@ -185,6 +184,3 @@ class ApiKey(models.Model):
     @classmethod
     def generate_raw(cls) -> str:
         return cls.PREFIX + secrets.token_urlsafe(32)
-
-    def revoke(self) -> None:
-        self.revoked_at = timezone.now()

@@ -1,3 +1,65 @@
-def subscription_detail(request, pk): ...
-def api_keys(request): ...
-def api_key_revoke(request, pk): ...
+from django.contrib import messages
+from django.http import Http404
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_http_methods, require_POST
+
+from . import services
+from .errors import DomainError
+from .models import ApiKey, Subscription
+from .tenancy import org_member_required
+
+
+@org_member_required()
+def subscription_detail(request, pk: int):
+    """"Manage subscription": the subscription's plan, seats and period."""
+    subscription = (
+        Subscription.objects.filter(organization=request.organization, pk=pk)
+        .select_related("plan__product")
+        .first()
+    )
+    if subscription is None:
+        raise Http404
+    in_use = subscription.licence_assignments.count()
+    return render(
+        request,
+        "subscriptions/detail.html",
+        {
+            "subscription": subscription,
+            "licences_in_use": in_use,
+            "available": max(subscription.quantity - in_use, 0),
+            "suggested_total": request.GET.get("new_total", ""),
+        },
+    )
+
+
+@org_member_required(admin=True)
+@require_http_methods(["GET", "POST"])
+def api_keys(request):
+    new_key = None
+    if request.method == "POST":
+        try:
+            api_key, new_key = services.api_key_create(
+                organization=request.organization,
+                name=request.POST.get("name", ""),
+                actor=request.user,
+                request=request,
+            )
+        except DomainError as error:
+            messages.error(request, error.message)
+        else:
+            messages.success(request, f"API key “{api_key.name}” created. Copy it now: it is shown only once.")
+    keys = ApiKey.objects.filter(organization=request.organization)
+    return render(request, "subscriptions/api_keys.html", {"keys": keys, "new_key": new_key})
+
+
+@org_member_required(admin=True)
+@require_POST
+def api_key_revoke(request, pk: int):
+    try:
+        api_key = services.api_key_revoke(
+            organization=request.organization, pk=pk, actor=request.user, request=request
+        )
+    except DomainError as error:
+        raise Http404(error.message) from error
+    messages.success(request, f"API key “{api_key.name}” revoked. Requests using it are refused.")
+    return redirect("subscriptions:api_keys")

@@ -1,0 +1,57 @@
+"""Subscription writes."""
+
+from django.db import transaction
+from django.utils import timezone
+
+from audit.services import audit_record
+
+from .errors import InvalidInput, NotFound
+from .models import ApiKey, Organization, hash_secret
+
+
+def api_key_create(*, organization: Organization, name: str, actor=None, request=None) -> tuple[ApiKey, str]:
+    """Create an API key; returns the key and its raw value, which is never stored
+    and cannot be shown again."""
+    name = (name or "").strip()
+    if not name:
+        raise InvalidInput("Give the key a name, e.g. the app or org that will use it.", field="name")
+    if len(name) > 100:
+        raise InvalidInput("The name can be at most 100 characters.", field="name")
+    raw = ApiKey.generate_raw()
+    with transaction.atomic():
+        api_key = ApiKey.objects.create(
+            organization=organization,
+            name=name,
+            prefix=raw[:10],
+            key_hash=hash_secret(raw),
+            created_by=actor if getattr(actor, "is_authenticated", False) else None,
+        )
+        audit_record(
+            action="api_key.created",
+            organization=organization,
+            actor=actor,
+            obj=api_key,
+            after={"name": name, "prefix": api_key.prefix},
+            request=request,
+        )
+    return api_key, raw
+
+
+def api_key_revoke(*, organization: Organization, pk: int, actor=None, request=None) -> ApiKey:
+    """Revoke a key of `organization`. Takes effect for the next request (the key
+    cache is invalidated on commit). Revoking twice is harmless."""
+    with transaction.atomic():
+        api_key = ApiKey.objects.select_for_update().filter(organization=organization, pk=pk).first()
+        if api_key is None:
+            raise NotFound("That API key does not exist.")
+        if api_key.revoked_at is None:
+            api_key.revoked_at = timezone.now()
+            api_key.save(update_fields=["revoked_at"])
+            audit_record(
+                action="api_key.revoked",
+                organization=organization,
+                actor=actor,
+                obj=api_key,
+                request=request,
+            )
+    return api_key

@@ -36,6 +36,7 @@ from subscriptions.errors import InvalidInput
 __all__ = ["ProrationError", "ProrationQuote", "quote_seat_change", "renewal_amount"]
 
 _ONE_SECOND = timedelta(seconds=1)
+_TIMES = "\u00d7"  # the multiplication sign, for people reading `explain`
 
 
 class ProrationError(InvalidInput):
@@ -73,11 +74,12 @@ class ProrationQuote:
     def explain(self, currency: str, locale: str = "en") -> tuple[str, ...]:
         """The computation written out, one line each, for an agreement or an invoice.
 
-        Example (en, eur), 3 -> 5 seats at €10.00 with 19.5 of 30 days left:
+        Example (en, eur), 3 -> 5 seats at €10.00 with 19.5 of 30 days left (the
+        multiplication sign is written "x" here, "\u00d7" in the output):
             Period 2028-04-01 00:00:00 UTC to 2028-05-01 00:00:00 UTC: 2,592,000 seconds.
             Change at 2028-04-11 12:00:00 UTC: 1,684,800 seconds remaining.
-            Credit for unused time on 3 seats: -(€10.00 × 3 × 1,684,800 / 2,592,000) = -€19.50
-            Charge for remaining time on 5 seats: €10.00 × 5 × 1,684,800 / 2,592,000 = €32.50
+            Credit for unused time on 3 seats: -(€10.00 x 3 x 1,684,800 / 2,592,000) = -€19.50
+            Charge for remaining time on 5 seats: €10.00 x 5 x 1,684,800 / 2,592,000 = €32.50
             Each line is rounded half up to the nearest minor unit.
             Amount due: €13.00
         """
@@ -90,10 +92,10 @@ class ProrationQuote:
             f"Period {_when(self.period_start)} to {_when(self.period_end)}: {total} seconds.",
             f"Change at {_when(self.at)}: {remaining} seconds remaining.",
             f"Credit for unused time on {_seats(old)}: "
-            f"-({unit} × {old} × {remaining} / {total}) = "
+            f"-({unit} {_TIMES} {old} {_TIMES} {remaining} / {total}) = "
             f"{format_money(self.credit, currency, locale)}",
             f"Charge for remaining time on {_seats(new)}: "
-            f"{unit} × {new} × {remaining} / {total} = "
+            f"{unit} {_TIMES} {new} {_TIMES} {remaining} / {total} = "
             f"{format_money(self.debit, currency, locale)}",
             "Each line is rounded half up to the nearest minor unit.",
             f"{total_line}: {format_money(abs(self.amount_due), currency, locale)}",
@@ -182,8 +184,8 @@ def quote_seat_change(
     total = _whole_seconds(end - start)
     if total == 0:
         raise ProrationError(
-            f"The period from {start.isoformat()} to {end.isoformat()} is shorter than "
-            "one second; nothing can be prorated over it.",
+            f"The period from period_start ({start.isoformat()}) to period_end "
+            f"({end.isoformat()}) is shorter than one second; nothing can be prorated over it.",
             field="period_end",
         )
     if not start <= moment < end:

@@ -2,7 +2,7 @@
 
 Reminder of the rule (billing/proration.py):
     remaining = period_end - at, total = period_end - period_start, whole seconds (floor)
-    credit = -round(unit × old × remaining / total), debit = +round(unit × new × remaining / total)
+    credit = -round(unit * old * remaining / total), debit = +round(unit * new * remaining / total)
     each rounded half up on its magnitude; amount_due = credit + debit.
 
 Handy constants: 1 day = 86,400 s; 30 days = 2,592,000 s; 365 days = 31,536,000 s.
@@ -25,6 +25,8 @@ DAY = 86_400
 # April 2028 has 30 days: 2,592,000 s.
 APRIL_START = datetime(2028, 4, 1, tzinfo=UTC)
 APRIL_END = datetime(2028, 5, 1, tzinfo=UTC)
+
+X = "\u00d7"  # the multiplication sign `explain` writes
 
 
 def quote(unit_amount, old_quantity, new_quantity, period_start, period_end, at):
@@ -49,7 +51,7 @@ def test_mid_month_increase_on_a_30_day_month_charges_the_remaining_fraction():
     # 3 -> 5 seats at €10.00, on 11 April at noon.
     # remaining = 1 May 00:00 - 11 Apr 12:00 = 19.5 days = 1,684,800 s; total = 2,592,000 s
     # remaining / total = 19.5 / 30 = 0.65
-    # credit = -round(1000 × 3 × 0.65) = -1950; debit = round(1000 × 5 × 0.65) = 3250
+    # credit = -round(1000 * 3 * 0.65) = -1950; debit = round(1000 * 5 * 0.65) = 3250
     # amount_due = -1950 + 3250 = 1300
     q = april(1000, 3, 5, datetime(2028, 4, 11, 12, tzinfo=UTC))
 
@@ -72,7 +74,7 @@ def test_credit_and_debit_are_rounded_separately():
 
 def test_decrease_gives_a_negative_amount_due():
     # 5 -> 3 seats at €10.00 on 11 April at noon (0.65 of the period left, as above).
-    # credit = -round(1000 × 5 × 0.65) = -3250; debit = round(1000 × 3 × 0.65) = 1950
+    # credit = -round(1000 * 5 * 0.65) = -3250; debit = round(1000 * 3 * 0.65) = 1950
     # amount_due = -3250 + 1950 = -1300
     q = april(1000, 5, 3, datetime(2028, 4, 11, 12, tzinfo=UTC))
 
@@ -108,8 +110,8 @@ def test_period_from_jan_31_to_feb_28_lasts_28_days():
 def test_period_from_jan_31_to_feb_29_in_leap_year_2028_lasts_29_days():
     # 2028 is a leap year: 31 Jan -> 29 Feb = 29 days = 2,505,600 s.
     # at = 15 Feb 00:00: remaining = 14 days = 1,209,600 s; 14 / 29 of the period.
-    # 1 -> 2 seats at 2900: credit = -round(2900 × 14 / 29) = -1400
-    #                       debit  = round(5800 × 14 / 29) = 2800;  amount_due = 1400
+    # 1 -> 2 seats at 2900: credit = -round(2900 * 14 / 29) = -1400
+    #                       debit  = round(5800 * 14 / 29) = 2800;  amount_due = 1400
     # (the same 14 days left cost 1450 in the 28-day February of 2027)
     q = quote(
         2900,
@@ -128,8 +130,8 @@ def test_period_from_jan_31_to_feb_29_in_leap_year_2028_lasts_29_days():
 def test_february_2028_period_rounds_a_non_terminating_fraction():
     # 1 Feb -> 1 Mar 2028 = 29 days; at = 20 Feb 00:00: remaining = 10 days; 10 / 29.
     # 1 -> 3 seats at €10.00:
-    #   credit = -round(1000 × 10 / 29) = -round(344.827…) = -345
-    #   debit  = round(3000 × 10 / 29)  = round(1034.482…) = 1034;  amount_due = 689
+    #   credit = -round(1000 * 10 / 29) = -round(344.827…) = -345
+    #   debit  = round(3000 * 10 / 29)  = round(1034.482…) = 1034;  amount_due = 689
     q = quote(
         1000,
         1,
@@ -147,8 +149,8 @@ def test_yearly_plan_in_a_365_day_year():
     # 1 Jan 2027 -> 1 Jan 2028 = 365 days = 31,536,000 s.
     # at = 2 Dec 2027: remaining = 30 days = 2,592,000 s; 30 / 365.
     # 1 -> 4 seats at €365.00 (36500):
-    #   credit = -round(36500 × 30 / 365) = -3000
-    #   debit  = round(146000 × 30 / 365) = 12000;  amount_due = 9000
+    #   credit = -round(36500 * 30 / 365) = -3000
+    #   debit  = round(146000 * 30 / 365) = 12000;  amount_due = 9000
     q = quote(
         36500,
         1,
@@ -167,8 +169,8 @@ def test_yearly_plan_in_a_366_day_leap_year():
     # 1 Jan 2028 -> 1 Jan 2029 = 366 days = 31,622,400 s.
     # at = 2 Dec 2028: remaining = 30 days; 30 / 366.
     # 1 -> 4 seats at €365.00 (36500):
-    #   credit = -round(36500 × 30 / 366)  = -round(1,095,000 / 366)  = -round(2991.80…)  = -2992
-    #   debit  = round(146000 × 30 / 366)  = round(4,380,000 / 366)   = round(11967.21…) = 11967
+    #   credit = -round(36500 * 30 / 366)  = -round(1,095,000 / 366)  = -round(2991.80…)  = -2992
+    #   debit  = round(146000 * 30 / 366)  = round(4,380,000 / 366)   = round(11967.21…) = 11967
     #   amount_due = 11967 - 2992 = 8975
     q = quote(
         36500,
@@ -185,7 +187,7 @@ def test_yearly_plan_in_a_366_day_leap_year():
 
 
 def test_change_at_period_start_credits_and_charges_full_amounts():
-    # remaining = total = 2,592,000 s: credit = -1000 × 3 = -3000; debit = 1000 × 5 = 5000.
+    # remaining = total = 2,592,000 s: credit = -1000 * 3 = -3000; debit = 1000 * 5 = 5000.
     q = april(1000, 3, 5, APRIL_START)
 
     assert q.remaining_seconds == q.total_seconds == 2_592_000
@@ -204,7 +206,7 @@ def test_change_one_second_before_period_end_rounds_to_nothing_for_a_normal_pric
 
 def test_change_one_second_before_period_end_charges_one_second_of_a_large_price():
     # unit = 2,592,000 minor units per seat per 30 days = 1 minor unit per seat-second.
-    # remaining = 1 s: credit = -round(2,592,000 × 3 × 1 / 2,592,000) = -3; debit = 5.
+    # remaining = 1 s: credit = -round(2,592,000 * 3 * 1 / 2,592,000) = -3; debit = 5.
     q = april(2_592_000, 3, 5, APRIL_END - timedelta(seconds=1))
 
     assert (q.credit, q.debit, q.amount_due) == (-3, 5, 2)
@@ -242,7 +244,7 @@ def test_exact_half_rounds_credit_and_debit_away_from_zero():
     # at = 16 Apr 00:00: remaining = 15 days = 1,296,000 s = exactly half of 2,592,000 s.
     # 1 -> 5 seats at 1001:
     #   credit = -round(1001 / 2)     = -round(500.5)  = -501  (Python's round(): -500)
-    #   debit  = round(1001 × 5 / 2)  = round(2502.5)  = 2503  (Python's round(): 2502)
+    #   debit  = round(1001 * 5 / 2)  = round(2502.5)  = 2503  (Python's round(): 2502)
     #   amount_due = 2002
     q = april(1001, 1, 5, datetime(2028, 4, 16, tzinfo=UTC))
 
@@ -273,7 +275,7 @@ def test_exact_half_on_a_decrease_rounds_both_lines_away_from_zero():
 
 
 def test_just_below_half_rounds_down():
-    # remaining = 1,295,999 s (one second less than half): 1001 × 1,295,999 / 2,592,000
+    # remaining = 1,295,999 s (one second less than half): 1001 * 1,295,999 / 2,592,000
     # = 500.4996… -> 500.
     q = april(1001, 1, 1, datetime(2028, 4, 16, 0, 0, 1, tzinfo=UTC))
 
@@ -288,7 +290,7 @@ def test_period_across_a_daylight_saving_change_counts_real_seconds():
     # Berlin, March 2028: clocks go forward on 26 March, so 1 Mar -> 1 Apr (local) lasts
     # 31 days - 1 hour = 2,674,800 s, and 16 Mar -> 1 Apr lasts 16 days - 1 h = 1,378,800 s.
     # 1,378,800 / 2,674,800 = 383 / 743 (both / 3600).
-    # 1 -> 2 seats at 74300: credit = -74300 × 383 / 743 = -38300; debit = 76600.
+    # 1 -> 2 seats at 74300: credit = -74300 * 383 / 743 = -38300; debit = 76600.
     # (Wall-clock subtraction would give 16 / 31 and a credit of -38348.)
     berlin = ZoneInfo("Europe/Berlin")
     q = quote(
@@ -346,8 +348,8 @@ def test_explain_writes_out_the_formula_for_an_agreement():
     assert q.explain("eur") == (
         "Period 2028-04-01 00:00:00 UTC to 2028-05-01 00:00:00 UTC: 2,592,000 seconds.",
         "Change at 2028-04-11 12:00:00 UTC: 1,684,800 seconds remaining.",
-        "Credit for unused time on 3 seats: -(€10.00 × 3 × 1,684,800 / 2,592,000) = -€19.50",
-        "Charge for remaining time on 5 seats: €10.00 × 5 × 1,684,800 / 2,592,000 = €32.50",
+        f"Credit for unused time on 3 seats: -(€10.00 {X} 3 {X} 1,684,800 / 2,592,000) = -€19.50",
+        f"Charge for remaining time on 5 seats: €10.00 {X} 5 {X} 1,684,800 / 2,592,000 = €32.50",
         "Each line is rounded half up to the nearest minor unit.",
         "Amount due: €13.00",
     )
@@ -359,7 +361,7 @@ def test_explain_a_decrease_states_the_amount_credited():
     lines = q.explain("usd")
     assert lines[2].startswith("Credit for unused time on 5 seats:")
     assert lines[3] == (
-        "Charge for remaining time on 1 seat: $10.00 × 1 × 1,684,800 / 2,592,000 = $6.50"
+        f"Charge for remaining time on 1 seat: $10.00 {X} 1 {X} 1,684,800 / 2,592,000 = $6.50"
     )
     assert lines[-1] == "Amount credited: $26.00"
 

@@ -1,0 +1,51 @@
+import pytest
+from playwright.sync_api import expect
+
+from licensing.models import LicenceAssignment
+from tests.factories import PASSWORD, LicenceAssignmentFactory, MembershipFactory, OrgUserFactory, SubscriptionFactory
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+def test_admin_signs_in_assigns_the_last_licence_and_is_refused_one_more(page, screenshot):
+    membership = MembershipFactory(user__email="ada@acme.example")
+    organization = membership.organization
+    subscription = SubscriptionFactory(organization=organization, quantity=2)
+    LicenceAssignmentFactory(subscription=subscription, org_user__name="Bea Busy")
+    OrgUserFactory(organization=organization, name="Cal Candidate")
+    OrgUserFactory(organization=organization, name="Dee Denied")
+
+    page.goto("/")
+    page.get_by_label("Email").fill("ada@acme.example")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+
+    expect(page.get_by_role("heading", name="My subscriptions")).to_be_visible()
+    card = page.get_by_role("region", name="Documents")
+    expect(card.get_by_test_id("active")).to_have_text("1")
+    expect(card.get_by_test_id("maximum")).to_have_text("2")
+    expect(card.get_by_test_id("available")).to_have_text("1")
+    screenshot("my-subscriptions")
+
+    card.get_by_role("link", name="Manage licences").click()
+    page.get_by_role("button", name="Assign Documents licence to Cal Candidate").click()
+    expect(page.get_by_role("status")).to_contain_text("Cal Candidate now has a Documents licence.")
+    expect(page.get_by_role("region", name="Documents").get_by_test_id("available")).to_have_text("0")
+
+    page.get_by_role("button", name="Assign Documents licence to Dee Denied").click()
+    expect(page.get_by_role("status")).to_contain_text("No Documents licence is available: all 2 are in use.")
+    expect(page.get_by_role("link", name="Increase your seats")).to_have_attribute(
+        "href", f"/subscriptions/{subscription.pk}/"
+    )
+    screenshot("refused")
+
+    assert set(LicenceAssignment.objects.values_list("org_user__name", flat=True)) == {
+        "Bea Busy",
+        "Cal Candidate",
+    }
+
+    # Keyboard only: the status select and its Save button are reachable and labelled.
+    page.get_by_label("Status of Cal Candidate").select_option("inactive")
+    page.get_by_role("button", name="Save status of Cal Candidate").press("Enter")
+    expect(page.get_by_role("status")).to_contain_text("Cal Candidate is now Inactive. Their licences are now free.")
+    expect(page.get_by_role("region", name="Documents").get_by_test_id("available")).to_have_text("1")

@@ -1,0 +1,241 @@
+import pytest
+
+from audit.models import AuditEvent
+from licensing import selectors, services
+from licensing.errors import (
+    AlreadyLicensed,
+    EmailAlreadyUsed,
+    NoLicenceAvailable,
+    StatusCannotHoldLicence,
+    SubscriptionNotLive,
+)
+from licensing.models import LicenceAssignment, OrgUser
+from subscriptions.errors import InvalidInput
+from subscriptions.models import Subscription
+from tests.factories import (
+    LicenceAssignmentFactory,
+    OrgUserFactory,
+    PlanFactory,
+    ProductFactory,
+    SubscriptionFactory,
+)
+
+pytestmark = pytest.mark.django_db
+
+
+def seats(subscription):
+    subscription = selectors.subscriptions_with_seats(organization=subscription.organization).get(
+        pk=subscription.pk
+    )
+    return selectors.seat_summary(subscription)
+
+
+def full_subscription(quantity=2):
+    subscription = SubscriptionFactory(quantity=quantity)
+    for _ in range(quantity):
+        LicenceAssignmentFactory(subscription=subscription)
+    return subscription
+
+
+def test_assigning_a_licence_moves_one_seat_from_available_to_active():
+    subscription = SubscriptionFactory(quantity=3)
+    org_user = OrgUserFactory(organization=subscription.organization)
+
+    services.licence_assign(subscription=subscription, org_user=org_user)
+
+    summary = seats(subscription)
+    assert (summary.maximum, summary.active, summary.available) == (3, 1, 2)
+    assert AuditEvent.objects.filter(action="licence.assigned", organization=subscription.organization).exists()
+
+
+def test_assigning_when_no_licence_is_left_is_refused_with_an_offer_to_increase():
+    subscription = full_subscription(quantity=2)
+    org_user = OrgUserFactory(organization=subscription.organization)
+
+    with pytest.raises(NoLicenceAvailable) as refused:
+        services.licence_assign(subscription=subscription, org_user=org_user)
+
+    assert "all 2 are in use" in refused.value.message
+    assert "increase your seats to 3" in refused.value.message
+    assert refused.value.as_dict()["increase_url"] == f"/subscriptions/{subscription.pk}/"
+    assert seats(subscription).active == 2
+    assert not LicenceAssignment.objects.filter(org_user=org_user).exists()
+
+
+@pytest.mark.parametrize(
+    "status",
+    [OrgUser.Status.INACTIVE, OrgUser.Status.ROOM, OrgUser.Status.RESOURCE, OrgUser.Status.ASSET, OrgUser.Status.QUEUE],
+)
+def test_only_active_or_locked_users_can_hold_a_licence(status):
+    subscription = SubscriptionFactory(quantity=3)
+    org_user = OrgUserFactory(organization=subscription.organization, status=status)
+
+    with pytest.raises(StatusCannotHoldLicence):
+        services.licence_assign(subscription=subscription, org_user=org_user)
+    assert seats(subscription).active == 0
+
+
+def test_a_locked_user_holds_a_licence():
+    subscription = SubscriptionFactory(quantity=1)
+    org_user = OrgUserFactory(organization=subscription.organization, status=OrgUser.Status.LOCKED)
+
+    services.licence_assign(subscription=subscription, org_user=org_user)
+
+    assert seats(subscription).available == 0
+
+
+def test_assigning_twice_is_refused_and_counts_once():
+    subscription = SubscriptionFactory(quantity=3)
+    org_user = OrgUserFactory(organization=subscription.organization)
+    services.licence_assign(subscription=subscription, org_user=org_user)
+
+    with pytest.raises(AlreadyLicensed):
+        services.licence_assign(subscription=subscription, org_user=org_user)
+    assert seats(subscription).active == 1
+
+
+def test_a_cancelled_subscriptions_licences_cannot_be_assigned():
+    subscription = SubscriptionFactory(quantity=3, status=Subscription.Status.CANCELLED)
+    org_user = OrgUserFactory(organization=subscription.organization)
+
+    with pytest.raises(SubscriptionNotLive):
+        services.licence_assign(subscription=subscription, org_user=org_user)
+
+
+def test_a_user_of_another_organization_cannot_be_given_a_licence():
+    subscription = SubscriptionFactory(quantity=3)
+    stranger = OrgUserFactory()
+
+    with pytest.raises(InvalidInput):
+        services.licence_assign(subscription=subscription, org_user=stranger)
+    assert seats(subscription).active == 0
+
+
+@pytest.mark.parametrize("status", [OrgUser.Status.INACTIVE, OrgUser.Status.QUEUE])
+def test_switching_a_user_to_a_status_without_licence_frees_all_their_licences(status):
+    documents = SubscriptionFactory(quantity=2)
+    signature = SubscriptionFactory(
+        organization=documents.organization,
+        plan=PlanFactory(product=ProductFactory(code="signature")),
+        quantity=2,
+    )
+    org_user = OrgUserFactory(organization=documents.organization)
+    services.licence_assign(subscription=documents, org_user=org_user)
+    services.licence_assign(subscription=signature, org_user=org_user)
+
+    services.org_user_update(org_user=org_user, status=status)
+
+    assert seats(documents).available == 2
+    assert seats(signature).available == 2
+    event = AuditEvent.objects.get(action="org_user.updated")
+    assert event.before["status"] == "active"
+    assert sorted(event.after["licences_freed"]) == ["documents", "signature"]
+
+
+def test_switching_between_active_and_locked_keeps_the_licence():
+    subscription = SubscriptionFactory(quantity=1)
+    org_user = OrgUserFactory(organization=subscription.organization)
+    services.licence_assign(subscription=subscription, org_user=org_user)
+
+    services.org_user_update(org_user=org_user, status=OrgUser.Status.LOCKED)
+
+    assert seats(subscription).active == 1
+
+
+def test_deleting_a_user_frees_their_licence_and_is_audited():
+    subscription = SubscriptionFactory(quantity=1)
+    assignment = LicenceAssignmentFactory(subscription=subscription)
+
+    services.org_user_delete(org_user=assignment.org_user)
+
+    assert seats(subscription).available == 1
+    event = AuditEvent.objects.get(action="org_user.deleted")
+    assert event.before["licences"] == ["documents"]
+
+
+def test_removing_a_licence_frees_it_and_removing_it_again_is_refused():
+    assignment = LicenceAssignmentFactory(subscription=SubscriptionFactory(quantity=1))
+
+    services.licence_remove(subscription=assignment.subscription, org_user=assignment.org_user)
+    assert seats(assignment.subscription).available == 1
+
+    with pytest.raises(InvalidInput, match="does not hold"):
+        services.licence_remove(subscription=assignment.subscription, org_user=assignment.org_user)
+
+
+def test_creating_an_active_user_with_licences_assigns_them():
+    subscription = SubscriptionFactory(quantity=2)
+
+    org_user = services.org_user_create(
+        organization=subscription.organization,
+        name="Nia New",
+        email="Nia@Example.com",
+        status=OrgUser.Status.ACTIVE,
+        subscription_ids=[subscription.pk],
+    )
+
+    assert org_user.email == "nia@example.com"
+    assert seats(subscription).active == 1
+
+
+def test_creating_an_active_user_when_no_licence_is_left_creates_nothing():
+    subscription = full_subscription(quantity=1)
+
+    with pytest.raises(NoLicenceAvailable):
+        services.org_user_create(
+            organization=subscription.organization,
+            name="Nia New",
+            email="nia@example.com",
+            subscription_ids=[subscription.pk],
+        )
+
+    assert not OrgUser.objects.filter(email="nia@example.com").exists()
+    assert not AuditEvent.objects.filter(action="org_user.created").exists()
+
+
+def test_creating_a_room_user_never_needs_a_licence_even_when_none_is_left():
+    subscription = full_subscription(quantity=1)
+
+    org_user = services.org_user_create(
+        organization=subscription.organization, name="Boardroom", email="room@example.com", status="room"
+    )
+
+    assert org_user.status == "room"
+    assert seats(subscription).active == 1
+
+
+def test_emails_are_unique_per_organization_whatever_their_case():
+    existing = OrgUserFactory(email="sam@example.com")
+
+    with pytest.raises(EmailAlreadyUsed):
+        services.org_user_create(organization=existing.organization, name="Sam", email="SAM@example.com")
+    # Another organization may have a person with the same address.
+    other = services.org_user_create(organization=SubscriptionFactory().organization, name="Sam", email="sam@example.com")
+    assert other.pk != existing.pk
+
+
+@pytest.mark.parametrize(
+    ("name", "email", "status", "message"),
+    [
+        ("", "a@example.com", "active", "Enter the user's name."),
+        ("Ann", "not-an-email", "active", "is not a valid email address"),
+        ("Ann", "a@example.com", "superuser", "Unknown status"),
+    ],
+)
+def test_bad_input_is_refused_with_a_clear_message(name, email, status, message):
+    subscription = SubscriptionFactory()
+
+    with pytest.raises(InvalidInput, match=message):
+        services.org_user_create(organization=subscription.organization, name=name, email=email, status=status)
+    assert not OrgUser.objects.exists()
+
+
+def test_audit_events_are_append_only():
+    subscription = SubscriptionFactory(quantity=1)
+    services.org_user_create(organization=subscription.organization, name="Ann", email="ann@example.com")
+    event = AuditEvent.objects.get()
+
+    with pytest.raises(TypeError):
+        event.save()
+    with pytest.raises(TypeError):
+        AuditEvent.objects.all().delete()

@@ -1,0 +1,115 @@
+import pytest
+from django.test import Client
+
+from licensing.models import LicenceAssignment, OrgUser
+from subscriptions.models import Membership
+from tests.factories import (
+    LicenceAssignmentFactory,
+    MembershipFactory,
+    OrgUserFactory,
+    SubscriptionFactory,
+    UserFactory,
+)
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def admin_client(client):
+    membership = MembershipFactory()
+    client.force_login(membership.user)
+    client.organization = membership.organization
+    return client
+
+
+def test_anonymous_visitors_are_sent_to_sign_in(client):
+    response = client.get("/dashboard/")
+    assert response.status_code == 302
+    assert response["Location"].startswith("/accounts/login/?next=/dashboard/")
+
+
+def test_my_subscriptions_shows_active_maximum_and_available(admin_client):
+    subscription = SubscriptionFactory(organization=admin_client.organization, quantity=5)
+    LicenceAssignmentFactory(subscription=subscription)
+    LicenceAssignmentFactory(subscription=subscription)
+
+    page = admin_client.get("/dashboard/").content.decode()
+
+    assert "Number of active users</dt><dd data-testid=\"active\">2<" in page
+    assert "Maximum active users</dt><dd data-testid=\"maximum\">5<" in page
+    assert "Licences available</dt><dd data-testid=\"available\">3<" in page
+    assert f'href="/subscriptions/{subscription.pk}/"' in page
+
+
+def test_assigning_the_last_licence_then_one_more_shows_the_refusal_and_changes_nothing(admin_client):
+    subscription = SubscriptionFactory(organization=admin_client.organization, quantity=1)
+    first, second = OrgUserFactory.create_batch(2, organization=admin_client.organization)
+
+    response = admin_client.post(f"/licences/users/{first.pk}/licences/{subscription.pk}/assign/", follow=True)
+    assert f"{first.name} now has a Documents licence." in response.content.decode()
+
+    response = admin_client.post(f"/licences/users/{second.pk}/licences/{subscription.pk}/assign/", follow=True)
+    page = response.content.decode()
+    assert "No Documents licence is available: all 1 are in use." in page
+    assert f'<a href="/subscriptions/{subscription.pk}/">Increase your seats</a>' in page
+    assert list(LicenceAssignment.objects.values_list("org_user_id", flat=True)) == [first.pk]
+
+
+def test_adding_a_user_with_a_bad_email_keeps_what_was_typed_and_adds_nobody(admin_client):
+    response = admin_client.post(
+        "/licences/users/add/", {"name": "Zed <script>", "email": "zed@", "status": "active"}
+    )
+
+    assert response.status_code == 400
+    page = response.content.decode()
+    assert "“zed@” is not a valid email address." in page
+    assert 'value="Zed &lt;script&gt;"' in page
+    assert not OrgUser.objects.exists()
+
+
+def test_making_a_user_inactive_frees_their_licence(admin_client):
+    subscription = SubscriptionFactory(organization=admin_client.organization, quantity=1)
+    assignment = LicenceAssignmentFactory(subscription=subscription)
+
+    response = admin_client.post(
+        f"/licences/users/{assignment.org_user.pk}/status/", {"status": "inactive"}, follow=True
+    )
+
+    assert "is now Inactive. Their licences are now free." in response.content.decode()
+    assert not LicenceAssignment.objects.exists()
+
+
+def test_members_who_are_not_admins_can_look_but_not_change(client):
+    membership = MembershipFactory(role=Membership.Role.MEMBER)
+    org_user = OrgUserFactory(organization=membership.organization)
+    client.force_login(membership.user)
+
+    assert client.get("/licences/").status_code == 200
+    assert client.post(f"/licences/users/{org_user.pk}/delete/").status_code == 403
+    assert OrgUser.objects.filter(pk=org_user.pk).exists()
+
+
+def test_a_signed_in_person_without_an_organization_is_refused(client):
+    client.force_login(UserFactory())
+    assert client.get("/dashboard/").status_code == 403
+
+
+def test_forms_without_a_csrf_token_are_refused():
+    membership = MembershipFactory()
+    org_user = OrgUserFactory(organization=membership.organization)
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(membership.user)
+
+    assert client.post(f"/licences/users/{org_user.pk}/delete/").status_code == 403
+    assert OrgUser.objects.filter(pk=org_user.pk).exists()
+
+
+def test_an_api_key_is_shown_once_and_only_its_hash_is_stored(admin_client):
+    response = admin_client.post("/subscriptions/api-keys/", {"name": "Salesforce prod"})
+    page = response.content.decode()
+    key = admin_client.organization.api_keys.get()
+    raw = page.split('id="new-key" type="text" readonly value="')[1].split('"')[0]
+
+    assert raw.startswith("sm_") and len(raw) > 40
+    assert raw not in key.key_hash
+    assert raw not in admin_client.get("/subscriptions/api-keys/").content.decode()

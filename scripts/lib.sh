@@ -1,11 +1,15 @@
+# shellcheck shell=bash
 # Helpers shared by scripts/bootstrap, scripts/run, scripts/test and .ci/run.
 # Source it; it does nothing on its own.
 
-# Debian packages WeasyPrint 70 loads at run time (its wheels bundle no C
-# libraries): Pango and its FreeType backend, HarfBuzz (subsetting embeds only
-# the glyphs used in a PDF), Fontconfig, and one font family to render with.
+# Debian packages whose libraries WeasyPrint 70 opens at run time (its wheel
+# bundles no C libraries): GObject, Pango and its FreeType backend, HarfBuzz
+# (subsetting embeds only the glyphs used in a PDF), Fontconfig, and one font
+# family to render with.
 # The Dockerfile installs the same list.
+# shellcheck disable=SC2034 # used by the scripts that source this file
 WEASYPRINT_DEBS=(
+  libglib2.0-0
   libpango-1.0-0
   libpangoft2-1.0-0
   libharfbuzz0b
@@ -16,9 +20,12 @@ WEASYPRINT_DEBS=(
 
 # What the test suite drives for real: browser tests (Playwright on Debian's
 # Chromium), a PostgreSQL and a Redis server, and wrk for the benchmarks.
+# shellcheck disable=SC2034
 TEST_DEBS=(chromium postgresql redis-server wrk)
 
-log() { printf '\033[1m==> %s\033[0m\n' "$*"; }
+log() {
+  if [ -t 1 ]; then printf '\033[1m==> %s\033[0m\n' "$*"; else printf '==> %s\n' "$*"; fi
+}
 warn() { printf 'warning: %s\n' "$*" >&2; }
 die() {
   printf 'error: %s\n' "$*" >&2

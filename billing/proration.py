@@ -129,9 +129,7 @@ def _check_non_negative_int(value, name: str) -> int:
 
 def _check_aware(value, name: str) -> datetime:
     if not isinstance(value, datetime):
-        raise ProrationError(
-            f"{name} must be a datetime, got {type(value).__name__} {value!r}.", field=name
-        )
+        raise ProrationError(f"{name} must be a datetime, got {type(value).__name__} {value!r}.", field=name)
     if value.tzinfo is None or value.utcoffset() is None:
         raise ProrationError(
             f"{name} must be timezone-aware, got the naive datetime {value.isoformat()}.",

@@ -19,6 +19,8 @@ class StoredEmailBackend(BaseEmailBackend):
                 to=", ".join(message.to),
                 body=message.body,
                 html_body=html,
-                attachment_names=[a[0] if isinstance(a, tuple) else a.get_filename() or "" for a in message.attachments],
+                attachment_names=[
+                    a[0] if isinstance(a, tuple) else a.get_filename() or "" for a in message.attachments
+                ],
             )
         return len(email_messages)

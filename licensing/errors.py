@@ -7,7 +7,10 @@ class NoLicenceAvailable(Conflict):
     code = "no_licence_available"
 
     def __init__(self, subscription, needed: int = 1):
-        self.increase_url = reverse("subscriptions:detail", args=[subscription.pk])
+        self.increase_url = (
+            reverse("portal:admin_change", args=[subscription.pk])
+            + f"?new_total={subscription.quantity + needed}"
+        )
         product = subscription.plan.product.name
         what = "a licence" if needed == 1 else f"{needed} licences"
         super().__init__(
@@ -32,9 +35,7 @@ class AlreadyLicensed(Conflict):
     code = "already_licensed"
 
     def __init__(self, org_user, subscription):
-        super().__init__(
-            f"{org_user.name} already holds a {subscription.plan.product.name} licence."
-        )
+        super().__init__(f"{org_user.name} already holds a {subscription.plan.product.name} licence.")
 
 
 class SubscriptionNotLive(Conflict):

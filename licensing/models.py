@@ -29,9 +29,7 @@ class OrgUser(models.Model):
     class Meta:
         ordering = ("name", "id")
         constraints = [
-            models.UniqueConstraint(
-                "organization", Lower("email"), name="orguser_email_unique_per_org"
-            )
+            models.UniqueConstraint("organization", Lower("email"), name="orguser_email_unique_per_org")
         ]
 
     def __str__(self) -> str:
@@ -50,9 +48,7 @@ class OrgUser(models.Model):
 class LicenceAssignment(models.Model):
     """One licence of a subscription held by one org user."""
 
-    organization = models.ForeignKey(
-        "subscriptions.Organization", on_delete=models.CASCADE, related_name="+"
-    )
+    organization = models.ForeignKey("subscriptions.Organization", on_delete=models.CASCADE, related_name="+")
     subscription = models.ForeignKey(
         "subscriptions.Subscription", on_delete=models.CASCADE, related_name="licence_assignments"
     )
@@ -61,9 +57,7 @@ class LicenceAssignment(models.Model):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(
-                fields=["subscription", "org_user"], name="licence_once_per_user"
-            )
+            models.UniqueConstraint(fields=["subscription", "org_user"], name="licence_once_per_user")
         ]
 
     def __str__(self) -> str:

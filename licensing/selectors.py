@@ -42,9 +42,9 @@ def org_users_with_licences(*, organization: Organization) -> QuerySet[OrgUser]:
     return OrgUser.objects.filter(organization=organization).prefetch_related(
         Prefetch(
             "licences",
-            queryset=LicenceAssignment.objects.only(
-                "id", "subscription_id", "org_user_id"
-            ).annotate(product_code=F("subscription__plan__product__code")),
+            queryset=LicenceAssignment.objects.only("id", "subscription_id", "org_user_id").annotate(
+                product_code=F("subscription__plan__product__code")
+            ),
         )
     )
 
@@ -75,3 +75,14 @@ def is_licensed(*, organization_id: int, product_code: str, email: str) -> bool:
         ).exists()
 
     return hot_cache.get_or_compute(("licensed", organization_id, product_code, email), query)
+
+
+def licences_in_use(*, subscription: Subscription) -> int:
+    return LicenceAssignment.objects.filter(subscription=subscription).count()
+
+
+def licensed_users(*, subscription: Subscription) -> QuerySet[OrgUser]:
+    """The org users holding a licence of `subscription`, by name."""
+    return OrgUser.objects.filter(
+        organization_id=subscription.organization_id, licences__subscription=subscription
+    ).order_by("name", "pk")

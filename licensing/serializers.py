@@ -21,7 +21,14 @@ class ErrorSerializer(serializers.Serializer):
     detail = serializers.CharField(help_text="A message a person can act on.")
 
 
-class NoLicenceErrorSerializer(ErrorSerializer):
+class InvalidInputErrorSerializer(ErrorSerializer):
+    field = serializers.CharField(required=False, help_text="The input at fault, when one is.")
+    errors = serializers.DictField(
+        required=False, help_text="Every message, by field, when the input has the wrong shape."
+    )
+
+
+class ConflictErrorSerializer(ErrorSerializer):
     increase_url = serializers.CharField(
         required=False, help_text="Where an admin increases the seats (`no_licence_available`)."
     )
@@ -84,8 +91,7 @@ class OrgUserCreateSerializer(serializers.Serializer):
     products = serializers.ListField(
         child=serializers.SlugField(),
         default=list,
-        help_text="Product codes: the user gets a licence of the organization's live "
-        "subscription of each.",
+        help_text="Product codes: the user gets a licence of the organization's live subscription of each.",
     )
 
     def validate_products(self, codes: list[str]) -> list[int]:

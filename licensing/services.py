@@ -205,7 +205,12 @@ def org_user_delete(*, org_user: OrgUser, actor=None, actor_label: str = "", req
 
 
 def licence_assign(
-    *, subscription: Subscription, org_user: OrgUser, actor=None, actor_label: str = "", request=None
+    *,
+    subscription: Subscription,
+    org_user: OrgUser,
+    actor=None,
+    actor_label: str = "",
+    request=None,
 ) -> LicenceAssignment:
     """Give `org_user` one licence of `subscription`.
 
@@ -231,18 +236,19 @@ def licence_assign(
 
 
 def licence_remove(
-    *, subscription: Subscription, org_user: OrgUser, actor=None, actor_label: str = "", request=None
+    *,
+    subscription: Subscription,
+    org_user: OrgUser,
+    actor=None,
+    actor_label: str = "",
+    request=None,
 ) -> None:
     """Take `org_user`'s licence of `subscription` back. Removing a licence the user
     does not hold is refused, so a double submit shows a clear message."""
     with transaction.atomic():
-        deleted, _ = LicenceAssignment.objects.filter(
-            subscription=subscription, org_user=org_user
-        ).delete()
+        deleted, _ = LicenceAssignment.objects.filter(subscription=subscription, org_user=org_user).delete()
         if not deleted:
-            raise InvalidInput(
-                f"{org_user.name} does not hold a {subscription.plan.product.name} licence."
-            )
+            raise InvalidInput(f"{org_user.name} does not hold a {subscription.plan.product.name} licence.")
         audit_record(
             action="licence.removed",
             organization=subscription.organization,

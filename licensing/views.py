@@ -54,8 +54,7 @@ def _render_manage(request, form_values=None, status=200):
     for user in users:
         held = {a.subscription_id for a in user.licences.all()}
         user.licence_cells = [
-            {"subscription": row["subscription"], "held": row["subscription"].pk in held}
-            for row in rows
+            {"subscription": row["subscription"], "held": row["subscription"].pk in held} for row in rows
         ]
     return render(
         request,
@@ -116,7 +115,10 @@ def org_user_status(request, pk: int):
     org_user = _org_user_or_404(request, pk)
     try:
         services.org_user_update(
-            org_user=org_user, status=request.POST.get("status", ""), actor=request.user, request=request
+            org_user=org_user,
+            status=request.POST.get("status", ""),
+            actor=request.user,
+            request=request,
         )
     except DomainError as error:
         _report(request, error)

@@ -59,6 +59,7 @@ INSTALLED_APPS = [
     "licensing",
     "agreements",
     "billing",
+    "portal",
 ]
 
 MIDDLEWARE = [
@@ -82,7 +83,7 @@ TEMPLATES = [
         "DIRS": [BASE_DIR / "templates"],
         "APP_DIRS": True,
         "OPTIONS": {
-            "builtins": ["django.templatetags.static"],
+            "builtins": ["django.templatetags.static", "billing.templatetags.money"],
             "context_processors": [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
@@ -227,6 +228,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    "ENUM_NAME_OVERRIDES": {
+        "OrgUserStatusEnum": "licensing.models.OrgUser.Status",
+        "SubscriptionStatusEnum": "subscriptions.models.Subscription.Status",
+    },
 }
 
 LOGGING = {

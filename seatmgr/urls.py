@@ -13,6 +13,8 @@ urlpatterns = [
     path("dashboard/", licensing_views.dashboard, name="dashboard"),
     path("subscriptions/", include("subscriptions.urls")),
     path("licences/", include("licensing.urls")),
+    path("agreements/", include("agreements.urls")),
+    path("", include("portal.urls")),
     path("api/v1/", include("seatmgr.api_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),

@@ -25,7 +25,16 @@ class ProductAdmin(admin.ModelAdmin):
 
 @admin.register(Plan)
 class PlanAdmin(admin.ModelAdmin):
-    list_display = ("name", "product", "interval", "unit_amount", "currency", "min_seats", "max_seats", "decrease_policy")
+    list_display = (
+        "name",
+        "product",
+        "interval",
+        "unit_amount",
+        "currency",
+        "min_seats",
+        "max_seats",
+        "decrease_policy",
+    )
     list_filter = ("product", "interval")
 
 

@@ -42,19 +42,13 @@ class Membership(models.Model):
         ADMIN = "admin", "Admin"
         MEMBER = "member", "Member"
 
-    user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships"
-    )
-    organization = models.ForeignKey(
-        Organization, on_delete=models.CASCADE, related_name="memberships"
-    )
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="memberships")
     role = models.CharField(max_length=10, choices=Role.choices, default=Role.ADMIN)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
-        constraints = [
-            models.UniqueConstraint(fields=["user", "organization"], name="membership_unique")
-        ]
+        constraints = [models.UniqueConstraint(fields=["user", "organization"], name="membership_unique")]
 
     def __str__(self) -> str:
         return f"{self.user} ({self.get_role_display()}) in {self.organization}"
@@ -97,9 +91,7 @@ class Plan(models.Model):
         ordering = ("product__name", "interval")
         constraints = [
             models.CheckConstraint(condition=Q(min_seats__gte=1), name="plan_min_seats_positive"),
-            models.CheckConstraint(
-                condition=Q(max_seats__gte=F("min_seats")), name="plan_max_at_least_min"
-            ),
+            models.CheckConstraint(condition=Q(max_seats__gte=F("min_seats")), name="plan_max_at_least_min"),
         ]
 
     def __str__(self) -> str:
@@ -113,12 +105,12 @@ class Subscription(models.Model):
         PAST_DUE = "past_due", "Payment overdue"
         CANCELLED = "cancelled", "Cancelled"
 
-    organization = models.ForeignKey(
-        Organization, on_delete=models.CASCADE, related_name="subscriptions"
-    )
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="subscriptions")
     plan = models.ForeignKey(Plan, on_delete=models.PROTECT, related_name="subscriptions")
     # Seats paid for: the "Maximum active users" of the product.
     quantity = models.PositiveIntegerField()
+    # The customer's admin for this subscription: activation and unique links go here.
+    admin_email = models.EmailField()
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
     current_period_start = models.DateTimeField()
     current_period_end = models.DateTimeField()
@@ -184,3 +176,125 @@ class ApiKey(models.Model):
     @classmethod
     def generate_raw(cls) -> str:
         return cls.PREFIX + secrets.token_urlsafe(32)
+
+
+class CapabilityLink(models.Model):
+    """An emailed unique link: a 256-bit random token that lets whoever holds it do
+    one thing (change seats, cancel, sign one agreement) for one subscription,
+    without signing in. Only the token's hash is stored."""
+
+    class Action(models.TextChoices):
+        CHANGE_SEATS = "change_seats", "Add or remove users"
+        CANCEL = "cancel", "Cancel subscription"
+        SIGN = "sign", "Sign a seat change agreement"
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
+    subscription = models.ForeignKey(Subscription, on_delete=models.CASCADE, related_name="capability_links")
+    action = models.CharField(max_length=20, choices=Action.choices)
+    # For signing links: the seat change to sign and who was asked to sign it.
+    seat_change = models.ForeignKey(
+        "SeatChange", null=True, blank=True, on_delete=models.CASCADE, related_name="signing_links"
+    )
+    email = models.EmailField(help_text="Who the link was sent to.")
+    token_hash = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ("-created_at",)
+        indexes = [models.Index(fields=["subscription", "action"])]
+
+    def __str__(self) -> str:
+        return f"{self.get_action_display()} link for {self.subscription}"
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None
+
+
+class SeatChange(models.Model):
+    """A request to change a subscription's number of seats, with its fixed quote.
+
+    States follow DESIGN §3; transitions live in `subscriptions.seat_changes`.
+    """
+
+    class State(models.TextChoices):
+        DRAFT = "draft", "Waiting for signature"
+        SIGNED = "signed", "Signed"
+        AWAITING_PAYMENT = "awaiting_payment", "Waiting for payment"
+        AWAITING_APPROVAL = "awaiting_approval", "Waiting for approval"
+        APPLYING = "applying", "Being applied"
+        APPLIED = "applied", "Applied"
+        REJECTED = "rejected", "Rejected"
+        CANCELLED = "cancelled", "Cancelled"
+        EXPIRED = "expired", "Expired"
+
+    OPEN_STATES = (
+        State.DRAFT,
+        State.SIGNED,
+        State.AWAITING_PAYMENT,
+        State.AWAITING_APPROVAL,
+    )
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
+    subscription = models.ForeignKey(Subscription, on_delete=models.CASCADE, related_name="seat_changes")
+    number = models.CharField(max_length=20, unique=True, help_text="Agreement number.")
+    state = models.CharField(max_length=20, choices=State.choices, default=State.DRAFT)
+    old_quantity = models.PositiveIntegerField()
+    new_quantity = models.PositiveIntegerField()
+    # The quote, fixed when the change is created and never recomputed.
+    unit_amount = models.PositiveIntegerField()
+    currency = models.CharField(max_length=3)
+    quoted_at = models.DateTimeField()
+    period_start = models.DateTimeField()
+    period_end = models.DateTimeField()
+    credit = models.IntegerField()
+    debit = models.IntegerField()
+    amount_due = models.IntegerField()
+    renewal_amount = models.PositiveIntegerField()
+    expires_at = models.DateTimeField()
+    # Org users (ids) who lose their licence when a decrease takes effect.
+    licences_to_free = models.JSONField(default=list, blank=True)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    requested_via = models.CharField(max_length=20, default="link")
+    signer_name = models.CharField(max_length=200, blank=True)
+    signer_email = models.EmailField(blank=True)
+    state_reason = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    signed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ("-created_at",)
+        constraints = [
+            models.UniqueConstraint(
+                fields=["subscription"],
+                condition=Q(state__in=["draft", "signed", "awaiting_payment", "awaiting_approval"]),
+                name="one_open_seat_change_per_subscription",
+            ),
+            models.CheckConstraint(
+                condition=~Q(new_quantity=F("old_quantity")), name="seat_change_changes_something"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.number}: {self.old_quantity} → {self.new_quantity}"
+
+    @property
+    def delta(self) -> int:
+        return self.new_quantity - self.old_quantity
+
+    @property
+    def delta_size(self) -> int:
+        return abs(self.delta)
+
+    @property
+    def is_increase(self) -> bool:
+        return self.new_quantity > self.old_quantity
+
+    @property
+    def is_open(self) -> bool:
+        return self.state in self.OPEN_STATES

@@ -5,8 +5,9 @@ from django.utils import timezone
 
 from audit.services import audit_record
 
-from .errors import InvalidInput, NotFound
-from .models import ApiKey, Organization, hash_secret
+from . import notifications
+from .errors import Conflict, InvalidInput, NotFound
+from .models import ApiKey, Organization, Subscription, hash_secret
 
 
 def api_key_create(*, organization: Organization, name: str, actor=None, request=None) -> tuple[ApiKey, str]:
@@ -55,3 +56,36 @@ def api_key_revoke(*, organization: Organization, pk: int, actor=None, request=N
                 request=request,
             )
     return api_key
+
+
+def subscription_cancel(
+    *, subscription: Subscription, actor=None, actor_label="", request=None
+) -> Subscription:
+    """Cancel at the end of the current period: nothing more is charged, licences keep
+    working until then. Asking twice changes nothing and sends no second email."""
+    with transaction.atomic():
+        subscription = (
+            Subscription.objects.select_for_update(of=("self",))
+            .select_related("plan__product", "organization")
+            .get(pk=subscription.pk)
+        )
+        if not subscription.is_live:
+            raise Conflict(
+                f"This subscription is {subscription.get_status_display().lower()}: "
+                "there is nothing to cancel."
+            )
+        if subscription.cancel_at_period_end:
+            return subscription
+        subscription.cancel_at_period_end = True
+        subscription.save(update_fields=["cancel_at_period_end"])
+        audit_record(
+            action="subscription.cancel_requested",
+            organization=subscription.organization,
+            actor=actor,
+            actor_label=actor_label,
+            obj=subscription,
+            after={"cancel_at": subscription.current_period_end.isoformat()},
+            request=request,
+        )
+        transaction.on_commit(lambda: notifications.subscription_cancelled(subscription_id=subscription.pk))
+    return subscription

@@ -3,15 +3,15 @@ from django.http import Http404
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
-from . import services
+from . import seat_changes, services
 from .errors import DomainError
-from .models import ApiKey, Subscription
+from .models import ApiKey, Membership, Subscription
 from .tenancy import org_member_required
 
 
 @org_member_required()
 def subscription_detail(request, pk: int):
-    """"Manage subscription": the subscription's plan, seats and period."""
+    """ "Manage subscription": the subscription's plan, seats and period."""
     subscription = (
         Subscription.objects.filter(organization=request.organization, pk=pk)
         .select_related("plan__product")
@@ -28,6 +28,9 @@ def subscription_detail(request, pk: int):
             "licences_in_use": in_use,
             "available": max(subscription.quantity - in_use, 0),
             "suggested_total": request.GET.get("new_total", ""),
+            "is_admin": request.membership.role == Membership.Role.ADMIN,
+            "open_change": seat_changes.open_seat_change(subscription=subscription),
+            "seat_changes": subscription.seat_changes.all()[:20],
         },
     )
 
@@ -47,7 +50,9 @@ def api_keys(request):
         except DomainError as error:
             messages.error(request, error.message)
         else:
-            messages.success(request, f"API key “{api_key.name}” created. Copy it now: it is shown only once.")
+            messages.success(
+                request, f"API key “{api_key.name}” created. Copy it now: it is shown only once."
+            )
     keys = ApiKey.objects.filter(organization=request.organization)
     return render(request, "subscriptions/api_keys.html", {"keys": keys, "new_key": new_key})
 

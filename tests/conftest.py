@@ -10,16 +10,6 @@ import pytest
 import redis
 from django.conf import settings
 
-from tests.factories import (
-    LicenceAssignmentFactory,
-    MembershipFactory,
-    OrganizationFactory,
-    OrgUserFactory,
-    PlanFactory,
-    SubscriptionFactory,
-    UserFactory,
-)
-
 
 def pytest_configure(config):
     engine = settings.DATABASES["default"]["ENGINE"]
@@ -28,9 +18,7 @@ def pytest_configure(config):
             "The tests need PostgreSQL: set DATABASE_URL (./scripts/test does this for you)."
         )
     if not os.environ.get("REDIS_URL"):
-        raise pytest.UsageError(
-            "The tests need Redis: set REDIS_URL (./scripts/test does this for you)."
-        )
+        raise pytest.UsageError("The tests need Redis: set REDIS_URL (./scripts/test does this for you).")
     try:
         redis.Redis.from_url(os.environ["REDIS_URL"]).ping()
     except redis.RedisError as exc:
@@ -38,30 +26,10 @@ def pytest_configure(config):
 
 
 @pytest.fixture(autouse=True)
-def _fresh_hot_cache():
-    """Each test starts with a new cache generation: no answer survives from another test."""
-    from subscriptions import hot_cache
+def _empty_cache():
+    """Each test starts with an empty cache (Redis database of REDIS_URL, which belongs
+    to the tests): no cached answer nor rate-limit count survives from another test."""
+    from django.core.cache import cache
 
-    hot_cache.invalidate()
+    cache.clear()
     yield
-
-
-@pytest.fixture
-def org_admin(db):
-    """An organization with a live Documents subscription of 3 seats, and its admin."""
-    membership = MembershipFactory()
-    return membership
-
-
-@pytest.fixture
-def make_subscription(db):
-    return SubscriptionFactory
-
-
-__all__ = [
-    "LicenceAssignmentFactory",
-    "OrgUserFactory",
-    "OrganizationFactory",
-    "PlanFactory",
-    "UserFactory",
-]

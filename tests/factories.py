@@ -74,6 +74,7 @@ class SubscriptionFactory(factory.django.DjangoModelFactory):
     organization = factory.SubFactory(OrganizationFactory)
     plan = factory.SubFactory(PlanFactory)
     quantity = 3
+    admin_email = factory.LazyAttribute(lambda o: o.organization.billing_email)
     status = Subscription.Status.ACTIVE
     current_period_start = factory.LazyFunction(lambda: timezone.now() - timedelta(days=10))
     current_period_end = factory.LazyFunction(lambda: timezone.now() + timedelta(days=20))

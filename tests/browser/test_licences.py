@@ -2,7 +2,13 @@ import pytest
 from playwright.sync_api import expect
 
 from licensing.models import LicenceAssignment
-from tests.factories import PASSWORD, LicenceAssignmentFactory, MembershipFactory, OrgUserFactory, SubscriptionFactory
+from tests.factories import (
+    PASSWORD,
+    LicenceAssignmentFactory,
+    MembershipFactory,
+    OrgUserFactory,
+    SubscriptionFactory,
+)
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -35,7 +41,7 @@ def test_admin_signs_in_assigns_the_last_licence_and_is_refused_one_more(page, s
     page.get_by_role("button", name="Assign Documents licence to Dee Denied").click()
     expect(page.get_by_role("status")).to_contain_text("No Documents licence is available: all 2 are in use.")
     expect(page.get_by_role("link", name="Increase your seats")).to_have_attribute(
-        "href", f"/subscriptions/{subscription.pk}/"
+        "href", f"/subscriptions/{subscription.pk}/change/?new_total=3"
     )
     screenshot("refused")
 
@@ -47,5 +53,7 @@ def test_admin_signs_in_assigns_the_last_licence_and_is_refused_one_more(page, s
     # Keyboard only: the status select and its Save button are reachable and labelled.
     page.get_by_label("Status of Cal Candidate").select_option("inactive")
     page.get_by_role("button", name="Save status of Cal Candidate").press("Enter")
-    expect(page.get_by_role("status")).to_contain_text("Cal Candidate is now Inactive. Their licences are now free.")
+    expect(page.get_by_role("status")).to_contain_text(
+        "Cal Candidate is now Inactive. Their licences are now free."
+    )
     expect(page.get_by_role("region", name="Documents").get_by_test_id("available")).to_have_text("1")

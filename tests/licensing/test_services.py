@@ -45,7 +45,9 @@ def test_assigning_a_licence_moves_one_seat_from_available_to_active():
 
     summary = seats(subscription)
     assert (summary.maximum, summary.active, summary.available) == (3, 1, 2)
-    assert AuditEvent.objects.filter(action="licence.assigned", organization=subscription.organization).exists()
+    assert AuditEvent.objects.filter(
+        action="licence.assigned", organization=subscription.organization
+    ).exists()
 
 
 def test_assigning_when_no_licence_is_left_is_refused_with_an_offer_to_increase():
@@ -57,14 +59,20 @@ def test_assigning_when_no_licence_is_left_is_refused_with_an_offer_to_increase(
 
     assert "all 2 are in use" in refused.value.message
     assert "increase your seats to 3" in refused.value.message
-    assert refused.value.as_dict()["increase_url"] == f"/subscriptions/{subscription.pk}/"
+    assert refused.value.as_dict()["increase_url"] == f"/subscriptions/{subscription.pk}/change/?new_total=3"
     assert seats(subscription).active == 2
     assert not LicenceAssignment.objects.filter(org_user=org_user).exists()
 
 
 @pytest.mark.parametrize(
     "status",
-    [OrgUser.Status.INACTIVE, OrgUser.Status.ROOM, OrgUser.Status.RESOURCE, OrgUser.Status.ASSET, OrgUser.Status.QUEUE],
+    [
+        OrgUser.Status.INACTIVE,
+        OrgUser.Status.ROOM,
+        OrgUser.Status.RESOURCE,
+        OrgUser.Status.ASSET,
+        OrgUser.Status.QUEUE,
+    ],
 )
 def test_only_active_or_locked_users_can_hold_a_licence(status):
     subscription = SubscriptionFactory(quantity=3)
@@ -197,7 +205,10 @@ def test_creating_a_room_user_never_needs_a_licence_even_when_none_is_left():
     subscription = full_subscription(quantity=1)
 
     org_user = services.org_user_create(
-        organization=subscription.organization, name="Boardroom", email="room@example.com", status="room"
+        organization=subscription.organization,
+        name="Boardroom",
+        email="room@example.com",
+        status="room",
     )
 
     assert org_user.status == "room"
@@ -210,7 +221,9 @@ def test_emails_are_unique_per_organization_whatever_their_case():
     with pytest.raises(EmailAlreadyUsed):
         services.org_user_create(organization=existing.organization, name="Sam", email="SAM@example.com")
     # Another organization may have a person with the same address.
-    other = services.org_user_create(organization=SubscriptionFactory().organization, name="Sam", email="sam@example.com")
+    other = services.org_user_create(
+        organization=SubscriptionFactory().organization, name="Sam", email="sam@example.com"
+    )
     assert other.pk != existing.pk
 
 
@@ -226,7 +239,9 @@ def test_bad_input_is_refused_with_a_clear_message(name, email, status, message)
     subscription = SubscriptionFactory()
 
     with pytest.raises(InvalidInput, match=message):
-        services.org_user_create(organization=subscription.organization, name=name, email=email, status=status)
+        services.org_user_create(
+            organization=subscription.organization, name=name, email=email, status=status
+        )
     assert not OrgUser.objects.exists()
 
 

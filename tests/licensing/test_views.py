@@ -35,23 +35,29 @@ def test_my_subscriptions_shows_active_maximum_and_available(admin_client):
 
     page = admin_client.get("/dashboard/").content.decode()
 
-    assert "Number of active users</dt><dd data-testid=\"active\">2<" in page
-    assert "Maximum active users</dt><dd data-testid=\"maximum\">5<" in page
-    assert "Licences available</dt><dd data-testid=\"available\">3<" in page
+    assert 'Number of active users</dt><dd data-testid="active">2<' in page
+    assert 'Maximum active users</dt><dd data-testid="maximum">5<' in page
+    assert 'Licences available</dt><dd data-testid="available">3<' in page
     assert f'href="/subscriptions/{subscription.pk}/"' in page
 
 
-def test_assigning_the_last_licence_then_one_more_shows_the_refusal_and_changes_nothing(admin_client):
+def test_assigning_the_last_licence_then_one_more_shows_the_refusal_and_changes_nothing(
+    admin_client,
+):
     subscription = SubscriptionFactory(organization=admin_client.organization, quantity=1)
     first, second = OrgUserFactory.create_batch(2, organization=admin_client.organization)
 
-    response = admin_client.post(f"/licences/users/{first.pk}/licences/{subscription.pk}/assign/", follow=True)
+    response = admin_client.post(
+        f"/licences/users/{first.pk}/licences/{subscription.pk}/assign/", follow=True
+    )
     assert f"{first.name} now has a Documents licence." in response.content.decode()
 
-    response = admin_client.post(f"/licences/users/{second.pk}/licences/{subscription.pk}/assign/", follow=True)
+    response = admin_client.post(
+        f"/licences/users/{second.pk}/licences/{subscription.pk}/assign/", follow=True
+    )
     page = response.content.decode()
     assert "No Documents licence is available: all 1 are in use." in page
-    assert f'<a href="/subscriptions/{subscription.pk}/">Increase your seats</a>' in page
+    assert f'<a href="/subscriptions/{subscription.pk}/change/?new_total=2">Increase your seats</a>' in page
     assert list(LicenceAssignment.objects.values_list("org_user_id", flat=True)) == [first.pk]
 
 

@@ -61,13 +61,23 @@ class Command(BaseCommand):
         manager = self._user(
             "manager@seatmgr.local", "Morgan Manager", is_staff=True, staff_role="account_manager"
         )
-        self._user("vendor@seatmgr.local", "Vendor Admin", is_staff=True, is_superuser=True, staff_role="manager")
+        self._user(
+            "vendor@seatmgr.local",
+            "Vendor Admin",
+            is_staff=True,
+            is_superuser=True,
+            staff_role="manager",
+        )
         plans = self._catalogue()
         now = timezone.now()
         for spec in ORGS:
             org, _ = Organization.objects.get_or_create(
                 slug=spec["slug"],
-                defaults={"name": spec["name"], "billing_email": spec["admin"][0], "account_manager": manager},
+                defaults={
+                    "name": spec["name"],
+                    "billing_email": spec["admin"][0],
+                    "account_manager": manager,
+                },
             )
             admin = self._user(*spec["admin"])
             Membership.objects.get_or_create(user=admin, organization=org, defaults={"role": "admin"})
@@ -80,6 +90,7 @@ class Command(BaseCommand):
                     plan=plan,
                     defaults={
                         "quantity": seats,
+                        "admin_email": spec["admin"][0],
                         "status": Subscription.Status.ACTIVE,
                         "current_period_start": now - timedelta(days=days // 3),
                         "current_period_end": now - timedelta(days=days // 3) + timedelta(days=days),
@@ -101,7 +112,9 @@ class Command(BaseCommand):
         self.stdout.write("  customer admin:     admin@acme.example   (Acme Field Services)")
         self.stdout.write("  customer admin:     admin@globex.example (Globex Legal)")
         self.stdout.write("  account manager:    manager@seatmgr.local")
-        self.stdout.write(f"  vendor admin:       vendor@seatmgr.local (Django admin at {settings.SITE_URL}/admin/)")
+        self.stdout.write(
+            f"  vendor admin:       vendor@seatmgr.local (Django admin at {settings.SITE_URL}/admin/)"
+        )
 
     def _user(self, email, full_name, **flags) -> User:
         user = User.objects.filter(email=email).first()
@@ -120,7 +133,7 @@ class Command(BaseCommand):
                 code=code,
                 defaults={
                     "product": products[product],
-                    "name": f"{products[product].name} {'Monthly' if interval == 'month' else 'Yearly'}",
+                    "name": f"{products[product].name} {interval.capitalize()}ly",
                     "interval": interval,
                     "unit_amount": amount,
                     "currency": "eur",

@@ -1,0 +1,484 @@
+"""Writes of the agreements app: issue an agreement, record that it was viewed, sign it,
+and verify a PDF against the agreements we issued."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import io
+import ipaddress
+import re
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from audit.services import audit_record
+from subscriptions.errors import InvalidInput
+from subscriptions.models import SeatChange
+from subscriptions.seat_changes import QuoteExpired, seat_change_mark_signed
+
+from . import notifications, rendering
+from .errors import AgreementAlreadySigned, AgreementNotIssuable
+from .models import Agreement
+
+# A drawn signature arrives as a PNG data URL from the browser's canvas.
+SIGNATURE_PNG_PREFIX = "data:image/png;base64,"
+MAX_SIGNATURE_BYTES = 500 * 1024
+MAX_SIGNATURE_SIDE = 4000
+# Pixels darker than this (once flattened on white) are ink, and a signature needs at
+# least MIN_INK_PIXELS of them: an empty or near-empty canvas is not a signature.
+_INK_LEVEL = 192
+MIN_INK_PIXELS = 30
+_SIGNATURE_MARGIN = 8
+_SIGNATURE_TOO_LARGE = "The drawn signature is too large (at most 500 KB): clear it and draw it again."
+MAX_NAME_LENGTH = 200
+MAX_USER_AGENT_LENGTH = 500
+_CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
+_SHA256_RE = re.compile(r"[0-9a-f]{64}")
+
+
+def sha256_hex(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _seat_change_for_rendering(seat_change: SeatChange) -> SeatChange:
+    return SeatChange.objects.select_related("subscription__plan__product", "subscription__organization").get(
+        pk=seat_change.pk
+    )
+
+
+# --- Issue and view ------------------------------------------------------------------
+
+
+def agreement_issue(*, seat_change: SeatChange, request=None) -> Agreement:
+    """Render the change agreement of a draft seat change and store the unsigned PDF
+    with its SHA-256 (`sent_at` = now).
+
+    Idempotent: a seat change has at most one agreement (a unique constraint), and a
+    second call, or a concurrent one, returns the existing agreement. Refuses to issue
+    a first agreement for a change that is no longer a draft.
+    """
+    existing = Agreement.objects.filter(seat_change_id=seat_change.pk).first()
+    if existing is not None:
+        return existing
+    seat_change = _seat_change_for_rendering(seat_change)
+    if seat_change.state != SeatChange.State.DRAFT:
+        raise AgreementNotIssuable(
+            f"Seat change {seat_change.number} is {seat_change.get_state_display().lower()}: "
+            "there is nothing left to sign."
+        )
+    pdf = rendering.render_agreement(seat_change)
+    try:
+        with transaction.atomic():
+            agreement = Agreement.objects.create(
+                organization_id=seat_change.organization_id,
+                seat_change=seat_change,
+                unsigned_pdf=pdf,
+                unsigned_sha256=sha256_hex(pdf),
+                sent_at=timezone.now(),
+            )
+            audit_record(
+                action="agreement.issued",
+                organization=seat_change.subscription.organization,
+                actor_label="system",
+                obj=agreement,
+                after={"number": seat_change.number, "unsigned_sha256": agreement.unsigned_sha256},
+                request=request,
+            )
+    except IntegrityError:
+        return Agreement.objects.get(seat_change_id=seat_change.pk)
+    return agreement
+
+
+def agreement_mark_viewed(*, agreement: Agreement, at: datetime | None = None, request=None) -> Agreement:
+    """Record the first time the agreement was shown to the person asked to sign it.
+    Only the first view is kept (a conditional UPDATE, safe under concurrency); later
+    calls change nothing."""
+    at = at or timezone.now()
+    with transaction.atomic():
+        updated = Agreement.objects.filter(pk=agreement.pk, viewed_at__isnull=True).update(viewed_at=at)
+        if updated:
+            audit_record(
+                action="agreement.viewed",
+                organization=agreement.organization,
+                actor_label="signer",
+                obj=agreement,
+                after={"viewed_at": at.isoformat()},
+                request=request,
+            )
+    agreement.viewed_at = Agreement.objects.values_list("viewed_at", flat=True).get(pk=agreement.pk)
+    return agreement
+
+
+# --- Sign ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _SigningInput:
+    name: str
+    email: str
+    kind: str
+    text: str
+    png: bytes | None
+
+
+def _clean_name(raw: str) -> str:
+    return " ".join(str(raw or "").split())
+
+
+def _signature_png(data_url: str) -> tuple[bytes | None, str]:
+    """The drawn signature as a clean PNG cropped to its ink, or an error message."""
+    data_url = (data_url or "").strip()
+    if not data_url:
+        return None, "Draw your signature in the box, or choose Type."
+    if not data_url.startswith(SIGNATURE_PNG_PREFIX):
+        return None, "The drawn signature must be a PNG image from the signature box."
+    encoded = data_url[len(SIGNATURE_PNG_PREFIX) :]
+    if len(encoded) > (MAX_SIGNATURE_BYTES * 4) // 3 + 4:
+        return None, _SIGNATURE_TOO_LARGE
+    try:
+        raw = base64.b64decode(encoded, validate=True)
+    except (binascii.Error, ValueError):
+        return None, "The drawn signature could not be read: clear it and draw it again."
+    if len(raw) > MAX_SIGNATURE_BYTES:
+        return None, _SIGNATURE_TOO_LARGE
+    try:
+        image = Image.open(io.BytesIO(raw), formats=["PNG"])
+        width, height = image.size
+        if not (0 < width <= MAX_SIGNATURE_SIDE and 0 < height <= MAX_SIGNATURE_SIDE):
+            return None, "The drawn signature has an unexpected size: clear it and draw it again."
+        image.load()
+    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError):
+        return None, "The drawn signature is not a valid PNG image: clear it and draw it again."
+    rgba = image.convert("RGBA")
+    flattened = Image.alpha_composite(Image.new("RGBA", rgba.size, "white"), rgba).convert("L")
+    if sum(flattened.histogram()[:_INK_LEVEL]) < MIN_INK_PIXELS:
+        return None, "The signature box is empty: draw your signature, or choose Type."
+    left, top, right, bottom = (
+        ImageOps.invert(flattened).point(lambda level: 255 if level > 255 - _INK_LEVEL else 0).getbbox()
+    )
+    cropped = rgba.crop(
+        (
+            max(left - _SIGNATURE_MARGIN, 0),
+            max(top - _SIGNATURE_MARGIN, 0),
+            min(right + _SIGNATURE_MARGIN, width),
+            min(bottom + _SIGNATURE_MARGIN, height),
+        )
+    )
+    out = io.BytesIO()
+    cropped.save(out, format="PNG")
+    return out.getvalue(), ""
+
+
+def _validate_signing(
+    *,
+    signer_name,
+    signer_email,
+    consent,
+    accept_terms,
+    signature_kind,
+    signature_text,
+    signature_png_data_url,
+) -> _SigningInput:
+    """Check everything a person submitted; raise one InvalidInput listing every problem
+    (`extra["errors"]` maps each form field to its message), before anything changes."""
+    errors: dict[str, str] = {}
+    name = _clean_name(signer_name)
+    if not name:
+        errors["signer_name"] = "Enter your full name."
+    elif len(name) > MAX_NAME_LENGTH or _CONTROL_CHARS.search(name):
+        errors["signer_name"] = f"Enter your full name in at most {MAX_NAME_LENGTH} characters."
+
+    email = str(signer_email or "").strip().lower()
+    if not email:
+        errors["signer_email"] = "Enter your email address."
+    else:
+        try:
+            validate_email(email)
+        except ValidationError:
+            errors["signer_email"] = "Enter a valid email address, like name@example.com."
+
+    if consent is not True:
+        errors["consent"] = "Tick “I agree to sign electronically” to sign this agreement online."
+    if accept_terms is not True:
+        errors["accept_terms"] = "Tick “I accept the terms” to sign this agreement."
+
+    text, png = "", None
+    if signature_kind == Agreement.SignatureKind.TYPED:
+        text = _clean_name(signature_text)
+        if not text:
+            errors["signature_text"] = "Type your name as your signature."
+        elif len(text) > MAX_NAME_LENGTH or _CONTROL_CHARS.search(text):
+            errors["signature_text"] = f"Type your signature in at most {MAX_NAME_LENGTH} characters."
+    elif signature_kind == Agreement.SignatureKind.DRAWN:
+        png, problem = _signature_png(signature_png_data_url)
+        if problem:
+            errors["signature_png"] = problem
+    else:
+        errors["signature_kind"] = "Choose whether to draw or type your signature."
+
+    if errors:
+        field, message = next(iter(errors.items()))
+        raise InvalidInput(message, field=field, errors=errors)
+    return _SigningInput(name=name, email=email, kind=signature_kind, text=text, png=png)
+
+
+def _clean_ip(ip: str | None) -> str | None:
+    try:
+        return str(ipaddress.ip_address((ip or "").strip()))
+    except ValueError:
+        return None
+
+
+def agreement_sign(
+    *,
+    agreement: Agreement,
+    signer_name: str,
+    signer_email: str,
+    consent: bool,
+    accept_terms: bool,
+    signature_kind: str,
+    signature_text: str = "",
+    signature_png_data_url: str = "",
+    ip: str | None,
+    user_agent: str,
+    actor=None,
+    request=None,
+) -> Agreement:
+    """Sign an agreement: draft → signed → awaiting payment (increase) or awaiting
+    approval (decrease), and store the signed PDF.
+
+    Guarantees:
+    - Bad input raises InvalidInput (every problem in `extra["errors"]`, keyed by form
+      field) before anything changes.
+    - One transaction, under a lock on the agreement row: refuses an agreement already
+      signed (AgreementAlreadySigned); moves the seat change with
+      `seat_change_mark_signed` (InvalidTransition and QuoteExpired propagate; an
+      expired quote is still committed as `expired`, so do not call this inside an
+      outer transaction that the exception would roll back); renders the signed PDF,
+      stores it with its SHA-256 and writes an `agreement.signed` audit event.
+    - `consent` and `accept_terms` must be exactly True (a ticked box), not truthy.
+    - On commit, the signer and the subscription's admin get the signed PDF by email.
+
+    The signed PDF is one WeasyPrint render of the same template and stored quote as
+    the unsigned one (so the agreement pages are laid out identically), followed by a
+    signature page and a certificate of completion; the exact unsigned PDF the signer
+    reviewed is embedded in it as a file attachment, and its SHA-256 is printed on the
+    certificate.
+    """
+    signing = _validate_signing(
+        signer_name=signer_name,
+        signer_email=signer_email,
+        consent=consent,
+        accept_terms=accept_terms,
+        signature_kind=signature_kind,
+        signature_text=signature_text,
+        signature_png_data_url=signature_png_data_url,
+    )
+    now = timezone.now()
+    expired: QuoteExpired | None = None
+    with transaction.atomic():
+        agreement = Agreement.objects.select_for_update(of=("self",)).get(pk=agreement.pk)
+        if agreement.is_signed:
+            raise AgreementAlreadySigned(agreement.number)
+        try:
+            seat_change = seat_change_mark_signed(
+                seat_change=agreement.seat_change,
+                signer_name=signing.name,
+                signer_email=signing.email,
+                at=now,
+                actor=actor,
+                request=request,
+            )
+        except QuoteExpired as error:
+            # seat_change_mark_signed marked the change expired: keep that, refuse after.
+            expired = error
+        else:
+            _store_signature(
+                agreement=agreement,
+                seat_change=seat_change,
+                signing=signing,
+                now=now,
+                ip=_clean_ip(ip),
+                user_agent=str(user_agent or "")[:MAX_USER_AGENT_LENGTH],
+                actor=actor,
+                request=request,
+            )
+    if expired is not None:
+        raise expired
+    return agreement
+
+
+def _store_signature(
+    *,
+    agreement: Agreement,
+    seat_change: SeatChange,
+    signing: _SigningInput,
+    now,
+    ip,
+    user_agent,
+    actor,
+    request,
+) -> None:
+    agreement.viewed_at = agreement.viewed_at or now
+    signature = rendering.Signature(
+        signer_name=signing.name,
+        signer_email=signing.email,
+        signer_ip=ip,
+        signer_user_agent=user_agent,
+        kind=signing.kind,
+        text=signing.text,
+        png=signing.png,
+        sent_at=agreement.sent_at,
+        viewed_at=agreement.viewed_at,
+        consent_at=now,
+        signed_at=now,
+        unsigned_sha256=agreement.unsigned_sha256,
+    )
+    signed_pdf = rendering.render_signed_agreement(
+        seat_change, signature=signature, unsigned_pdf=bytes(agreement.unsigned_pdf)
+    )
+    agreement.seat_change = seat_change
+    agreement.signed_pdf = signed_pdf
+    agreement.signed_sha256 = sha256_hex(signed_pdf)
+    agreement.consent_at = now
+    agreement.signed_at = now
+    agreement.signer_name = signing.name
+    agreement.signer_email = signing.email
+    agreement.signer_ip = ip
+    agreement.signer_user_agent = user_agent
+    agreement.signature_kind = signing.kind
+    agreement.signature_text = signing.text
+    agreement.signature_png = signing.png
+    agreement.save(
+        update_fields=[
+            "signed_pdf",
+            "signed_sha256",
+            "viewed_at",
+            "consent_at",
+            "signed_at",
+            "signer_name",
+            "signer_email",
+            "signer_ip",
+            "signer_user_agent",
+            "signature_kind",
+            "signature_text",
+            "signature_png",
+        ]
+    )
+    audit_record(
+        action="agreement.signed",
+        organization=seat_change.subscription.organization,
+        actor=actor,
+        actor_label=signing.email,
+        obj=agreement,
+        after={
+            "number": seat_change.number,
+            "signer_name": signing.name,
+            "signer_email": signing.email,
+            "signature_kind": signing.kind,
+            "unsigned_sha256": agreement.unsigned_sha256,
+            "signed_sha256": agreement.signed_sha256,
+        },
+        request=request,
+    )
+    agreement_id = agreement.pk
+    transaction.on_commit(lambda: notifications.agreement_signed(agreement_id=agreement_id), robust=True)
+
+
+# --- Verify --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class VerificationResult:
+    """What the public verification page may say about a document: nothing beyond what
+    the document itself shows (its signer, date and number), and only when its SHA-256
+    matches an agreement we issued exactly."""
+
+    SIGNED = "signed"
+    ISSUED_UNSIGNED = "issued_unsigned"
+    UNKNOWN = "unknown"
+
+    status: str
+    sha256: str
+    agreement_number: str = ""
+    signer_name: str = ""
+    signed_at: datetime | None = None
+
+    @property
+    def valid(self) -> bool:
+        return self.status == self.SIGNED
+
+    @property
+    def message(self) -> str:
+        if self.status == self.SIGNED:
+            return (
+                f"Valid: signed by {self.signer_name} on {self.signed_at.day} "
+                f"{self.signed_at:%B %Y}, agreement {self.agreement_number}."
+            )
+        if self.status == self.ISSUED_UNSIGNED:
+            return (
+                f"Issued by {settings.VENDOR_NAME}, not signed: this is agreement "
+                f"{self.agreement_number} as sent for signature. Only the signed PDF "
+                "carries a signature."
+            )
+        return "Not a document we issued."
+
+
+def normalise_sha256(raw: str) -> str:
+    value = "".join(str(raw or "").split()).lower()
+    if not _SHA256_RE.fullmatch(value):
+        raise InvalidInput(
+            "A SHA-256 is 64 hexadecimal characters (0 to 9 and a to f). Paste it again, or "
+            "upload the PDF instead.",
+            field="sha256",
+        )
+    return value
+
+
+def agreement_verify(*, pdf_bytes: bytes | None = None, sha256: str | None = None) -> VerificationResult:
+    """Is this exact document (or SHA-256) a signed agreement we issued?
+
+    Only an exact SHA-256 match counts: one changed byte gives "not a document we
+    issued". The unsigned agreement we sent for signature is recognised as "issued,
+    not signed". Reads hashes only; never loads a PDF from the database.
+    """
+    if pdf_bytes is not None and sha256:
+        raise InvalidInput("Upload the PDF or paste its SHA-256, not both.", field="sha256")
+    if pdf_bytes is not None:
+        if not pdf_bytes:
+            raise InvalidInput("The uploaded file is empty.", field="pdf")
+        digest = sha256_hex(pdf_bytes)
+    elif sha256:
+        digest = normalise_sha256(sha256)
+    else:
+        raise InvalidInput("Upload the signed PDF or paste its SHA-256.", field="pdf")
+
+    signed = (
+        Agreement.objects.filter(signed_sha256=digest)
+        .values("signer_name", "signed_at", "seat_change__number")
+        .first()
+    )
+    if signed is not None:
+        return VerificationResult(
+            status=VerificationResult.SIGNED,
+            sha256=digest,
+            agreement_number=signed["seat_change__number"],
+            signer_name=signed["signer_name"],
+            signed_at=signed["signed_at"],
+        )
+    issued = Agreement.objects.filter(unsigned_sha256=digest).values("seat_change__number").first()
+    if issued is not None:
+        return VerificationResult(
+            status=VerificationResult.ISSUED_UNSIGNED,
+            sha256=digest,
+            agreement_number=issued["seat_change__number"],
+        )
+    return VerificationResult(status=VerificationResult.UNKNOWN, sha256=digest)

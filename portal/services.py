@@ -1,0 +1,144 @@
+"""The seat change workflow: the one place that knows subscriptions (the change and
+its states), billing (the quote), agreements (the PDF) and licensing (licences in
+use), so that none of those apps needs to import another."""
+
+from dataclasses import dataclass
+
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
+from django.db import transaction
+from django.utils import timezone
+
+from agreements import services as agreements
+from billing.proration import ProrationQuote, quote_seat_change, renewal_amount
+from licensing import selectors as licensing
+from subscriptions import links, notifications, seat_changes
+from subscriptions.errors import InvalidInput
+from subscriptions.models import CapabilityLink, SeatChange, Subscription
+
+
+@dataclass(frozen=True)
+class Preview:
+    new_quantity: int
+    delta: int
+    quote: ProrationQuote
+    renewal_amount: int
+    licences_in_use: int
+
+    @property
+    def must_free(self) -> int:
+        return max(self.licences_in_use - self.new_quantity, 0)
+
+
+def seat_change_preview(*, subscription: Subscription, raw_new_total) -> Preview:
+    """What changing to `raw_new_total` would cost now and at renewal. Raises
+    InvalidInput with the rule that was broken."""
+    new_quantity = seat_changes.validate_new_total(subscription=subscription, raw=raw_new_total)
+    quote = quote_seat_change(
+        unit_amount=subscription.plan.unit_amount,
+        old_quantity=subscription.quantity,
+        new_quantity=new_quantity,
+        period_start=subscription.current_period_start,
+        period_end=subscription.current_period_end,
+        at=timezone.now(),
+    )
+    return Preview(
+        new_quantity=new_quantity,
+        delta=new_quantity - subscription.quantity,
+        quote=quote,
+        renewal_amount=renewal_amount(unit_amount=subscription.plan.unit_amount, quantity=new_quantity),
+        licences_in_use=licensing.licences_in_use(subscription=subscription),
+    )
+
+
+def _clean_signer(name: str, email: str) -> tuple[str, str]:
+    name, email = (name or "").strip(), (email or "").strip().lower()
+    if not name and not email:
+        return "", ""
+    if not name:
+        raise InvalidInput("Enter the name of the person who will sign.", field="signer_name")
+    try:
+        validate_email(email)
+    except ValidationError:
+        raise InvalidInput(
+            "Enter a valid email address for the person who will sign.", field="signer_email"
+        ) from None
+    return name[:200], email
+
+
+def seat_change_start(
+    *,
+    subscription: Subscription,
+    raw_new_total,
+    licences_to_free=(),
+    signer_name: str = "",
+    signer_email: str = "",
+    requested_by=None,
+    requested_via: str = "link",
+    request=None,
+) -> SeatChange:
+    """Open a seat change with its fixed quote and generate its agreement.
+
+    When another signer is named, they are emailed a signing link of their own.
+    """
+    signer_name, signer_email = _clean_signer(signer_name, signer_email)
+    try:
+        free_ids = sorted({int(pk) for pk in licences_to_free})
+    except (TypeError, ValueError):
+        raise InvalidInput("Choose users from the list.", field="licences_to_free") from None
+    if free_ids:
+        holders = set(
+            licensing.licensed_users(subscription=subscription)
+            .filter(pk__in=free_ids)
+            .values_list("pk", flat=True)
+        )
+        if holders != set(free_ids):
+            raise InvalidInput(
+                "Only users who hold a licence of this subscription can lose one.",
+                field="licences_to_free",
+            )
+    preview = seat_change_preview(subscription=subscription, raw_new_total=raw_new_total)
+    with transaction.atomic():
+        seat_change = seat_changes.seat_change_create(
+            subscription=subscription,
+            new_quantity=preview.new_quantity,
+            quote=preview.quote,
+            renewal_amount=preview.renewal_amount,
+            licences_in_use=preview.licences_in_use,
+            licences_to_free=free_ids,
+            requested_by=requested_by,
+            requested_via=requested_via,
+            signer_name=signer_name,
+            signer_email=signer_email,
+            request=request,
+        )
+        agreements.agreement_issue(seat_change=seat_change)
+        if signer_email:
+            _, raw = links.link_issue(
+                subscription=subscription,
+                action=CapabilityLink.Action.SIGN,
+                email=signer_email,
+                seat_change=seat_change,
+                actor=requested_by,
+                actor_label=f"seat change {seat_change.number}",
+                request=request,
+            )
+            url = links.link_url(raw)
+            transaction.on_commit(
+                lambda: notifications.send(
+                    to=[signer_email],
+                    subject=(
+                        f"Please sign the {notifications.product_name(subscription)} "
+                        f"seat change agreement {seat_change.number}"
+                    ),
+                    template="sign_request",
+                    context={
+                        "seat_change": seat_change,
+                        "subscription": subscription,
+                        "signer_name": signer_name,
+                        "product": notifications.product_name(subscription),
+                        "url": url,
+                    },
+                )
+            )
+    return seat_change

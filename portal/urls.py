@@ -1,0 +1,30 @@
+from django.urls import path
+
+from . import views
+
+app_name = "portal"
+
+# Each seat change page is reachable through a unique link (no sign-in) and, for a
+# signed-in admin, through the dashboard; both routes share one view.
+SHARED = [
+    ("change/", views.change_seats, "change"),
+    ("change/quote/", views.quote, "quote"),
+    ("changes/<str:number>/", views.seat_change_detail, "seat_change"),
+    ("changes/<str:number>/agreement.pdf", views.agreement_pdf, "agreement_pdf"),
+    ("changes/<str:number>/sign/", views.sign, "sign"),
+    ("changes/<str:number>/withdraw/", views.withdraw, "withdraw"),
+    ("cancel/", views.cancel_subscription, "cancel"),
+]
+
+urlpatterns = [
+    path("l/<str:token>/", views.link_entry, name="link"),
+    path("links/retrieve/", views.retrieve_links, name="retrieve_links"),
+    path(
+        "subscriptions/<int:subscription_pk>/links/rotate/",
+        views.links_rotate,
+        name="admin_rotate_links",
+    ),
+]
+for route, view, name in SHARED:
+    urlpatterns.append(path(f"l/<str:token>/{route}", view, name=f"link_{name}"))
+    urlpatterns.append(path(f"subscriptions/<int:subscription_pk>/{route}", view, name=f"admin_{name}"))

@@ -1,0 +1,312 @@
+"""Seat change pages: the change page, the agreement and signing, cancelling, and
+retrieving links. Views parse, call one service and render; `portal.access`
+decides who is asking."""
+
+from django.contrib import messages
+from django.http import FileResponse, Http404, JsonResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from agreements import selectors as agreement_selectors
+from agreements import services as agreement_services
+from billing.money import format_money
+from licensing import selectors as licensing
+from subscriptions import links, seat_changes
+from subscriptions import services as subscription_services
+from subscriptions.errors import DomainError
+from subscriptions.models import CapabilityLink, SeatChange
+
+from . import services
+from .access import with_access
+
+CHANGE = CapabilityLink.Action.CHANGE_SEATS
+CANCEL = CapabilityLink.Action.CANCEL
+SIGN = CapabilityLink.Action.SIGN
+
+
+def _client_ip(request) -> str:
+    return request.META.get("REMOTE_ADDR", "")
+
+
+def link_entry(request, token: str):
+    """`/l/<token>/`: where every emailed link lands."""
+    link = links.link_resolve(token)
+    if link is None or not link.subscription.is_live:
+        return render(request, "portal/link_invalid.html", status=404)
+    if link.action == SIGN:
+        return redirect("portal:link_seat_change", token, link.seat_change.number)
+    if link.action == CANCEL:
+        return redirect("portal:link_cancel", token)
+    return redirect("portal:link_change", token)
+
+
+def _change_context(request, subscription, form=None, errors=None):
+    in_use = licensing.licences_in_use(subscription=subscription)
+    return {
+        "access": request.access,
+        "subscription": subscription,
+        "licences_in_use": in_use,
+        "licensed_users": licensing.licensed_users(subscription=subscription),
+        "open_change": seat_changes.open_seat_change(subscription=subscription),
+        "form": form or {},
+        "errors": errors or {},
+        "quote_url": request.access.url("quote"),
+        "initial_total": request.GET.get("new_total", "")[:6],
+    }
+
+
+@with_access(CHANGE)
+@require_http_methods(["GET", "POST"])
+def change_seats(request):
+    """Enter the new total number of users; creates the seat change on submit."""
+    access = request.access
+    subscription = access.subscription
+    if request.method == "GET":
+        return render(request, "portal/change.html", _change_context(request, subscription))
+    form = {
+        "new_total": request.POST.get("new_total", ""),
+        "licences_to_free": request.POST.getlist("licences_to_free"),
+        "signer_name": request.POST.get("signer_name", ""),
+        "signer_email": request.POST.get("signer_email", ""),
+        "other_signer": request.POST.get("other_signer") == "on",
+    }
+    try:
+        seat_change = services.seat_change_start(
+            subscription=subscription,
+            raw_new_total=form["new_total"],
+            licences_to_free=form["licences_to_free"],
+            signer_name=form["signer_name"] if form["other_signer"] else "",
+            signer_email=form["signer_email"] if form["other_signer"] else "",
+            requested_by=access.user,
+            requested_via=access.via,
+            request=request,
+        )
+    except seat_changes.SeatChangeAlreadyOpen as error:
+        messages.info(request, error.message)
+        return redirect(access.url("seat_change", error.open_change.number))
+    except DomainError as error:
+        field = error.extra.get("field", "new_total")
+        context = _change_context(request, subscription, form, {field: error.message})
+        return render(request, "portal/change.html", context, status=400)
+    return redirect(access.url("seat_change", seat_change.number))
+
+
+@with_access(CHANGE)
+@require_GET
+def quote(request):
+    """Live preview for the change page: JSON, amounts already formatted."""
+    subscription = request.access.subscription
+    try:
+        preview = services.seat_change_preview(
+            subscription=subscription, raw_new_total=request.GET.get("new_total")
+        )
+    except DomainError as error:
+        return JsonResponse({"ok": False, "error": error.message}, status=400)
+    currency = subscription.plan.currency
+    return JsonResponse(
+        {
+            "ok": True,
+            "new_total": preview.new_quantity,
+            "delta": preview.delta,
+            "amount_due": preview.quote.amount_due,
+            "amount_due_display": format_money(max(preview.quote.amount_due, 0), currency),
+            "credit_display": format_money(-min(preview.quote.amount_due, 0), currency),
+            "renewal_amount": preview.renewal_amount,
+            "renewal_display": format_money(preview.renewal_amount, currency),
+            "must_free": preview.must_free,
+            "licences_in_use": preview.licences_in_use,
+        }
+    )
+
+
+def _seat_change_or_404(access, number: str) -> SeatChange:
+    seat_change = (
+        SeatChange.objects.select_related("subscription__plan__product", "subscription__organization")
+        .filter(subscription=access.subscription, number=number)
+        .first()
+    )
+    if seat_change is None:
+        raise Http404
+    if access.signing_only and access.link.seat_change_id != seat_change.pk:
+        raise Http404
+    return seat_change
+
+
+def _seat_change_page(request, seat_change, *, form=None, errors=None, status=200):
+    access = request.access
+    agreement = agreement_selectors.agreement_for_seat_change(seat_change)
+    if agreement is not None and seat_change.state == SeatChange.State.DRAFT:
+        agreement_services.agreement_mark_viewed(agreement=agreement)
+    named_signer = seat_change.signer_email and not seat_change.signed_at
+    can_sign = seat_change.state == SeatChange.State.DRAFT and (access.signing_only or not named_signer)
+    return render(
+        request,
+        "portal/seat_change.html",
+        {
+            "access": access,
+            "seat_change": seat_change,
+            "subscription": seat_change.subscription,
+            "agreement": agreement,
+            "can_sign": can_sign,
+            "pdf_url": access.url("agreement_pdf", seat_change.number),
+            "download_url": access.url("agreement_pdf", seat_change.number) + "?download=1",
+            "sign_url": access.url("sign", seat_change.number),
+            "withdraw_url": access.url("withdraw", seat_change.number),
+            "change_url": None if access.signing_only else access.url("change"),
+            "form": form or {},
+            "form_errors": errors,
+            "signer_defaults": {
+                "name": seat_change.signer_name or (access.user.get_full_name() if access.user else ""),
+                "email": seat_change.signer_email
+                or (access.user.email if access.user else (access.link.email if access.link else "")),
+            },
+        },
+        status=status,
+    )
+
+
+@with_access(CHANGE, SIGN)
+@require_GET
+def seat_change_detail(request, number: str):
+    return _seat_change_page(request, _seat_change_or_404(request.access, number))
+
+
+@with_access(CHANGE, SIGN)
+@require_GET
+def agreement_pdf(request, number: str):
+    seat_change = _seat_change_or_404(request.access, number)
+    agreement = agreement_selectors.agreement_for_seat_change(seat_change)
+    if agreement is None:
+        raise Http404
+    signed = agreement.signed_pdf is not None
+    data = bytes(agreement.signed_pdf if signed else agreement.unsigned_pdf)
+    filename = f"{seat_change.number}{'-signed' if signed else ''}.pdf"
+    response = FileResponse(
+        iter([data]),
+        content_type="application/pdf",
+        as_attachment=request.GET.get("download") == "1",
+        filename=filename,
+    )
+    response["Content-Length"] = str(len(data))
+    return response
+
+
+@with_access(CHANGE, SIGN)
+@require_POST
+def sign(request, number: str):
+    access = request.access
+    seat_change = _seat_change_or_404(access, number)
+    agreement = agreement_selectors.agreement_for_seat_change(seat_change)
+    if agreement is None:
+        raise Http404
+    try:
+        agreement_services.agreement_sign(
+            agreement=agreement,
+            signer_name=request.POST.get("signer_name", ""),
+            signer_email=request.POST.get("signer_email", ""),
+            consent=request.POST.get("consent") == "yes",
+            accept_terms=request.POST.get("accept_terms") == "yes",
+            signature_kind=request.POST.get("signature_kind", ""),
+            signature_text=request.POST.get("signature_text", ""),
+            signature_png_data_url=request.POST.get("signature_png", ""),
+            ip=_client_ip(request),
+            user_agent=request.META.get("HTTP_USER_AGENT", ""),
+            actor=access.user,
+            request=request,
+        )
+    except DomainError as error:
+        seat_change.refresh_from_db()
+        errors = error.extra.get("errors") or {error.extra.get("field", "general"): error.message}
+        return _seat_change_page(
+            request, seat_change, form=request.POST, errors=errors, status=error.status_code
+        )
+    messages.success(request, "Agreement signed. A signed copy is on its way to your inbox.")
+    return redirect(access.url("seat_change", seat_change.number))
+
+
+@with_access(CHANGE)
+@require_POST
+def withdraw(request, number: str):
+    access = request.access
+    seat_change = _seat_change_or_404(access, number)
+    try:
+        seat_changes.seat_change_cancel(
+            seat_change=seat_change,
+            actor=access.user,
+            actor_label=access.actor_label,
+            request=request,
+        )
+    except DomainError as error:
+        messages.error(request, error.message)
+        return redirect(access.url("seat_change", number))
+    messages.success(request, f"Seat change {seat_change.number} cancelled. Nothing was changed.")
+    return redirect(access.url("change"))
+
+
+@with_access(CANCEL)
+@require_http_methods(["GET", "POST"])
+def cancel_subscription(request):
+    access = request.access
+    subscription = access.subscription
+    if request.method == "POST":
+        if request.POST.get("confirm") != "on":
+            return render(
+                request,
+                "portal/cancel.html",
+                {
+                    "subscription": subscription,
+                    "error": "Tick the box to confirm the cancellation.",
+                },
+                status=400,
+            )
+        try:
+            subscription = subscription_services.subscription_cancel(
+                subscription=subscription,
+                actor=access.user,
+                actor_label=access.actor_label,
+                request=request,
+            )
+        except DomainError as error:
+            return render(
+                request,
+                "portal/cancel.html",
+                {"subscription": subscription, "error": error.message},
+                status=409,
+            )
+    return render(request, "portal/cancel.html", {"subscription": subscription})
+
+
+@require_http_methods(["GET", "POST"])
+def retrieve_links(request):
+    """Re-send the unique links. Same answer whether or not the address is known."""
+    context = {}
+    if request.method == "POST":
+        email = request.POST.get("email", "").strip()
+        if not email or "@" not in email:
+            context = {"error": "Enter the email address your links were sent to.", "email": email}
+            return render(request, "portal/retrieve_links.html", context, status=400)
+        try:
+            links.links_retrieve(email=email, ip=_client_ip(request))
+        except links.RateLimited as error:
+            return render(
+                request,
+                "portal/retrieve_links.html",
+                {"error": error.message, "email": email},
+                status=429,
+            )
+        context = {"sent_to": email}
+    return render(request, "portal/retrieve_links.html", context)
+
+
+@with_access(CHANGE)
+@require_POST
+def links_rotate(request):
+    """Dashboard: revoke the current links and email new ones (admins only)."""
+    access = request.access
+    links.links_rotate(subscription=access.subscription, actor=access.user, request=request)
+    messages.success(
+        request,
+        f"Your old links no longer work. New links are on their way to {access.subscription.admin_email}.",
+    )
+    return redirect(reverse("subscriptions:detail", args=[access.subscription.pk]))

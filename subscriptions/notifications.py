@@ -1,0 +1,53 @@
+"""Emails this app sends. Each function takes ids, reloads what it needs and sends
+one message per recipient; they are queued with `transaction.on_commit` so nobody is
+told about a change that was rolled back."""
+
+from django.conf import settings
+from django.core.mail import EmailMultiAlternatives
+from django.template.loader import render_to_string
+
+from .models import Subscription
+
+
+def send(*, to: list[str], subject: str, template: str, context: dict, attachments=()) -> None:
+    """Render `templates/emails/<template>.txt` and send it, with attachments given
+    as (filename, bytes, mimetype)."""
+    context = {"VENDOR_NAME": settings.VENDOR_NAME, "SITE_URL": settings.SITE_URL, **context}
+    body = render_to_string(f"emails/{template}.txt", context)
+    for address in dict.fromkeys(a.strip().lower() for a in to if a and a.strip()):
+        message = EmailMultiAlternatives(subject=subject, body=body, to=[address])
+        for attachment in attachments:
+            message.attach(*attachment)
+        message.send()
+
+
+def product_name(subscription: Subscription) -> str:
+    return f"{settings.VENDOR_NAME} {subscription.plan.product.name}"
+
+
+def subscription_links(*, subscription: Subscription, links: dict[str, str], subject: str) -> None:
+    """The unique links of a subscription (activation email or retrieval)."""
+    send(
+        to=[subscription.admin_email],
+        subject=subject,
+        template="subscription_links",
+        context={
+            "subscription": subscription,
+            "product": product_name(subscription),
+            "links": links,
+        },
+    )
+
+
+def subscription_cancelled(*, subscription_id: int) -> None:
+    subscription = Subscription.objects.select_related("plan__product", "organization").get(
+        pk=subscription_id
+    )
+    send(
+        to=[subscription.admin_email],
+        subject=(
+            f"{product_name(subscription)} will be cancelled on {subscription.current_period_end:%d %B %Y}"
+        ),
+        template="subscription_cancelled",
+        context={"subscription": subscription, "product": product_name(subscription)},
+    )

@@ -1,0 +1,160 @@
+"""The seat change pages as the admin reaches them from the emailed link."""
+
+import pytest
+from django.core import mail
+from pypdf import PdfReader
+
+from subscriptions.models import SeatChange
+from tests.factories import MembershipFactory, SubscriptionFactory
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def test_the_link_opens_the_change_page_without_signing_in(client, activated):
+    response = client.get(activated.change, follow=True)
+
+    page = response.content.decode()
+    assert response.status_code == 200
+    assert "Add or remove users" in page
+    assert 'data-testid="current-total">3<' in page
+    assert 'data-testid="in-use">2<' in page
+    assert "if you have 1 user and want 3 more, enter 4" in page
+
+
+def test_the_preview_quotes_the_change_the_amount_due_and_the_renewal(client, activated):
+    quote_url = f"/l/{activated.change_token}/change/quote/"
+
+    data = client.get(quote_url, {"new_total": "5"}).json()
+
+    assert data["ok"] is True
+    assert data["delta"] == 2
+    assert data["renewal_display"] == "€75.00"
+    assert data["amount_due"] > 0
+    assert client.get(quote_url, {"new_total": "3"}).json()["error"].startswith("You already have 3")
+    assert client.get(quote_url, {"new_total": "abc"}).status_code == 400
+
+
+def test_a_bad_total_is_refused_on_the_page_and_nothing_is_created(client, activated):
+    response = client.post(f"/l/{activated.change_token}/change/", {"new_total": "0"})
+
+    assert response.status_code == 400
+    assert "needs at least 1 user" in response.content.decode()
+    assert not SeatChange.objects.exists()
+
+
+def test_submitting_a_new_total_opens_the_agreement_to_sign(client, activated):
+    response = client.post(f"/l/{activated.change_token}/change/", {"new_total": "5"}, follow=True)
+
+    change = SeatChange.objects.get()
+    page = response.content.decode()
+    assert (change.old_quantity, change.new_quantity, change.state) == (3, 5, "draft")
+    assert f"Seat change {change.number}" in page
+    assert "<iframe" in page and "agreement.pdf" in page
+    pdf = client.get(f"/l/{activated.change_token}/changes/{change.number}/agreement.pdf")
+    assert pdf["Content-Type"] == "application/pdf"
+    text = "".join(p.extract_text() for p in PdfReader(__import__("io").BytesIO(pdf.getvalue())).pages)
+    assert change.number in text
+
+
+def test_a_second_change_shows_the_open_one(client, activated):
+    client.post(f"/l/{activated.change_token}/change/", {"new_total": "5"})
+    change = SeatChange.objects.get()
+
+    response = client.post(f"/l/{activated.change_token}/change/", {"new_total": "6"}, follow=True)
+
+    assert SeatChange.objects.count() == 1
+    assert f"already has a seat change in progress ({change.number}" in response.content.decode()
+
+
+def test_a_decrease_below_licences_in_use_asks_who_loses_theirs(client, activated):
+    response = client.post(f"/l/{activated.change_token}/change/", {"new_total": "1"})
+
+    assert response.status_code == 400
+    page = response.content.decode()
+    assert "2 licences are in use, so the new total cannot be 1" in page
+    assert "Who loses their licence?" in page
+
+
+def test_a_revoked_or_unknown_link_says_it_is_no_longer_valid_and_nothing_else(client, activated):
+    from subscriptions import links
+
+    links.links_rotate(subscription=activated.subscription)
+
+    for url in (
+        activated.change,
+        f"/l/{'x' * 43}/",
+        f"/l/{activated.change_token}/change/quote/?new_total=5",
+    ):
+        response = client.get(url, follow=True)
+        page = response.content.decode()
+        assert response.status_code == 404
+        assert "This link is no longer valid" in page
+        assert activated.subscription.organization.name not in page
+        assert "/links/retrieve/" in page
+
+
+def test_a_link_cannot_reach_another_subscriptions_seat_change(client, activated):
+    other = SubscriptionFactory(quantity=3)
+    membership = MembershipFactory(organization=other.organization)
+    client.force_login(membership.user)
+    client.post(f"/subscriptions/{other.pk}/change/", {"new_total": "4"})
+    foreign = SeatChange.objects.get(subscription=other)
+    client.logout()
+
+    for suffix in ("", "agreement.pdf", "sign/", "withdraw/"):
+        url = f"/l/{activated.change_token}/changes/{foreign.number}/{suffix}"
+        response = client.post(url) if suffix.endswith("/") and suffix else client.get(url)
+        assert response.status_code == 404
+
+
+def test_the_cancel_link_confirms_the_end_date_cancels_at_period_end_and_emails(client, activated):
+    page = client.get(activated.cancel, follow=True).content.decode()
+    end = activated.subscription.current_period_end
+    assert f"{end:%-d %B %Y}" in page
+
+    response = client.post(f"/l/{activated.cancel_token}/cancel/", {"confirm": "on"})
+
+    activated.subscription.refresh_from_db()
+    assert activated.subscription.cancel_at_period_end is True
+    assert "Your subscription will end on" in response.content.decode()
+    assert [m.subject for m in mail.outbox] == [f"Opero Documents will be cancelled on {end:%d %B %Y}"]
+
+
+def test_retrieve_links_answers_the_same_for_known_and_unknown_addresses(client, activated):
+    known = client.post("/links/retrieve/", {"email": "ada@acme.example"}).content.decode()
+    unknown = client.post("/links/retrieve/", {"email": "nobody@example.com"}).content.decode()
+
+    assert known.replace("ada@acme.example", "X") == unknown.replace("nobody@example.com", "X")
+    assert [m.to for m in mail.outbox] == [["ada@acme.example"]]
+
+
+def test_retrieve_links_says_clearly_when_rate_limited(client, activated):
+    for _ in range(3):
+        client.post("/links/retrieve/", {"email": "ada@acme.example"})
+
+    response = client.post("/links/retrieve/", {"email": "ada@acme.example"})
+
+    assert response.status_code == 429
+    assert "Too many requests for links" in response.content.decode()
+
+
+def test_a_named_signer_gets_their_own_link_to_that_agreement_only(client, activated):
+    client.post(
+        f"/l/{activated.change_token}/change/",
+        {
+            "new_total": "4",
+            "other_signer": "on",
+            "signer_name": "Fin Ance",
+            "signer_email": "fin@acme.example",
+        },
+    )
+    change = SeatChange.objects.get()
+    (request,) = [m for m in mail.outbox if m.to == ["fin@acme.example"]]
+    url = next(line for line in request.body.splitlines() if "/l/" in line).split("testserver", 1)[1]
+    token = url.rstrip("/").rsplit("/", 1)[1]
+
+    page = client.get(url, follow=True).content.decode()
+    assert "Sign agreement" in page
+    assert client.get(f"/l/{token}/change/").status_code == 404  # a signing link can't change seats
+    admin_view = client.get(f"/l/{activated.change_token}/changes/{change.number}/").content.decode()
+    assert "Waiting for Fin Ance (fin@acme.example) to sign" in admin_view

@@ -1,0 +1,102 @@
+import pytest
+from django.core import mail
+from django.db import transaction
+
+from subscriptions import links
+from subscriptions.models import CapabilityLink, Subscription
+from tests.factories import SubscriptionFactory
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def token_from(url: str) -> str:
+    return url.rstrip("/").rsplit("/", 1)[1]
+
+
+def activate():
+    subscription = SubscriptionFactory(status=Subscription.Status.PENDING, admin_email="ada@acme.example")
+    links.subscription_activate(subscription=subscription)
+    (message,) = mail.outbox
+    urls = [line for line in message.body.splitlines() if "/l/" in line]
+    return subscription, message, urls
+
+
+def test_activation_emails_the_admin_product_is_now_active_with_two_unique_links():
+    subscription, message, urls = activate()
+
+    assert message.subject == "Opero Documents is now active"
+    assert message.to == ["ada@acme.example"]
+    assert "Add or remove users" in message.body and "Cancel subscription" in message.body
+    assert len(urls) == 2
+    subscription.refresh_from_db()
+    assert subscription.status == "active" and subscription.activated_at is not None
+
+
+def test_link_tokens_are_256_bit_and_stored_only_as_a_hash():
+    _, _, urls = activate()
+    tokens = [token_from(url) for url in urls]
+    stored = list(CapabilityLink.objects.values_list("token_hash", flat=True))
+
+    assert all(len(token) >= 43 for token in tokens)  # 32 random bytes, base64url
+    assert not any(token in value for token in tokens for value in stored)
+    assert {links.link_resolve(token).action for token in tokens} == {"change_seats", "cancel"}
+
+
+def test_a_link_only_does_its_own_action():
+    _, _, urls = activate()
+    cancel = next(token_from(u) for u in urls if links.link_resolve(token_from(u)).action == "cancel")
+
+    assert links.link_resolve(cancel, actions=["change_seats"]) is None
+    assert links.link_resolve(cancel, actions=["cancel"]) is not None
+
+
+def test_rotating_revokes_the_old_links_and_emails_new_ones():
+    subscription, _, urls = activate()
+    old = [token_from(u) for u in urls]
+
+    links.links_rotate(subscription=subscription)
+
+    assert all(links.link_resolve(token) is None for token in old)
+    new = [token_from(line) for line in mail.outbox[-1].body.splitlines() if "/l/" in line]
+    assert len(new) == 2 and all(links.link_resolve(token) for token in new)
+
+
+def test_unknown_and_malformed_tokens_resolve_to_nothing():
+    activate()
+    assert links.link_resolve("x" * 43) is None
+    assert links.link_resolve("") is None
+    assert links.link_resolve("y" * 5000) is None
+
+
+def test_retrieving_links_emails_a_known_admin_and_nobody_else():
+    activate()
+    mail.outbox.clear()
+
+    links.links_retrieve(email="ADA@acme.example", ip="10.0.0.1")
+    links.links_retrieve(email="stranger@example.com", ip="10.0.0.1")
+
+    assert [m.to for m in mail.outbox] == [["ada@acme.example"]]
+    assert mail.outbox[0].subject == "Your Opero Documents links"
+
+
+def test_retrieving_links_is_rate_limited_per_address_and_per_ip():
+    activate()
+    for _ in range(links.RETRIEVE_LIMIT_PER_ADDRESS):
+        links.links_retrieve(email="ada@acme.example", ip="10.0.0.2")
+    with pytest.raises(links.RateLimited, match="Too many requests"):
+        links.links_retrieve(email="ada@acme.example", ip="10.0.0.3")
+
+    for n in range(links.RETRIEVE_LIMIT_PER_IP):
+        links.links_retrieve(email=f"someone{n}@example.com", ip="10.0.0.9")
+    with pytest.raises(links.RateLimited):
+        links.links_retrieve(email="another@example.com", ip="10.0.0.9")
+
+
+def test_a_rolled_back_activation_sends_no_email():
+    subscription = SubscriptionFactory(status=Subscription.Status.PENDING)
+    with pytest.raises(RuntimeError), transaction.atomic():
+        links.subscription_activate(subscription=subscription)
+        raise RuntimeError("crash after activation")
+
+    assert mail.outbox == []
+    assert not CapabilityLink.objects.exists()

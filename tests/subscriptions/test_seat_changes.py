@@ -1,0 +1,191 @@
+from datetime import timedelta
+
+import pytest
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from audit.models import AuditEvent
+from billing.proration import quote_seat_change
+from subscriptions import seat_changes
+from subscriptions.errors import InvalidInput
+from subscriptions.models import SeatChange
+from tests.factories import PlanFactory, SubscriptionFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def open_change(subscription, new_quantity, *, in_use=0, free=(), at=None):
+    quote = quote_seat_change(
+        unit_amount=subscription.plan.unit_amount,
+        old_quantity=subscription.quantity,
+        new_quantity=new_quantity,
+        period_start=subscription.current_period_start,
+        period_end=subscription.current_period_end,
+        at=at or timezone.now(),
+    )
+    return seat_changes.seat_change_create(
+        subscription=subscription,
+        new_quantity=new_quantity,
+        quote=quote,
+        renewal_amount=subscription.plan.unit_amount * new_quantity,
+        licences_in_use=in_use,
+        licences_to_free=free,
+    )
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        ("", "Enter the new total number of users."),
+        ("3.5", "whole number"),
+        ("-2", "whole number"),
+        ("four", "whole number"),
+        ("0", "needs at least 1 user."),
+        ("501", "allows at most 500 users"),
+        ("3", "You already have 3 users"),
+    ],
+)
+def test_the_new_total_is_refused_with_a_message_naming_the_rule(raw, message):
+    subscription = SubscriptionFactory(quantity=3, plan=PlanFactory(min_seats=1, max_seats=500))
+
+    with pytest.raises(InvalidInput, match=message):
+        seat_changes.validate_new_total(subscription=subscription, raw=raw)
+
+
+def test_a_change_stores_its_quote_and_expires_after_seven_days():
+    subscription = SubscriptionFactory(quantity=3)
+
+    change = open_change(subscription, 5)
+
+    assert change.state == SeatChange.State.DRAFT
+    assert change.number == f"SC-{change.quoted_at:%Y}-{change.pk:06d}"
+    assert (change.old_quantity, change.new_quantity, change.delta) == (3, 5, 2)
+    assert change.amount_due == change.credit + change.debit > 0
+    assert change.expires_at == change.quoted_at + timedelta(days=7)
+    assert AuditEvent.objects.filter(action="seat_change.created").count() == 1
+
+
+def test_a_quote_never_outlives_the_period():
+    now = timezone.now()
+    subscription = SubscriptionFactory(
+        current_period_start=now - timedelta(days=28), current_period_end=now + timedelta(days=2)
+    )
+
+    change = open_change(subscription, 5)
+
+    assert change.expires_at == subscription.current_period_end
+
+
+def test_a_second_open_change_is_refused_and_names_the_open_one():
+    subscription = SubscriptionFactory(quantity=3)
+    first = open_change(subscription, 5)
+
+    with pytest.raises(seat_changes.SeatChangeAlreadyOpen) as refused:
+        open_change(subscription, 6)
+
+    assert refused.value.open_change == first
+    assert first.number in refused.value.message
+
+
+def test_the_database_itself_refuses_two_open_changes_for_one_subscription():
+    subscription = SubscriptionFactory(quantity=3)
+    first = open_change(subscription, 5)
+    twin = SeatChange.objects.get(pk=first.pk)
+    twin.pk, twin.number = None, "SC-TWIN"
+
+    with pytest.raises(IntegrityError), transaction.atomic():
+        twin.save()
+
+
+def test_a_decrease_below_the_licences_in_use_is_refused_with_how_many_to_free():
+    subscription = SubscriptionFactory(quantity=5)
+
+    with pytest.raises(seat_changes.DecreaseBelowLicencesInUse) as refused:
+        open_change(subscription, 2, in_use=4)
+
+    assert "4 licences are in use" in refused.value.message
+    assert refused.value.extra["must_free"] == 2
+    assert not SeatChange.objects.exists()
+
+
+def test_a_decrease_below_the_licences_in_use_is_accepted_when_it_names_who_loses_theirs():
+    subscription = SubscriptionFactory(quantity=5)
+
+    change = open_change(subscription, 2, in_use=4, free=[11, 12])
+
+    assert change.licences_to_free == [11, 12]
+
+
+def test_signing_an_increase_waits_for_payment():
+    subscription = SubscriptionFactory(quantity=3, admin_email="admin@customer.example")
+    change = open_change(subscription, 5)
+
+    seat_changes.seat_change_mark_signed(
+        seat_change=change, signer_name="Fin Ance", signer_email="fin@customer.example"
+    )
+
+    change.refresh_from_db()
+    assert change.state == SeatChange.State.AWAITING_PAYMENT
+    assert change.signed_at is not None
+    actions = list(AuditEvent.objects.order_by("id").values_list("action", flat=True))
+    assert actions[-2:] == ["seat_change.signed", "seat_change.awaiting_payment"]
+
+
+def test_signing_a_decrease_waits_for_approval():
+    subscription = SubscriptionFactory(quantity=3)
+    change = open_change(subscription, 2)
+
+    seat_changes.seat_change_mark_signed(seat_change=change, signer_name="A", signer_email="a@b.example")
+
+    change.refresh_from_db()
+    assert change.state == SeatChange.State.AWAITING_APPROVAL
+
+
+def test_signing_twice_is_refused():
+    change = open_change(SubscriptionFactory(quantity=3), 4)
+    seat_changes.seat_change_mark_signed(seat_change=change, signer_name="A", signer_email="a@b.example")
+
+    with pytest.raises(seat_changes.InvalidTransition):
+        seat_changes.seat_change_mark_signed(seat_change=change, signer_name="A", signer_email="a@b.example")
+
+
+def test_signing_after_the_quote_expired_is_refused_and_marks_the_change_expired():
+    change = open_change(SubscriptionFactory(quantity=3), 4)
+
+    with pytest.raises(seat_changes.QuoteExpired):
+        seat_changes.seat_change_mark_signed(
+            seat_change=change,
+            signer_name="A",
+            signer_email="a@b.example",
+            at=change.expires_at + timedelta(seconds=1),
+        )
+
+    change.refresh_from_db()
+    assert change.state == SeatChange.State.EXPIRED
+
+
+def test_cancelling_frees_the_subscription_for_a_new_change():
+    subscription = SubscriptionFactory(quantity=3)
+    change = open_change(subscription, 4)
+
+    seat_changes.seat_change_cancel(seat_change=change)
+    seat_changes.seat_change_cancel(seat_change=change)  # twice: harmless
+
+    change.refresh_from_db()
+    assert change.state == SeatChange.State.CANCELLED
+    assert open_change(subscription, 6).new_quantity == 6
+
+
+def test_the_periodic_expiry_expires_due_drafts_but_never_waiting_approvals():
+    due = open_change(SubscriptionFactory(quantity=3), 4)
+    approval = open_change(SubscriptionFactory(quantity=3), 2)
+    seat_changes.seat_change_mark_signed(seat_change=approval, signer_name="A", signer_email="a@b.example")
+    fresh = open_change(SubscriptionFactory(quantity=3), 5)
+    later = due.expires_at + timedelta(minutes=1)
+    SeatChange.objects.filter(pk=fresh.pk).update(expires_at=later + timedelta(days=1))
+
+    assert seat_changes.seat_changes_expire(now=later) == 1
+    assert seat_changes.seat_changes_expire(now=later) == 0
+
+    states = dict(SeatChange.objects.values_list("pk", "state"))
+    assert states == {due.pk: "expired", approval.pk: "awaiting_approval", fresh.pk: "draft"}

@@ -1,0 +1,212 @@
+"""An admin of organization A, against every customer URL and API endpoint, with the
+ids of organization B's objects: never B's data, never a change to B.
+
+The test walks the URL configuration itself, so a new customer URL without an
+entry in OBJECT_KWARGS fails here until someone says which of B's objects it takes.
+"""
+
+import pytest
+from django.test import Client
+from django.urls import URLPattern, URLResolver, get_resolver
+
+from licensing.models import LicenceAssignment, OrgUser
+from subscriptions import links
+from subscriptions.models import ApiKey, CapabilityLink, SeatChange, hash_secret
+from tests.factories import (
+    LicenceAssignmentFactory,
+    MembershipFactory,
+    OrgUserFactory,
+    SubscriptionFactory,
+)
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+# Not customer-facing or public by design: vendor admin, sign-in, API docs, the
+# DEBUG mailbox, and the agreement verification page anyone may use.
+EXCLUDED_PREFIXES = (
+    "admin/",
+    "accounts/",
+    "api/schema/",
+    "api/docs/",
+    "_dev/",
+    "agreements/verify/",
+)
+
+
+def walk(resolver=None, prefix=""):
+    resolver = resolver or get_resolver()
+    for entry in resolver.url_patterns:
+        route = prefix + str(entry.pattern)
+        if isinstance(entry, URLResolver):
+            namespace = entry.namespace
+            for name, full in walk(entry, route):
+                yield (f"{namespace}:{name}" if namespace and name else name), full
+        elif isinstance(entry, URLPattern):
+            yield entry.name, route
+
+
+def customer_patterns():
+    return sorted(
+        {(name, route) for name, route in walk() if name and not route.startswith(EXCLUDED_PREFIXES)}
+    )
+
+
+class World:
+    """Organizations A (the caller) and B (the target), each with a live subscription,
+    a licensed user, an API key, an open seat change and unique links."""
+
+    def __init__(self):
+        self.a = MembershipFactory(user__email="admin-a@a.example")
+        self.b = MembershipFactory(user__email="admin-b@b.example")
+        self.sub_a = SubscriptionFactory(organization=self.a.organization, quantity=3)
+        self.sub_b = SubscriptionFactory(organization=self.b.organization, quantity=3)
+        self.user_a = OrgUserFactory(organization=self.a.organization, name="Alice Tenant-A")
+        self.user_b = LicenceAssignmentFactory(
+            subscription=self.sub_b, org_user__name="Bob Secret-B", org_user__email="bob@b.example"
+        ).org_user
+        self.unlicensed_b = OrgUserFactory(organization=self.b.organization, name="Bea Secret-B")
+        self.key_a = self._key(self.a.organization)
+        self.key_b = ApiKey.objects.get(key_hash=hash_secret(self._key(self.b.organization)))
+        self.change_b = self._change(self.b, self.sub_b)
+        _, self.token_a = links.link_issue(
+            subscription=self.sub_a, action=CapabilityLink.Action.CHANGE_SEATS, email="a@a.example"
+        )
+        _, self.cancel_token_a = links.link_issue(
+            subscription=self.sub_a, action=CapabilityLink.Action.CANCEL, email="a@a.example"
+        )
+
+    @staticmethod
+    def _key(organization):
+        raw = ApiKey.generate_raw()
+        ApiKey.objects.create(organization=organization, name="k", prefix=raw[:10], key_hash=hash_secret(raw))
+        return raw
+
+    @staticmethod
+    def _change(membership, subscription):
+        client = Client()
+        client.force_login(membership.user)
+        client.post(f"/subscriptions/{subscription.pk}/change/", {"new_total": "4"})
+        return SeatChange.objects.get(subscription=subscription)
+
+    def b_state(self):
+        return (
+            sorted(OrgUser.objects.filter(organization=self.b.organization).values_list("name", "status")),
+            LicenceAssignment.objects.filter(subscription=self.sub_b).count(),
+            ApiKey.objects.get(pk=self.key_b.pk).revoked_at,
+            SeatChange.objects.get(pk=self.change_b.pk).state,
+            self.sub_b.__class__.objects.get(pk=self.sub_b.pk).cancel_at_period_end,
+        )
+
+
+def object_kwargs(world):
+    """For each URL name: the kwargs that point it at B's objects (from A's side)."""
+    b, a = world, world
+    return {
+        "subscriptions:detail": [{"pk": b.sub_b.pk}],
+        "subscriptions:api_key_revoke": [{"pk": b.key_b.pk}],
+        "licensing:user_status": [{"pk": b.user_b.pk}],
+        "licensing:user_delete": [{"pk": b.user_b.pk}],
+        "licensing:assign": [
+            {"pk": b.unlicensed_b.pk, "subscription_pk": b.sub_b.pk},
+            {"pk": a.user_a.pk, "subscription_pk": b.sub_b.pk},
+            {"pk": b.unlicensed_b.pk, "subscription_pk": a.sub_a.pk},
+        ],
+        "licensing:remove": [
+            {"pk": b.user_b.pk, "subscription_pk": b.sub_b.pk},
+            {"pk": b.user_b.pk, "subscription_pk": a.sub_a.pk},
+        ],
+        "api-licences": [{"pk": b.sub_b.pk}],
+        "api-licence": [
+            {"pk": b.sub_b.pk, "user_id": b.user_b.pk},
+            {"pk": a.sub_a.pk, "user_id": b.user_b.pk},
+        ],
+        "api-user": [{"pk": b.user_b.pk}],
+        "portal:link_seat_change": [{"token": a.token_a, "number": b.change_b.number}],
+        "portal:link_agreement_pdf": [{"token": a.token_a, "number": b.change_b.number}],
+        "portal:link_sign": [{"token": a.token_a, "number": b.change_b.number}],
+        "portal:link_withdraw": [{"token": a.token_a, "number": b.change_b.number}],
+        **{
+            f"portal:admin_{name}": [{"subscription_pk": b.sub_b.pk}]
+            for name in ("change", "quote", "cancel", "rotate_links")
+        },
+        **{
+            f"portal:admin_{name}": [
+                {"subscription_pk": b.sub_b.pk, "number": b.change_b.number},
+                {"subscription_pk": a.sub_a.pk, "number": b.change_b.number},
+            ]
+            for name in ("seat_change", "agreement_pdf", "sign", "withdraw")
+        },
+    }
+
+
+# Routes that take no id of another organization: A's own pages, A's own links.
+# They are still requested, and must show nothing of B.
+OWN_KWARGS = {
+    "portal:link": lambda w: {"token": w.token_a},
+    "portal:link_change": lambda w: {"token": w.token_a},
+    "portal:link_quote": lambda w: {"token": w.token_a},
+    "portal:link_cancel": lambda w: {"token": w.cancel_token_a},
+}
+
+B_SECRETS = ("Bob Secret-B", "Bea Secret-B", "bob@b.example")
+
+
+def test_every_customer_url_refuses_another_organizations_objects():
+    world = World()
+    kwargs_by_name = object_kwargs(world)
+    patterns = customer_patterns()
+    unknown = [
+        (name, route)
+        for name, route in patterns
+        if name not in kwargs_by_name and name not in OWN_KWARGS and "<" in route
+    ]
+    assert unknown == [], "say which of B's objects these URLs take, in object_kwargs()"
+
+    session = Client()
+    session.force_login(world.a.user)
+    api = Client(HTTP_AUTHORIZATION=f"Api-Key {world.key_a}")
+    before = world.b_state()
+    checked = 0
+    from django.urls import reverse
+
+    for name, route in patterns:
+        is_api = route.startswith("api/v1/")
+        clients = (session, api) if is_api else (session,)
+        if name in kwargs_by_name:
+            for kwargs in kwargs_by_name[name]:
+                url = reverse(name, kwargs=kwargs)
+                for client in clients:
+                    for method in ("get", "post", "patch", "delete"):
+                        response = getattr(client, method)(url, content_type="application/json")
+                        body = response.content.decode(errors="replace")
+                        assert response.status_code in (403, 404, 405), (
+                            name,
+                            method,
+                            response.status_code,
+                        )
+                        assert not any(secret in body for secret in B_SECRETS), (name, method)
+                        checked += 1
+        else:
+            own = OWN_KWARGS.get(name)
+            url = reverse(name, kwargs=own(world) if own else None)
+            for client in clients:
+                response = client.get(url, follow=True)
+                body = response.content.decode(errors="replace")
+                assert not any(secret in body for secret in B_SECRETS), name
+                checked += 1
+        assert world.b_state() == before, f"{name} changed organization B"
+    assert checked > 100
+
+
+def test_the_licence_check_never_answers_for_another_organizations_people():
+    world = World()
+    api = Client(HTTP_AUTHORIZATION=f"Api-Key {world.key_a}")
+    own = Client(HTTP_AUTHORIZATION=f"Api-Key {world.key_b.prefix}")  # a truncated key is no key
+
+    response = api.get("/api/v1/licences/check", {"product": "documents", "email": "bob@b.example"})
+
+    assert response.json() == {"licensed": False}
+    assert (
+        own.get("/api/v1/licences/check", {"product": "documents", "email": "bob@b.example"}).status_code
+        == 401
+    )

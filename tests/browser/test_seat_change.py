@@ -1,0 +1,108 @@
+import io
+
+import pytest
+from django.core import mail
+from playwright.sync_api import expect
+from pypdf import PdfReader
+
+from agreements.models import Agreement
+from subscriptions import links
+from subscriptions.models import SeatChange, Subscription
+from tests.factories import LicenceAssignmentFactory, SubscriptionFactory
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+def emailed_change_link(live_server, settings) -> str:
+    settings.SITE_URL = live_server.url
+    subscription = SubscriptionFactory(
+        quantity=1,
+        status=Subscription.Status.PENDING,
+        admin_email="ada@acme.example",
+        organization__name="Acme <Field> & Services",
+    )
+    LicenceAssignmentFactory(subscription=subscription)
+    links.subscription_activate(subscription=subscription)
+    (activation,) = mail.outbox
+    assert activation.subject == "Opero Documents is now active"
+    lines = activation.body.splitlines()
+    return lines[lines.index("Add or remove users (change the number of seats):") + 1]
+
+
+def draw_signature(page) -> None:
+    canvas = page.get_by_role("img", name="Signature drawing area")
+    canvas.scroll_into_view_if_needed()
+    box = canvas.bounding_box()
+    page.mouse.move(box["x"] + 20, box["y"] + box["height"] * 0.7)
+    page.mouse.down()
+    for step in range(1, 30):
+        x = box["x"] + 20 + step * (box["width"] - 40) / 30
+        y = box["y"] + box["height"] * (0.5 + 0.3 * ((-1) ** step) * 0.5)
+        page.mouse.move(x, y, steps=2)
+    page.mouse.up()
+
+
+def test_admin_opens_the_emailed_link_changes_to_four_users_and_signs_by_drawing(
+    page, screenshot, live_server, settings
+):
+    url = emailed_change_link(live_server, settings)
+
+    page.goto(url)
+    expect(page.get_by_role("heading", name="Add or remove users")).to_be_visible()
+    expect(page.get_by_test_id("current-total")).to_have_text("1")
+    page.get_by_label("New total number of users").fill("4")
+    expect(page.get_by_test_id("delta")).to_have_text("+3 users (1 → 4)")
+    expect(page.get_by_test_id("renewal")).to_have_text("€60.00")
+    expect(page.get_by_test_id("amount-due")).to_contain_text("€")
+    screenshot("preview")
+
+    page.get_by_role("button", name="Continue to the agreement").click()
+    change = SeatChange.objects.get()
+    expect(page.get_by_role("heading", name=f"Seat change {change.number}")).to_be_visible()
+    expect(page.locator("iframe[title^='Change agreement']")).to_be_visible()
+
+    page.get_by_label("Full name").fill("Ada Admin")
+    page.get_by_label("Email").fill("ada@acme.example")
+    page.get_by_label("I agree to sign electronically").check()
+    page.get_by_label("I accept the terms").check()
+    draw_signature(page)
+    screenshot("signing")
+    page.get_by_role("button", name="Sign agreement").click()
+
+    expect(page.get_by_test_id("state")).to_have_text("Waiting for payment")
+    expect(page.get_by_text("Agreement signed.")).to_be_visible()
+    screenshot("signed")
+
+    change.refresh_from_db()
+    agreement = Agreement.objects.get(seat_change=change)
+    assert change.state == SeatChange.State.AWAITING_PAYMENT
+    assert agreement.signature_kind == "drawn"
+    text = "".join(p.extract_text() for p in PdfReader(io.BytesIO(bytes(agreement.signed_pdf))).pages)
+    assert "Ada Admin" in text and "Acme <Field> & Services" in text
+    signed_mail = [m for m in mail.outbox if m.attachments]
+    assert sorted(m.to[0] for m in signed_mail) == ["ada@acme.example"]
+
+
+def test_a_keyboard_user_signs_with_a_typed_signature_and_sees_mistakes_explained(
+    page, live_server, settings
+):
+    url = emailed_change_link(live_server, settings)
+    page.goto(url)
+    page.get_by_label("New total number of users").fill("2")
+    page.keyboard.press("Enter")
+
+    page.get_by_label("Full name").fill("Ada Admin")
+    page.get_by_label("Email").fill("ada@acme.example")
+    page.get_by_label("Type", exact=True).check()
+    page.get_by_label("Type your name as your signature").fill("Ada Admin")
+    page.get_by_role("button", name="Sign agreement").click()  # boxes left unticked
+
+    consent = page.get_by_label("I agree to sign electronically")
+    assert consent.evaluate("box => box.validity.valueMissing") is True  # the browser says why
+    assert SeatChange.objects.get().state == SeatChange.State.DRAFT
+
+    page.get_by_label("I agree to sign electronically").check()
+    page.get_by_label("I accept the terms").check()
+    page.get_by_role("button", name="Sign agreement").focus()
+    page.keyboard.press("Enter")
+    expect(page.get_by_test_id("state")).to_have_text("Waiting for payment")

@@ -131,6 +131,12 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_TIME_LIMIT = 120
 CELERY_TASK_SOFT_TIME_LIMIT = 90
 CELERY_TIMEZONE = "UTC"
+CELERY_BEAT_SCHEDULE = {
+    "expire-seat-change-quotes": {
+        "task": "subscriptions.tasks.expire_seat_change_quotes",
+        "schedule": 300.0,
+    },
+}
 
 # --- Auth (django-allauth) ------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"

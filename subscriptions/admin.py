@@ -1,6 +1,8 @@
-from django.contrib import admin
+from django.contrib import admin, messages
 
-from .models import ApiKey, Membership, Organization, Plan, Product, Subscription
+from . import links
+from .errors import DomainError
+from .models import ApiKey, CapabilityLink, Membership, Organization, Plan, Product, SeatChange, Subscription
 
 
 class MembershipInline(admin.TabularInline):
@@ -42,8 +44,64 @@ class PlanAdmin(admin.ModelAdmin):
 class SubscriptionAdmin(admin.ModelAdmin):
     list_display = ("organization", "plan", "quantity", "status", "current_period_end")
     list_filter = ("status", "plan__product")
-    search_fields = ("organization__name",)
+    search_fields = ("organization__name", "admin_email")
     autocomplete_fields = ("organization",)
+    actions = ["activate_and_send_links", "rotate_links"]
+
+    @admin.action(description="Activate and email “<Product> is now active” with the unique links")
+    def activate_and_send_links(self, request, queryset):
+        for subscription in queryset:
+            try:
+                links.subscription_activate(subscription=subscription, actor=request.user, request=request)
+            except DomainError as error:
+                self.message_user(request, error.message, messages.WARNING)
+            else:
+                self.message_user(
+                    request, f"{subscription} activated; links sent to {subscription.admin_email}."
+                )
+
+    @admin.action(description="Replace the unique links (old ones stop working) and email new ones")
+    def rotate_links(self, request, queryset):
+        for subscription in queryset.select_related("plan__product", "organization"):
+            links.links_rotate(subscription=subscription, actor=request.user, request=request)
+            self.message_user(request, f"New links for {subscription} sent to {subscription.admin_email}.")
+
+
+@admin.register(CapabilityLink)
+class CapabilityLinkAdmin(admin.ModelAdmin):
+    list_display = ("subscription", "action", "email", "created_at", "last_used_at", "revoked_at")
+    list_filter = ("action",)
+    search_fields = ("email", "subscription__organization__name")
+    readonly_fields = [f.name for f in CapabilityLink._meta.fields]
+    actions = ["revoke"]
+
+    def has_add_permission(self, request):
+        return False  # links are issued by the app, which alone sees the raw token
+
+    @admin.action(description="Revoke the selected links")
+    def revoke(self, request, queryset):
+        for link in queryset.select_related("subscription__organization"):
+            links.link_revoke(link=link, actor=request.user, request=request)
+        self.message_user(request, "Links revoked.")
+
+
+@admin.register(SeatChange)
+class SeatChangeAdmin(admin.ModelAdmin):
+    list_display = (
+        "number",
+        "subscription",
+        "old_quantity",
+        "new_quantity",
+        "state",
+        "amount_due",
+        "created_at",
+    )
+    list_filter = ("state",)
+    search_fields = ("number", "subscription__organization__name")
+    readonly_fields = [f.name for f in SeatChange._meta.fields]
+
+    def has_add_permission(self, request):
+        return False  # seat changes go through the state machine, not the admin
 
 
 @admin.register(Membership)

@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from accounts.models import User
 from licensing.models import LicenceAssignment, OrgUser
+from subscriptions import links
 from subscriptions.models import Membership, Organization, Plan, Product, Subscription
 
 PASSWORD = "seatmgr-demo"  # noqa: S105 - demo data for local use only
@@ -85,7 +86,7 @@ class Command(BaseCommand):
             for plan_code, seats in spec["subscriptions"]:
                 plan = plans[plan_code]
                 days = 30 if plan.interval == "month" else 365
-                subscription, _ = Subscription.objects.get_or_create(
+                subscription, created = Subscription.objects.get_or_create(
                     organization=org,
                     plan=plan,
                     defaults={
@@ -98,6 +99,11 @@ class Command(BaseCommand):
                     },
                 )
                 subscriptions[plan.product.code] = subscription
+                if created:
+                    links.links_email(
+                        subscription=subscription,
+                        subject=f"{settings.VENDOR_NAME} {plan.product.name} is now active",
+                    )
             for name, email, status, products in spec["users"]:
                 org_user, _ = OrgUser.objects.get_or_create(
                     organization=org, email=email, defaults={"name": name, "status": status}
@@ -108,6 +114,9 @@ class Command(BaseCommand):
                     )
 
         self.stdout.write(self.style.SUCCESS("Demo data ready. Sign in with (password for all):"))
+        self.stdout.write(
+            "  (the customers' “… is now active” emails with their unique links are in the mailbox)"
+        )
         self.stdout.write(f"  password:           {PASSWORD}")
         self.stdout.write("  customer admin:     admin@acme.example   (Acme Field Services)")
         self.stdout.write("  customer admin:     admin@globex.example (Globex Legal)")

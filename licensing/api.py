@@ -20,7 +20,6 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from subscriptions import hot_cache
 from subscriptions.api_auth import ApiKeyAuthentication, ApiKeyPrincipal
 from subscriptions.errors import InvalidInput, NotFound
 from subscriptions.models import Organization, Subscription
@@ -301,8 +300,8 @@ def licence_check_answer(principal: ApiKeyPrincipal, product: str, email: str) -
 
 class LicenceCheckAPI(APIView):
     """The hot path connected apps call on every login, kept lean on purpose: API keys
-    only (a browser session is not how apps call it), one cache read for the key and
-    the answer together, and the usual case answered without DRF's request wrapping,
+    only (a browser session is not how apps call it), answers from `hot_cache`, and the
+    usual case answered without DRF's request wrapping,
     content negotiation and rendering, which cost about a fifth of a bare request."""
 
     authentication_classes = [ApiKeyAuthentication]
@@ -313,8 +312,7 @@ class LicenceCheckAPI(APIView):
     content_negotiation_class = JSONOnly
 
     def dispatch(self, request, *args, **kwargs):
-        with hot_cache.one_generation():
-            return self.answer_directly(request) or super().dispatch(request, *args, **kwargs)
+        return self.answer_directly(request) or super().dispatch(request, *args, **kwargs)
 
     def answer_directly(self, request) -> HttpResponse | None:
         """The answer to a GET with a valid key and both parameters; None for anything

@@ -1,107 +1,66 @@
 """A per-process cache for the hot read paths (API-key lookup, licence checks) that
-stays correct across processes.
+stays correct across processes, within a bound.
 
 Every entry is tagged with a *generation* kept in the shared cache (Redis in
 production). Any write that could change an answer (licences, org users,
-subscriptions, API keys) replaces the generation when its transaction commits;
-a process that sees a new generation drops everything it had. A request costs one
-cache GET instead of its database queries (wrap a request that makes several lookups,
-an API key then the answer, in `one_generation()`). Entries are computed after the
-generation is read, so an answer computed from data older than a write is always
-tagged with the generation that write replaces.
+subscriptions, API keys) replaces the generation when its transaction commits, in
+the shared cache and in the writing process at once. Other processes re-read the
+generation at most every `MAX_STALENESS` seconds and drop everything they had when
+it changed. So:
+
+- in the process that made a change, the next answer already reflects it;
+- in every other process, answers are at most `MAX_STALENESS` (0.2 s) older than
+  the last commit: a revoked API key or a removed licence stops working within
+  that time;
+- a request usually costs no database query and no network round trip.
+
+An entry is stored only if the generation did not change while it was computed, so
+an answer computed from data older than a write never outlives that write.
 """
 
-import contextlib
-import contextvars
-import functools
 import threading
+import time
 import uuid
-from collections.abc import Callable, Hashable, Iterator
+from collections.abc import Callable, Hashable
 from typing import Any
 
-import redis
-from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
 
 GENERATION_KEY = "hot-cache:generation"
+MAX_STALENESS = 0.2  # seconds
 MAX_ENTRIES = 50_000
 
 _lock = threading.Lock()
-_state: dict[str, Any] = {"generation": None, "entries": {}}
+_state: dict[str, Any] = {"generation": None, "checked_at": float("-inf"), "entries": {}}
 
 
-_pinned: contextvars.ContextVar[str | None] = contextvars.ContextVar("hot_cache_generation", default=None)
-
-
-class _RedisGeneration:
-    """The generation in Redis through one long-lived client: Django's RedisCache builds
-    a new client object on every call, which costs more than the round trip itself."""
-
-    def __init__(self, url: str):
-        self.client = redis.Redis.from_url(url, decode_responses=True)
-        self.key = cache.make_key(GENERATION_KEY)
-
-    def get(self) -> str | None:
-        return self.client.get(self.key)
-
-    def add(self, value: str) -> None:
-        self.client.set(self.key, value, nx=True)
-
-    def set(self, value: str) -> None:
-        self.client.set(self.key, value)
-
-
-class _CacheGeneration:
-    """The generation in Django's cache: the embedded default (one process)."""
-
-    def get(self) -> str | None:
-        return cache.get(GENERATION_KEY)
-
-    def add(self, value: str) -> None:
-        cache.add(GENERATION_KEY, value, timeout=None)
-
-    def set(self, value: str) -> None:
-        cache.set(GENERATION_KEY, value, timeout=None)
-
-
-@functools.cache
-def _generation_store() -> _RedisGeneration | _CacheGeneration:
-    return _RedisGeneration(settings.REDIS_URL) if settings.REDIS_URL else _CacheGeneration()
-
-
-def _read_generation() -> str:
-    store = _generation_store()
-    generation = store.get()
-    if generation is None:
-        store.add(uuid.uuid4().hex)
-        generation = store.get()
-    return generation
+def _adopt(generation: str, now: float) -> None:
+    """With `_lock` held: make `generation` current, dropping entries of another one."""
+    if _state["generation"] != generation:
+        _state["generation"], _state["entries"] = generation, {}
+    _state["checked_at"] = now
 
 
 def _current_generation() -> str:
-    return _pinned.get() or _read_generation()
-
-
-@contextlib.contextmanager
-def one_generation() -> Iterator[None]:
-    """Every lookup inside answers from the generation read on entry, so a request that
-    makes several lookups costs one cache GET. Only for a read-only block as short as
-    a request: a write committed inside is not seen by the lookups after it."""
-    token = _pinned.set(_read_generation())
-    try:
-        yield
-    finally:
-        _pinned.reset(token)
+    now = time.monotonic()
+    with _lock:
+        if now - _state["checked_at"] < MAX_STALENESS:
+            return _state["generation"]
+    generation = cache.get(GENERATION_KEY)
+    if generation is None:  # first use, or the shared cache was flushed
+        cache.add(GENERATION_KEY, uuid.uuid4().hex, timeout=None)
+        generation = cache.get(GENERATION_KEY)
+    with _lock:
+        _adopt(generation, now)
+    return generation
 
 
 def get_or_compute(key: Hashable, compute: Callable[[], Any]) -> Any:
     generation = _current_generation()
     with _lock:
-        if _state["generation"] != generation:
-            _state["generation"], _state["entries"] = generation, {}
         entries = _state["entries"]
-        if key in entries:
+        if _state["generation"] == generation and key in entries:
             return entries[key]
     value = compute()
     with _lock:
@@ -113,9 +72,18 @@ def get_or_compute(key: Hashable, compute: Callable[[], Any]) -> Any:
 
 
 def invalidate() -> None:
-    _generation_store().set(uuid.uuid4().hex)
+    generation = uuid.uuid4().hex
+    cache.set(GENERATION_KEY, generation, timeout=None)
+    with _lock:
+        _adopt(generation, time.monotonic())
 
 
 def invalidate_on_commit(*args, **kwargs) -> None:
     """Signal receiver and plain helper: a new generation once the transaction commits."""
     transaction.on_commit(invalidate)
+
+
+def forget() -> None:
+    """Drop this process's entries and re-read the generation on next use (tests)."""
+    with _lock:
+        _state.update(generation=None, checked_at=float("-inf"), entries={})

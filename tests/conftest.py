@@ -31,5 +31,8 @@ def _empty_cache():
     to the tests): no cached answer nor rate-limit count survives from another test."""
     from django.core.cache import cache
 
+    from subscriptions import hot_cache
+
     cache.clear()
+    hot_cache.forget()
     yield

@@ -6,9 +6,12 @@ class LicensingConfig(AppConfig):
     name = "licensing"
 
     def ready(self) -> None:
-        from subscriptions import hot_cache
+        from subscriptions import hot_cache, signals
 
+        from . import receivers
         from .models import LicenceAssignment, OrgUser
+
+        signals.seat_change_applying.connect(receivers.free_licences_on_decrease, weak=False)
 
         for model in (LicenceAssignment, OrgUser):
             post_save.connect(hot_cache.invalidate_on_commit, sender=model, weak=False)

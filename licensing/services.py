@@ -258,3 +258,25 @@ def licence_remove(
             before={"user": org_user.email, "product": subscription.plan.product.code},
             request=request,
         )
+
+
+def licences_free_for_decrease(*, seat_change) -> int:
+    """Free the licences a decrease named (`licences_to_free`), inside the transaction
+    that applies it, so the licences in use never exceed the new maximum. Users who
+    no longer hold the licence are skipped; running it twice frees nothing more."""
+    if seat_change.is_increase or not seat_change.licences_to_free:
+        return 0
+    assignments = LicenceAssignment.objects.filter(
+        subscription_id=seat_change.subscription_id, org_user_id__in=seat_change.licences_to_free
+    ).select_related("org_user")
+    freed = [a.org_user.email for a in assignments]
+    assignments.delete()
+    if freed:
+        audit_record(
+            action="licences.freed_by_decrease",
+            organization=seat_change.subscription.organization,
+            actor_label="system",
+            obj=seat_change,
+            after={"users": freed},
+        )
+    return len(freed)

@@ -116,6 +116,9 @@ class Subscription(models.Model):
     current_period_end = models.DateTimeField()
     activated_at = models.DateTimeField(null=True, blank=True)
     cancel_at_period_end = models.BooleanField(default=False)
+    # Goes up by one whenever `quantity` changes; carried by each SeatSync so that a
+    # connected org never takes an older count after a newer one.
+    seats_version = models.PositiveIntegerField(default=0)
     stripe_customer_id = models.CharField(max_length=100, blank=True)
     stripe_subscription_id = models.CharField(max_length=100, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -298,3 +301,37 @@ class SeatChange(models.Model):
     @property
     def is_open(self) -> bool:
         return self.state in self.OPEN_STATES
+
+
+class SeatSync(models.Model):
+    """Outbox row: "push this seat count to the connected org". Written in the same
+    transaction as the quantity it carries; `licensing` delivers it."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Sending to your org"
+        DELIVERED = "delivered", "Live in your org"
+        SUPERSEDED = "superseded", "Replaced by a newer count"
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
+    subscription = models.ForeignKey(Subscription, on_delete=models.CASCADE, related_name="seat_syncs")
+    seat_change = models.ForeignKey(
+        SeatChange, null=True, blank=True, on_delete=models.SET_NULL, related_name="seat_syncs"
+    )
+    quantity = models.PositiveIntegerField()
+    version = models.PositiveIntegerField()
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ("-created_at",)
+        constraints = [
+            models.UniqueConstraint(fields=["subscription", "version"], name="seat_sync_version_once")
+        ]
+        indexes = [models.Index(fields=["status", "next_attempt_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.subscription}: {self.quantity} seats (v{self.version}, {self.status})"

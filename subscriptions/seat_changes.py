@@ -19,8 +19,9 @@ from django.utils import timezone
 
 from audit.services import audit_record
 
+from . import signals
 from .errors import Conflict, InvalidInput
-from .models import SeatChange, Subscription
+from .models import SeatChange, SeatSync, Subscription
 
 QUOTE_VALIDITY = timedelta(days=7)
 
@@ -314,3 +315,67 @@ def seat_changes_expire(*, now: datetime | None = None, batch_size: int = 200) -
         for seat_change in due:
             expired += expire_if_due(seat_change, now=now)
     return expired
+
+
+def seat_change_apply(*, seat_change: SeatChange, via: str, actor=None, actor_label="system", request=None):
+    """awaiting_payment (paid) or awaiting_approval (approved) → applying.
+
+    In one transaction, under the seat change's and the subscription's row locks:
+    the subscription's quantity becomes the new total, its `seats_version` goes up,
+    and a SeatSync outbox row carrying both is written. Running it again for the same
+    change does nothing and returns the change (a webhook and a page may both report
+    one payment). Sends `seat_change_applying` inside the transaction and
+    `seat_sync_created` on commit.
+    """
+    expected = {
+        "payment": SeatChange.State.AWAITING_PAYMENT,
+        "approval": SeatChange.State.AWAITING_APPROVAL,
+    }[via]
+    with transaction.atomic():
+        seat_change = _locked(seat_change)
+        if seat_change.state in (SeatChange.State.APPLYING, SeatChange.State.APPLIED):
+            return seat_change
+        if seat_change.state != expected:
+            raise InvalidTransition(
+                f"Seat change {seat_change.number} is {seat_change.get_state_display().lower()}: "
+                f"it cannot be applied after {via}."
+            )
+        subscription = Subscription.objects.select_for_update(of=("self",)).get(
+            pk=seat_change.subscription_id
+        )
+        before = subscription.quantity
+        subscription.quantity = seat_change.new_quantity
+        subscription.seats_version += 1
+        subscription.save(update_fields=["quantity", "seats_version"])
+        seat_sync = SeatSync.objects.create(
+            organization_id=subscription.organization_id,
+            subscription=subscription,
+            seat_change=seat_change,
+            quantity=subscription.quantity,
+            version=subscription.seats_version,
+        )
+        _move(seat_change, SeatChange.State.APPLYING, actor=actor, actor_label=actor_label, request=request)
+        audit_record(
+            action="subscription.quantity_changed",
+            organization=seat_change.subscription.organization,
+            actor=actor,
+            actor_label=actor_label,
+            obj=subscription,
+            before={"quantity": before},
+            after={"quantity": subscription.quantity, "version": subscription.seats_version, "via": via},
+            request=request,
+        )
+        signals.seat_change_applying.send(SeatChange, seat_change=seat_change)
+        transaction.on_commit(lambda: signals.seat_sync_created.send(SeatSync, seat_sync_id=seat_sync.pk))
+    return seat_change
+
+
+def seat_change_mark_applied(*, seat_change_id: int) -> bool:
+    """applying → applied, once the count it set is live in the connected org.
+    Returns True when this call made the move (so its email is sent once)."""
+    with transaction.atomic():
+        seat_change = _locked(SeatChange(pk=seat_change_id))
+        if seat_change.state != SeatChange.State.APPLYING:
+            return False
+        _move(seat_change, SeatChange.State.APPLIED, actor_label="system")
+    return True

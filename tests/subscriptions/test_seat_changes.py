@@ -189,3 +189,57 @@ def test_the_periodic_expiry_expires_due_drafts_but_never_waiting_approvals():
 
     states = dict(SeatChange.objects.values_list("pk", "state"))
     assert states == {due.pk: "expired", approval.pk: "awaiting_approval", fresh.pk: "draft"}
+
+
+def test_a_paid_increase_changes_the_quantity_and_writes_one_outbox_row_even_if_reported_twice():
+    from subscriptions.models import SeatSync
+
+    subscription = SubscriptionFactory(quantity=3)
+    change = open_change(subscription, 5)
+    seat_changes.seat_change_mark_signed(seat_change=change, signer_name="A", signer_email="a@b.example")
+
+    seat_changes.seat_change_apply(seat_change=change, via="payment")
+    seat_changes.seat_change_apply(seat_change=change, via="payment")  # the webhook, after the page
+
+    subscription.refresh_from_db()
+    change.refresh_from_db()
+    assert (subscription.quantity, subscription.seats_version, change.state) == (5, 1, "applying")
+    (sync,) = SeatSync.objects.all()
+    assert (sync.quantity, sync.version, sync.status, sync.seat_change) == (5, 1, "pending", change)
+
+
+def test_an_unsigned_or_unpaid_change_cannot_be_applied():
+    change = open_change(SubscriptionFactory(quantity=3), 5)
+
+    with pytest.raises(seat_changes.InvalidTransition):
+        seat_changes.seat_change_apply(seat_change=change, via="payment")
+    seat_changes.seat_change_mark_signed(seat_change=change, signer_name="A", signer_email="a@b.example")
+    with pytest.raises(seat_changes.InvalidTransition):
+        seat_changes.seat_change_apply(seat_change=change, via="approval")
+
+
+def test_an_approved_decrease_frees_the_licences_it_named_in_the_same_transaction():
+    from licensing.models import LicenceAssignment
+    from tests.factories import LicenceAssignmentFactory
+
+    subscription = SubscriptionFactory(quantity=3)
+    keep, lose_1, lose_2 = (LicenceAssignmentFactory(subscription=subscription) for _ in range(3))
+    change = open_change(subscription, 1, in_use=3, free=[lose_1.org_user_id, lose_2.org_user_id])
+    seat_changes.seat_change_mark_signed(seat_change=change, signer_name="A", signer_email="a@b.example")
+
+    seat_changes.seat_change_apply(seat_change=change, via="approval")
+
+    assert list(LicenceAssignment.objects.values_list("pk", flat=True)) == [keep.pk]
+    subscription.refresh_from_db()
+    assert subscription.quantity == 1
+
+
+def test_applied_is_reached_once():
+    change = open_change(SubscriptionFactory(quantity=3), 5)
+    seat_changes.seat_change_mark_signed(seat_change=change, signer_name="A", signer_email="a@b.example")
+    seat_changes.seat_change_apply(seat_change=change, via="payment")
+
+    assert seat_changes.seat_change_mark_applied(seat_change_id=change.pk) is True
+    assert seat_changes.seat_change_mark_applied(seat_change_id=change.pk) is False
+    change.refresh_from_db()
+    assert change.state == "applied"

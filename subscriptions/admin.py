@@ -13,7 +13,7 @@ class MembershipInline(admin.TabularInline):
 
 @admin.register(Organization)
 class OrganizationAdmin(admin.ModelAdmin):
-    list_display = ("name", "slug", "billing_email", "account_manager", "connector")
+    list_display = ("name", "slug", "billing_email", "account_manager")
     search_fields = ("name", "slug", "billing_email")
     prepopulated_fields = {"slug": ("name",)}
     inlines = [MembershipInline]

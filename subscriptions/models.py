@@ -9,11 +9,6 @@ from django.db.models import F, Q
 class Organization(models.Model):
     """A customer organisation: the tenant. Every customer-owned row points here."""
 
-    class Connector(models.TextChoices):
-        BUILT_IN = "built_in", "Built-in (seatmgr is the licence server)"
-        WEBHOOK = "webhook", "Signed webhook"
-        SALESFORCE = "salesforce", "Salesforce License Management App"
-
     name = models.CharField(max_length=200)
     slug = models.SlugField(max_length=80, unique=True)
     billing_email = models.EmailField()
@@ -25,9 +20,6 @@ class Organization(models.Model):
         related_name="managed_organizations",
         limit_choices_to={"is_staff": True},
     )
-    # Connected org: where new seat counts are pushed.
-    connector = models.CharField(max_length=20, choices=Connector.choices, default=Connector.BUILT_IN)
-    connector_url = models.URLField(blank=True, help_text="Webhook URL or Salesforce instance URL.")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

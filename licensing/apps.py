@@ -12,6 +12,7 @@ class LicensingConfig(AppConfig):
         from .models import LicenceAssignment, OrgUser
 
         signals.seat_change_applying.connect(receivers.free_licences_on_decrease, weak=False)
+        signals.seat_sync_created.connect(receivers.deliver_new_seat_sync, weak=False)
 
         for model in (LicenceAssignment, OrgUser):
             post_save.connect(hot_cache.invalidate_on_commit, sender=model, weak=False)

@@ -1,6 +1,8 @@
 from django.db import models
 from django.db.models.functions import Lower
 
+from .fields import EncryptedTextField
+
 
 class OrgUser(models.Model):
     """A person in the customer's connected org who may hold licences."""
@@ -62,3 +64,58 @@ class LicenceAssignment(models.Model):
 
     def __str__(self) -> str:
         return f"{self.org_user} → {self.subscription}"
+
+
+class ConnectedOrg(models.Model):
+    """Where an organization's seat counts are pushed, and how."""
+
+    class Kind(models.TextChoices):
+        BUILT_IN = "built_in", "Built-in (seatmgr is the licence server)"
+        WEBHOOK = "webhook", "Signed webhook"
+        SALESFORCE = "salesforce", "Salesforce License Management App"
+
+    organization = models.OneToOneField(
+        "subscriptions.Organization", on_delete=models.CASCADE, related_name="connected_org"
+    )
+    kind = models.CharField(max_length=12, choices=Kind.choices, default=Kind.BUILT_IN)
+    # Signed webhook (Standard Webhooks): the receiver's URL and the shared secret.
+    webhook_url = models.URLField(blank=True)
+    webhook_secret = EncryptedTextField(blank=True)
+    # Salesforce LMA: the OAuth login endpoint, an integration user and connected app,
+    # and which licence record to update (subscriber org id + package id).
+    salesforce_login_url = models.URLField(blank=True, default="https://login.salesforce.com")
+    salesforce_username = models.CharField(max_length=200, blank=True)
+    salesforce_password = EncryptedTextField(blank=True)
+    salesforce_client_id = models.CharField(max_length=300, blank=True)
+    salesforce_client_secret = EncryptedTextField(blank=True)
+    salesforce_subscriber_org_id = models.CharField(max_length=18, blank=True)
+    salesforce_package_id = models.CharField(max_length=18, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "connected org"
+
+    def __str__(self) -> str:
+        return f"{self.organization}: {self.get_kind_display()}"
+
+
+class SeatSyncAttempt(models.Model):
+    """One try at pushing a SeatSync to the connected org."""
+
+    class Outcome(models.TextChoices):
+        DELIVERED = "delivered", "Delivered"
+        FAILED = "failed", "Failed"
+
+    seat_sync = models.ForeignKey(
+        "subscriptions.SeatSync", on_delete=models.CASCADE, related_name="attempts_log"
+    )
+    started_at = models.DateTimeField()
+    finished_at = models.DateTimeField()
+    outcome = models.CharField(max_length=10, choices=Outcome.choices)
+    error = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        ordering = ("-started_at", "-id")
+
+    def __str__(self) -> str:
+        return f"{self.seat_sync_id} {self.outcome} at {self.started_at:%H:%M:%S}"

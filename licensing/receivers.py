@@ -5,3 +5,9 @@ from . import services
 
 def free_licences_on_decrease(sender, *, seat_change, **kwargs) -> None:
     services.licences_free_for_decrease(seat_change=seat_change)
+
+
+def deliver_new_seat_sync(sender, *, seat_sync_id, **kwargs) -> None:
+    from .tasks import deliver_seat_sync
+
+    deliver_seat_sync.delay(seat_sync_id)

@@ -125,6 +125,7 @@ CELERY_RESULT_BACKEND = None
 # Without a broker, tasks run in-process (the embedded default).
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", not REDIS_URL)
 CELERY_TASK_EAGER_PROPAGATES = True
+CELERY_TASK_DEFAULT_QUEUE = os.environ.get("CELERY_TASK_DEFAULT_QUEUE", "celery")
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
@@ -132,11 +133,22 @@ CELERY_TASK_TIME_LIMIT = 120
 CELERY_TASK_SOFT_TIME_LIMIT = 90
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE = {
+    "requeue-seat-syncs": {
+        "task": "licensing.tasks.requeue_seat_syncs",
+        "schedule": 30.0,
+    },
     "expire-seat-change-quotes": {
         "task": "subscriptions.tasks.expire_seat_change_quotes",
         "schedule": 300.0,
     },
 }
+
+# Secrets stored in the database (connected-org credentials) are encrypted with this
+# Fernet key (comma-separate several to rotate; the first encrypts).
+FIELD_ENCRYPTION_KEY = os.environ.get("FIELD_ENCRYPTION_KEY", "")
+# Certificate authorities for Salesforce's TLS (empty: the system's). Tests set it to
+# their local Salesforce stand-in's certificate.
+SALESFORCE_CA_BUNDLE = os.environ.get("SALESFORCE_CA_BUNDLE", "")
 
 # --- Auth (django-allauth) ------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"

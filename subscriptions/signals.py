@@ -10,3 +10,17 @@ seat_sync_created = Signal()
 # new quantity (kwargs: seat_change): receivers' writes commit or roll back with it.
 # `licensing` frees the licences a decrease named.
 seat_change_applying = Signal()
+
+# Sent on commit when a seat count keeps failing to reach the connected org
+# (kwargs: seat_sync_id, error): the account manager should know.
+seat_sync_failing = Signal()
+
+# Sent on commit once a seat change is signed and waits for payment (increase) or for
+# an account manager's approval (decrease); kwargs: seat_change_id.
+# `backoffice` emails the organization's account manager.
+seat_change_signed = Signal()
+
+# Sent by `licensing` when pushing a SeatSync row keeps failing; kwargs: seat_sync_id,
+# error (the last error, for people). It decides how often; `backoffice` emails the
+# organization's account manager each time it is sent.
+seat_sync_failing = Signal()

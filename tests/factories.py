@@ -1,6 +1,7 @@
 from datetime import timedelta
 
 import factory
+from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import User
@@ -100,3 +101,34 @@ class LicenceAssignmentFactory(factory.django.DjangoModelFactory):
         OrgUserFactory, organization=factory.SelfAttribute("..subscription.organization")
     )
     organization = factory.SelfAttribute("subscription.organization")
+
+
+def paid_seat_change(subscription, new_quantity: int):
+    """A seat change of `subscription` to `new_quantity`, signed and paid (or approved,
+    for a decrease): the quantity is set and its SeatSync row written, on commit."""
+    from billing.proration import quote_seat_change
+    from subscriptions import seat_changes
+
+    quote = quote_seat_change(
+        unit_amount=subscription.plan.unit_amount,
+        old_quantity=subscription.quantity,
+        new_quantity=new_quantity,
+        period_start=subscription.current_period_start,
+        period_end=subscription.current_period_end,
+        at=timezone.now(),
+    )
+    change = seat_changes.seat_change_create(
+        subscription=subscription,
+        new_quantity=new_quantity,
+        quote=quote,
+        renewal_amount=subscription.plan.unit_amount * new_quantity,
+        licences_in_use=0,
+    )
+    with transaction.atomic():
+        seat_changes.seat_change_mark_signed(
+            seat_change=change, signer_name="Ada", signer_email="ada@example.com"
+        )
+    seat_changes.seat_change_apply(seat_change=change, via="payment" if change.is_increase else "approval")
+    subscription.refresh_from_db()
+    change.refresh_from_db()
+    return change

@@ -1,0 +1,49 @@
+"""A text field encrypted at rest with Fernet (AES-128-CBC + HMAC-SHA256).
+
+The key comes from the environment (FIELD_ENCRYPTION_KEY, a Fernet key); without it
+a key is derived from SECRET_KEY so the embedded default works. Rotating keys:
+FIELD_ENCRYPTION_KEY may hold several comma-separated keys, the first encrypts.
+"""
+
+import base64
+import functools
+import hashlib
+
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+from django.db import models
+
+PREFIX = "fernet:"
+
+
+@functools.cache
+def _fernet() -> MultiFernet:
+    keys = [k.strip() for k in (settings.FIELD_ENCRYPTION_KEY or "").split(",") if k.strip()]
+    if not keys:
+        derived = hashlib.sha256(("field-encryption:" + settings.SECRET_KEY).encode()).digest()
+        keys = [base64.urlsafe_b64encode(derived).decode()]
+    try:
+        return MultiFernet([Fernet(key) for key in keys])
+    except ValueError as error:
+        raise ImproperlyConfigured(f"FIELD_ENCRYPTION_KEY is not a valid Fernet key: {error}") from None
+
+
+class EncryptedTextField(models.TextField):
+    """Stores `fernet:<token>`; reads back the plain text. Empty stays empty."""
+
+    def get_prep_value(self, value):
+        value = super().get_prep_value(value)
+        if not value:
+            return value
+        return PREFIX + _fernet().encrypt(value.encode()).decode()
+
+    def from_db_value(self, value, expression, connection):
+        if not value or not value.startswith(PREFIX):
+            return value
+        try:
+            return _fernet().decrypt(value[len(PREFIX) :].encode()).decode()
+        except InvalidToken:
+            raise ImproperlyConfigured(
+                "A stored secret cannot be decrypted: FIELD_ENCRYPTION_KEY changed?"
+            ) from None

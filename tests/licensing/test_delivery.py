@@ -1,0 +1,210 @@
+"""Delivery of seat counts to connected orgs, service by service (no worker here;
+tests/licensing/test_worker.py runs the real Celery worker)."""
+
+import random
+from datetime import timedelta
+
+import pytest
+from django.core import mail
+from django.db import connection
+from django.utils import timezone
+
+from licensing import delivery
+from licensing.connectors import webhook
+from licensing.models import ConnectedOrg, SeatSyncAttempt
+from subscriptions import signals
+from subscriptions.models import SeatChange, SeatSync
+from tests.factories import SubscriptionFactory, paid_seat_change
+from tests.receivers import WebhookReceiver
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def receiver():
+    server = WebhookReceiver()
+    yield server
+    server.release()
+    server.stop()
+
+
+@pytest.fixture
+def webhook_subscription(receiver):
+    subscription = SubscriptionFactory(quantity=3, admin_email="ada@acme.example")
+    ConnectedOrg.objects.create(
+        organization=subscription.organization,
+        kind=ConnectedOrg.Kind.WEBHOOK,
+        webhook_url=receiver.url,
+        webhook_secret=webhook.new_secret(),
+    )
+    return subscription
+
+
+def only_sync(subscription) -> SeatSync:
+    return SeatSync.objects.filter(subscription=subscription).latest("version")
+
+
+def test_the_built_in_licence_server_takes_the_count_at_once_and_the_admin_is_told(
+    django_capture_on_commit_callbacks,
+):
+    subscription = SubscriptionFactory(quantity=3, admin_email="ada@acme.example")
+    change = paid_seat_change(subscription, 5)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        result = delivery.seat_sync_deliver(seat_sync_id=only_sync(subscription).pk)
+
+    assert result.outcome == "delivered"
+    change.refresh_from_db()
+    assert change.state == SeatChange.State.APPLIED
+    assert [m.subject for m in mail.outbox] == ["Your new seat count is live"]
+    assert "now has 5 users" in mail.outbox[0].body
+
+
+def test_a_webhook_push_is_signed_per_standard_webhooks_and_carries_the_count(webhook_subscription, receiver):
+    change = paid_seat_change(webhook_subscription, 5)
+    sync = only_sync(webhook_subscription)
+
+    assert delivery.seat_sync_deliver(seat_sync_id=sync.pk).outcome == "delivered"
+
+    (request,) = receiver.received
+    secret = webhook_subscription.organization.connected_org.webhook_secret
+    assert webhook.verify(secret=secret, headers=request.headers, body=request.body)
+    assert not webhook.verify(secret=webhook.new_secret(), headers=request.headers, body=request.body)
+    assert request.headers["webhook-id"] == f"seatsync_{sync.pk}"
+    assert request.json == {
+        "organization": webhook_subscription.organization.slug,
+        "product": "documents",
+        "seats": 5,
+        "seat_change": change.number,
+        "version": 1,
+        "occurred_at": sync.created_at.isoformat(),
+    }
+
+
+def test_a_failed_push_is_recorded_backs_off_and_keeps_its_webhook_id_on_retry(
+    webhook_subscription, receiver
+):
+    paid_seat_change(webhook_subscription, 5)
+    sync = only_sync(webhook_subscription)
+    receiver.fail_next(1)
+
+    failed = delivery.seat_sync_deliver(seat_sync_id=sync.pk)
+    sync.refresh_from_db()
+
+    assert failed.outcome == "failed" and 1 <= failed.retry_in <= 2
+    assert (sync.status, sync.attempts, sync.last_error) == ("pending", 1, "Your org answered HTTP 503.")
+    assert sync.next_attempt_at > timezone.now()
+    assert delivery.seat_sync_deliver(seat_sync_id=sync.pk).outcome == "delivered"
+    assert [r.headers["webhook-id"] for r in receiver.received] == [f"seatsync_{sync.pk}"] * 2
+    outcomes = list(SeatSyncAttempt.objects.order_by("id").values_list("outcome", "error"))
+    assert outcomes == [("failed", "Your org answered HTTP 503."), ("delivered", "")]
+
+
+def test_an_unreachable_org_is_reported_in_words(webhook_subscription, receiver):
+    paid_seat_change(webhook_subscription, 5)
+    receiver.stop()
+
+    result = delivery.seat_sync_deliver(seat_sync_id=only_sync(webhook_subscription).pk)
+
+    assert result.error == "Your org could not be reached."
+    receiver.start()
+
+
+def test_the_account_manager_is_alerted_once_after_repeated_failures(
+    webhook_subscription, receiver, django_capture_on_commit_callbacks
+):
+    paid_seat_change(webhook_subscription, 5)
+    sync = only_sync(webhook_subscription)
+    alerts = []
+
+    def listener(sender, *, seat_sync_id, error, **kwargs):
+        alerts.append({"seat_sync_id": seat_sync_id, "error": error})
+
+    signals.seat_sync_failing.connect(listener)
+    receiver.fail_next(7)
+    try:
+        with django_capture_on_commit_callbacks(execute=True):
+            for _ in range(7):
+                delivery.seat_sync_deliver(seat_sync_id=sync.pk)
+    finally:
+        signals.seat_sync_failing.disconnect(listener)
+
+    assert alerts == [{"seat_sync_id": sync.pk, "error": "Your org answered HTTP 503."}]
+
+
+def test_an_older_count_is_never_pushed_after_a_newer_one(webhook_subscription, receiver):
+    paid_seat_change(webhook_subscription, 5)
+    older = only_sync(webhook_subscription)
+    paid_seat_change(webhook_subscription, 7)
+    newer = only_sync(webhook_subscription)
+
+    assert delivery.seat_sync_deliver(seat_sync_id=newer.pk).outcome == "delivered"
+    assert delivery.seat_sync_deliver(seat_sync_id=older.pk).outcome == "skipped"
+
+    older.refresh_from_db()
+    assert older.status == SeatSync.Status.SUPERSEDED
+    assert [r.json["seats"] for r in receiver.received] == [7]
+
+
+def test_an_older_pending_count_is_superseded_rather_than_pushed(webhook_subscription, receiver):
+    paid_seat_change(webhook_subscription, 5)
+    older = only_sync(webhook_subscription)
+    paid_seat_change(webhook_subscription, 7)
+
+    assert delivery.seat_sync_deliver(seat_sync_id=older.pk).outcome == "superseded"
+    assert receiver.received == []
+
+
+def test_overdue_pending_pushes_are_requeued_and_nothing_else():
+    subscription = SubscriptionFactory(quantity=3)
+    paid_seat_change(subscription, 5)
+    lost = only_sync(subscription)
+    later = timezone.now() + delivery.REQUEUE_GRACE + timedelta(seconds=1)
+    fresh_subscription = SubscriptionFactory(quantity=3)
+    paid_seat_change(fresh_subscription, 4)
+    waiting = only_sync(fresh_subscription)
+    SeatSync.objects.filter(pk=waiting.pk).update(next_attempt_at=later + timedelta(minutes=5))
+
+    enqueued = []
+    assert delivery.seat_syncs_requeue(now=later, enqueue=enqueued.append) == 1
+    assert enqueued == [lost.pk]
+
+
+def test_retry_delays_grow_exponentially_with_jitter_and_are_capped():
+    rng = random.Random(7)
+    delays = [delivery.retry_delay(n, rng=rng) for n in range(1, 16)]
+
+    assert 1 <= delays[0] <= 2
+    assert 2 <= delays[1] <= 4
+    assert all(d <= delivery.MAX_RETRY_SECONDS for d in delays)
+    assert delays[-1] >= delivery.MAX_RETRY_SECONDS / 2
+
+
+def test_connected_org_secrets_are_encrypted_at_rest():
+    subscription = SubscriptionFactory()
+    ConnectedOrg.objects.create(
+        organization=subscription.organization,
+        kind=ConnectedOrg.Kind.SALESFORCE,
+        salesforce_password="hunter2-and-token",
+        webhook_secret="whsec_c2VjcmV0",
+    )
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT salesforce_password, webhook_secret FROM licensing_connectedorg")
+        stored = cursor.fetchone()
+
+    assert all(value.startswith("fernet:") for value in stored)
+    assert "hunter2" not in stored[0] and "c2VjcmV0" not in stored[1]
+    assert ConnectedOrg.objects.get().salesforce_password == "hunter2-and-token"
+
+
+def test_a_test_push_sends_the_current_counts_and_changes_nothing(webhook_subscription, receiver):
+    outcome = delivery.test_push(organization=webhook_subscription.organization)
+
+    assert outcome.ok and outcome.detail == "Delivered — Documents: 3"
+    assert [r.json["seats"] for r in receiver.received] == [3]
+    assert not SeatSync.objects.exists()
+    receiver.stop()
+    assert delivery.test_push(organization=webhook_subscription.organization).detail == (
+        "Your org could not be reached."
+    )
+    receiver.start()

@@ -1,0 +1,98 @@
+"""Local HTTP servers standing in for customers' connected orgs."""
+
+import json
+import threading
+import time
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+@dataclass
+class Received:
+    headers: dict
+    body: bytes
+    at: float = field(default_factory=time.monotonic)
+
+    @property
+    def json(self) -> dict:
+        return json.loads(self.body)
+
+
+class WebhookReceiver:
+    """Records every POST. `fail_next(n)` answers 503 to the next n requests;
+    `stall_next()` holds the next request open until `release()`; `stop()`/`start()`
+    take the org down and bring it back on the same port."""
+
+    def __init__(self):
+        self.received: list[Received] = []
+        self.accepted: list[Received] = []
+        self._failures = 0
+        self._stall = threading.Event()
+        self._stall.set()
+        self._stall_armed = False
+        self._lock = threading.Lock()
+        self._server = None
+        self.port = 0
+        self.start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/seatmgr"
+
+    def start(self) -> None:
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):  # noqa: N802 - http.server's naming
+                body = self.rfile.read(int(self.headers.get("content-length", 0)))
+                item = Received({k.lower(): v for k, v in self.headers.items()}, body)
+                with receiver._lock:
+                    receiver.received.append(item)
+                    fail = receiver._failures > 0
+                    if fail:
+                        receiver._failures -= 1
+                    stall = receiver._stall_armed
+                    receiver._stall_armed = False
+                if stall:
+                    receiver._stall.wait(30)
+                if fail:
+                    self.send_response(503)
+                    self.end_headers()
+                    return
+                with receiver._lock:
+                    receiver.accepted.append(item)
+                self.send_response(204)
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        self._server.daemon_threads = True
+        self.port = self._server.server_address[1]
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def fail_next(self, count: int) -> None:
+        with self._lock:
+            self._failures = count
+
+    def stall_next(self) -> None:
+        with self._lock:
+            self._stall.clear()
+            self._stall_armed = True
+
+    def release(self) -> None:
+        self._stall.set()
+
+    def wait_for(self, predicate, timeout: float = 20.0) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self._lock:
+                if predicate(self):
+                    return True
+            time.sleep(0.02)
+        return False

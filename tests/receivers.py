@@ -43,7 +43,7 @@ class WebhookReceiver:
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):  # noqa: N802 - http.server's naming
+            def do_POST(self):
                 body = self.rfile.read(int(self.headers.get("content-length", 0)))
                 item = Received({k.lower(): v for k, v in self.headers.items()}, body)
                 with receiver._lock:

@@ -1,11 +1,13 @@
 """Licence reads, always scoped to one organization."""
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from django.db.models import Count, F, Prefetch, QuerySet
+from django.utils import timezone
 
 from subscriptions import hot_cache
-from subscriptions.models import Organization, Subscription
+from subscriptions.models import Organization, SeatSync, Subscription
 
 from .models import LicenceAssignment, OrgUser
 
@@ -86,3 +88,43 @@ def licensed_users(*, subscription: Subscription) -> QuerySet[OrgUser]:
     return OrgUser.objects.filter(
         organization_id=subscription.organization_id, licences__subscription=subscription
     ).order_by("name", "pk")
+
+
+@dataclass(frozen=True)
+class PushStatus:
+    """Where the subscription's latest seat count stands in the connected org."""
+
+    state: str  # live | sending | retrying | none
+    seats: int | None
+    version: int | None
+    message: str
+    next_attempt_at: datetime | None = None
+
+
+def push_status(*, subscription: Subscription, now: datetime | None = None) -> PushStatus:
+    now = now or timezone.now()
+    latest = subscription.seat_syncs.order_by("-version").first()
+    if latest is None:
+        return PushStatus("none", None, None, "")
+    if latest.status == SeatSync.Status.DELIVERED:
+        return PushStatus(
+            "live", latest.quantity, latest.version, f"{latest.quantity} seats live in your org"
+        )
+    if latest.attempts == 0:
+        return PushStatus("sending", latest.quantity, latest.version, "Sending to your org…")
+    wait = max(int((latest.next_attempt_at - now).total_seconds()), 0) if latest.next_attempt_at else 0
+    return PushStatus(
+        "retrying",
+        latest.quantity,
+        latest.version,
+        f"Retrying: {latest.last_error} Next attempt in {wait} s.",
+        latest.next_attempt_at,
+    )
+
+
+def push_history(*, subscription: Subscription, limit: int = 20) -> QuerySet[SeatSync]:
+    return (
+        subscription.seat_syncs.select_related("seat_change")
+        .prefetch_related("attempts_log")
+        .order_by("-version")[:limit]
+    )

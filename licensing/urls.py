@@ -5,6 +5,7 @@ from . import views
 app_name = "licensing"
 urlpatterns = [
     path("", views.manage_licences, name="manage"),
+    path("push-status/", views.push_status, name="push_status"),
     path("users/add/", views.org_user_add, name="user_add"),
     path("users/<int:pk>/status/", views.org_user_status, name="user_status"),
     path("users/<int:pk>/delete/", views.org_user_delete, name="user_delete"),

@@ -6,7 +6,7 @@ on the page, with the offer to increase seats when no licence is left.
 """
 
 from django.contrib import messages
-from django.http import Http404
+from django.http import Http404, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
@@ -25,10 +25,13 @@ def _report(request, error: DomainError) -> None:
         request.session["increase_url"] = error.increase_url
 
 
-def _subscription_rows(organization):
+def _subscription_rows(organization, *, with_push=False):
     rows = []
     for subscription in selectors.subscriptions_with_seats(organization=organization):
-        rows.append({"subscription": subscription, "seats": selectors.seat_summary(subscription)})
+        row = {"subscription": subscription, "seats": selectors.seat_summary(subscription)}
+        if with_push:
+            row["push"] = selectors.push_status(subscription=subscription)
+        rows.append(row)
     return rows
 
 
@@ -38,7 +41,26 @@ def dashboard(request):
     return render(
         request,
         "licensing/dashboard.html",
-        {"rows": _subscription_rows(request.organization)},
+        {"rows": _subscription_rows(request.organization, with_push=True)},
+    )
+
+
+@org_member_required()
+def push_status(request):
+    """Live state of each subscription's latest seat count, for the pages to poll."""
+    return JsonResponse(
+        {
+            "subscriptions": [
+                {
+                    "id": row["subscription"].pk,
+                    "state": row["push"].state,
+                    "message": row["push"].message,
+                    "maximum": row["seats"].maximum,
+                    "available": row["seats"].available,
+                }
+                for row in _subscription_rows(request.organization, with_push=True)
+            ]
+        }
     )
 
 

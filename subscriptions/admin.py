@@ -2,7 +2,17 @@ from django.contrib import admin, messages
 
 from . import links
 from .errors import DomainError
-from .models import ApiKey, CapabilityLink, Membership, Organization, Plan, Product, SeatChange, Subscription
+from .models import (
+    ApiKey,
+    CapabilityLink,
+    Membership,
+    Organization,
+    Plan,
+    Product,
+    SeatChange,
+    SeatSync,
+    Subscription,
+)
 
 
 class MembershipInline(admin.TabularInline):
@@ -118,4 +128,17 @@ class ApiKeyAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request):
         # Keys are created by the customer's admin, who sees the raw key once.
+        return False
+
+
+@admin.register(SeatSync)
+class SeatSyncAdmin(admin.ModelAdmin):
+    """The outbox of seat counts for connected orgs (delivered by licensing)."""
+
+    list_display = ("subscription", "quantity", "version", "status", "attempts", "last_error", "created_at")
+    list_filter = ("status",)
+    search_fields = ("subscription__organization__name",)
+    readonly_fields = [f.name for f in SeatSync._meta.fields]
+
+    def has_add_permission(self, request):
         return False

@@ -31,6 +31,7 @@ def subscription_detail(request, pk: int):
             "is_admin": request.membership.role == Membership.Role.ADMIN,
             "open_change": seat_changes.open_seat_change(subscription=subscription),
             "seat_changes": subscription.seat_changes.all()[:20],
+            "pushes": subscription.seat_syncs.select_related("seat_change").order_by("-version")[:20],
         },
     )
 

@@ -1,5 +1,8 @@
+from datetime import timedelta
+
 import pytest
 from django.test import Client
+from django.utils import timezone
 
 from licensing.models import LicenceAssignment, OrgUser
 from subscriptions.models import Membership
@@ -119,3 +122,40 @@ def test_an_api_key_is_shown_once_and_only_its_hash_is_stored(admin_client):
     assert raw.startswith("sm_") and len(raw) > 40
     assert raw not in key.key_hash
     assert raw not in admin_client.get("/subscriptions/api-keys/").content.decode()
+
+
+def test_the_dashboard_follows_a_new_count_from_sending_to_live(admin_client):
+    from licensing import delivery
+    from subscriptions.models import SeatSync
+    from tests.factories import paid_seat_change
+
+    subscription = SubscriptionFactory(organization=admin_client.organization, quantity=3)
+    paid_seat_change(subscription, 5)
+
+    assert "Sending to your org…" in admin_client.get("/dashboard/").content.decode()
+    (state,) = admin_client.get("/licences/push-status/").json()["subscriptions"]
+    assert (state["state"], state["maximum"]) == ("sending", 5)
+
+    delivery.seat_sync_deliver(seat_sync_id=SeatSync.objects.get().pk)
+
+    assert "5 seats live in your org" in admin_client.get("/dashboard/").content.decode()
+    (state,) = admin_client.get("/licences/push-status/").json()["subscriptions"]
+    assert state["state"] == "live"
+
+
+def test_a_retrying_push_says_why_and_when_it_tries_again(admin_client):
+    from licensing import selectors
+    from subscriptions.models import SeatSync
+    from tests.factories import paid_seat_change
+
+    subscription = SubscriptionFactory(organization=admin_client.organization, quantity=3)
+    paid_seat_change(subscription, 5)
+    now = timezone.now()
+    SeatSync.objects.update(
+        attempts=2, last_error="Your org answered HTTP 503.", next_attempt_at=now + timedelta(seconds=8)
+    )
+
+    status = selectors.push_status(subscription=subscription, now=now)
+
+    assert status.state == "retrying"
+    assert status.message == "Retrying: Your org answered HTTP 503. Next attempt in 8 s."

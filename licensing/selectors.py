@@ -3,7 +3,8 @@
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db.models import Count, F, Prefetch, QuerySet
+from django.db.models import Count, F, Prefetch, Q, QuerySet
+from django.db.models.functions import Lower
 from django.utils import timezone
 
 from subscriptions import hot_cache
@@ -40,8 +41,13 @@ def seat_summary(subscription: Subscription) -> SeatSummary:
     return SeatSummary(maximum=subscription.quantity, active=active)
 
 
-def org_users_with_licences(*, organization: Organization) -> QuerySet[OrgUser]:
-    return OrgUser.objects.filter(organization=organization).prefetch_related(
+def org_users_with_licences(*, organization: Organization, search: str = "") -> QuerySet[OrgUser]:
+    """The organization's users (optionally those whose name or email contains
+    `search`), each with their licences prefetched."""
+    users = OrgUser.objects.filter(organization=organization)
+    if search:
+        users = users.filter(Q(name__icontains=search) | Q(email__icontains=search))
+    return users.prefetch_related(
         Prefetch(
             "licences",
             queryset=LicenceAssignment.objects.only("id", "subscription_id", "org_user_id").annotate(
@@ -69,12 +75,17 @@ def is_licensed(*, organization_id: int, product_code: str, email: str) -> bool:
     email = email.strip().lower()
 
     def query() -> bool:
-        return LicenceAssignment.objects.filter(
-            organization_id=organization_id,
-            subscription__plan__product__code=product_code,
-            subscription__status__in=(Subscription.Status.ACTIVE, Subscription.Status.PAST_DUE),
-            org_user__email=email,
-        ).exists()
+        # Through the (organization, lower(email)) unique index of org users.
+        return (
+            LicenceAssignment.objects.alias(email_lower=Lower("org_user__email"))
+            .filter(
+                org_user__organization_id=organization_id,
+                email_lower=email,
+                subscription__plan__product__code=product_code,
+                subscription__status__in=(Subscription.Status.ACTIVE, Subscription.Status.PAST_DUE),
+            )
+            .exists()
+        )
 
     return hot_cache.get_or_compute(("licensed", organization_id, product_code, email), query)
 

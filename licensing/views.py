@@ -6,6 +6,7 @@ on the page, with the offer to increase seats when no licence is left.
 """
 
 from django.contrib import messages
+from django.core.paginator import Paginator
 from django.http import Http404, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
@@ -16,6 +17,8 @@ from subscriptions.tenancy import org_member_required
 from . import selectors, services
 from .errors import NoLicenceAvailable
 from .models import OrgUser
+
+USERS_PER_PAGE = 100
 
 
 def _report(request, error: DomainError) -> None:
@@ -72,7 +75,11 @@ def manage_licences(request):
 def _render_manage(request, form_values=None, status=200):
     organization = request.organization
     rows = _subscription_rows(organization)
-    users = list(selectors.org_users_with_licences(organization=organization))
+    search = request.GET.get("q", "").strip()[:100]
+    page = Paginator(
+        selectors.org_users_with_licences(organization=organization, search=search), USERS_PER_PAGE
+    ).get_page(request.GET.get("page"))
+    users = list(page.object_list)
     for user in users:
         held = {a.subscription_id for a in user.licences.all()}
         user.licence_cells = [
@@ -84,6 +91,8 @@ def _render_manage(request, form_values=None, status=200):
         {
             "rows": rows,
             "users": users,
+            "page": page,
+            "search": search,
             "statuses": OrgUser.Status.choices,
             "licensed_statuses": OrgUser.LICENSED_STATUSES,
             "form": form_values or {"status": OrgUser.Status.ACTIVE},

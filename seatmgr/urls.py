@@ -7,6 +7,8 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from licensing import views as licensing_views
 
 urlpatterns = [
+    # First: the API's hot path (licence checks) is matched before anything else.
+    path("api/v1/", include("seatmgr.api_urls")),
     path("", RedirectView.as_view(pattern_name="dashboard", permanent=False)),
     path("accounts/", include("allauth.urls")),
     path("admin/", admin.site.urls),
@@ -14,8 +16,8 @@ urlpatterns = [
     path("subscriptions/", include("subscriptions.urls")),
     path("licences/", include("licensing.urls")),
     path("agreements/", include("agreements.urls")),
+    path("backoffice/", include("backoffice.urls")),
     path("", include("portal.urls")),
-    path("api/v1/", include("seatmgr.api_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
 ]

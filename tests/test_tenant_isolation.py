@@ -22,8 +22,10 @@ from tests.factories import (
 pytestmark = pytest.mark.django_db(transaction=True)
 
 # Not customer-facing or public by design: vendor admin, sign-in, API docs, the
-# DEBUG mailbox, and the agreement verification page anyone may use.
+# DEBUG mailbox, the agreement verification page anyone may use, and the vendor's
+# back office (staff only: tests/backoffice has its own permission matrix).
 EXCLUDED_PREFIXES = (
+    "backoffice/",
     "admin/",
     "accounts/",
     "api/schema/",

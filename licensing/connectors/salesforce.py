@@ -23,6 +23,9 @@ LICENSE_QUERY = (
 class _TimeoutSession(requests.Session):
     def request(self, *args, **kwargs):
         kwargs.setdefault("timeout", (CONNECT_TIMEOUT, READ_TIMEOUT))
+        # Per request: requests lets REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE override a
+        # session's `verify`, which would silently drop SALESFORCE_CA_BUNDLE.
+        kwargs.setdefault("verify", self.verify)
         return super().request(*args, **kwargs)
 
 

@@ -159,3 +159,20 @@ def test_a_retrying_push_says_why_and_when_it_tries_again(admin_client):
 
     assert status.state == "retrying"
     assert status.message == "Retrying: Your org answered HTTP 503. Next attempt in 8 s."
+
+
+def test_manage_licences_pages_long_user_lists_and_finds_people(admin_client):
+    from licensing.models import OrgUser as Model
+
+    Model.objects.bulk_create(
+        Model(organization=admin_client.organization, name=f"User {n:03d}", email=f"u{n:03d}@example.com")
+        for n in range(230)
+    )
+
+    first = admin_client.get("/licences/").content.decode()
+    last = admin_client.get("/licences/?page=3").content.decode()
+    found = admin_client.get("/licences/?q=u117@").content.decode()
+
+    assert "Page 1 of 3 (230 users)" in first and "User 000" in first and "User 100" not in first
+    assert "User 229" in last
+    assert "User 117" in found and "User 118" not in found

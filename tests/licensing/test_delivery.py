@@ -208,3 +208,19 @@ def test_a_test_push_sends_the_current_counts_and_changes_nothing(webhook_subscr
         "Your org could not be reached."
     )
     receiver.start()
+
+
+def test_the_embedded_default_can_push_pending_counts_by_command(webhook_subscription, receiver):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    paid_seat_change(webhook_subscription, 5)
+    receiver.fail_next(1)
+    out = StringIO()
+
+    call_command("push_pending_seat_counts", stdout=out)
+    call_command("push_pending_seat_counts", stdout=out)
+
+    assert out.getvalue().splitlines() == ["1 failed", "1 delivered"]
+    assert [r.json["seats"] for r in receiver.accepted] == [5]

@@ -119,3 +119,23 @@ class SeatSyncAttempt(models.Model):
 
     def __str__(self) -> str:
         return f"{self.seat_sync_id} {self.outcome} at {self.started_at:%H:%M:%S}"
+
+
+class UserImport(models.Model):
+    """A CSV of users uploaded for import: previewed first, applied once on confirmation."""
+
+    organization = models.ForeignKey("subscriptions.Organization", on_delete=models.CASCADE, related_name="+")
+    filename = models.CharField(max_length=255)
+    content = models.TextField()
+    created_by = models.ForeignKey(
+        "accounts.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    applied_at = models.DateTimeField(null=True, blank=True)
+    summary = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ("-created_at",)
+
+    def __str__(self) -> str:
+        return f"{self.filename} ({self.created_at:%Y-%m-%d %H:%M})"

@@ -9,14 +9,14 @@ from django.contrib import messages
 from django.core.paginator import Paginator
 from django.http import Http404, JsonResponse
 from django.shortcuts import redirect, render
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_http_methods, require_POST
 
 from subscriptions.errors import DomainError
 from subscriptions.tenancy import org_member_required
 
-from . import selectors, services
+from . import imports, selectors, services
 from .errors import NoLicenceAvailable
-from .models import OrgUser
+from .models import OrgUser, UserImport
 
 USERS_PER_PAGE = 100
 
@@ -212,3 +212,65 @@ def licence_remove(request, pk: int, subscription_pk: int):
             request, f"{org_user.name}'s {subscription.plan.product.name} licence is free again."
         )
     return redirect("licensing:manage")
+
+
+@org_member_required(admin=True)
+@require_http_methods(["GET", "POST"])
+def import_upload(request):
+    """Import users from a CSV: upload, then a preview to confirm."""
+    if request.method == "POST":
+        upload = request.FILES.get("file")
+        if upload is None:
+            return render(
+                request, "licensing/import_upload.html", {"error": "Choose a CSV file."}, status=400
+            )
+        if upload.size > imports.MAX_BYTES:
+            return render(
+                request,
+                "licensing/import_upload.html",
+                {"error": "The file is larger than 5 MB: split it and import each part."},
+                status=400,
+            )
+        try:
+            user_import = imports.user_import_create(
+                organization=request.organization, filename=upload.name, raw=upload.read(), actor=request.user
+            )
+        except DomainError as error:
+            return render(request, "licensing/import_upload.html", {"error": error.message}, status=400)
+        return redirect("licensing:import_preview", user_import.pk)
+    return render(request, "licensing/import_upload.html", {})
+
+
+PREVIEW_ROWS = 300
+
+
+@org_member_required(admin=True)
+@require_http_methods(["GET", "POST"])
+def import_preview(request, pk: int):
+    user_import = UserImport.objects.filter(organization=request.organization, pk=pk).first()
+    if user_import is None:
+        raise Http404
+    if request.method == "POST":
+        try:
+            summary = imports.user_import_apply(user_import=user_import, actor=request.user, request=request)
+        except DomainError as error:
+            messages.error(request, error.message)
+            return redirect("licensing:import_preview", pk)
+        messages.success(
+            request,
+            f"Import done: {summary['create']} created, {summary['update']} updated, "
+            f"{summary['unchanged']} unchanged.",
+        )
+        return redirect("licensing:manage")
+    plan = imports.plan_import(organization=request.organization, text=user_import.content)
+    rows = plan.rows_with_errors + [row for row in plan.rows if not row.errors]
+    return render(
+        request,
+        "licensing/import_preview.html",
+        {
+            "user_import": user_import,
+            "plan": plan,
+            "rows": rows[:PREVIEW_ROWS],
+            "hidden_rows": max(len(rows) - PREVIEW_ROWS, 0),
+        },
+    )

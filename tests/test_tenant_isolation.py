@@ -9,7 +9,7 @@ import pytest
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
 
-from licensing.models import LicenceAssignment, OrgUser
+from licensing.models import LicenceAssignment, OrgUser, UserImport
 from subscriptions import links
 from subscriptions.models import ApiKey, CapabilityLink, SeatChange, hash_secret
 from tests.factories import (
@@ -70,6 +70,11 @@ class World:
         self.key_a = self._key(self.a.organization)
         self.key_b = ApiKey.objects.get(key_hash=hash_secret(self._key(self.b.organization)))
         self.change_b = self._change(self.b, self.sub_b)
+        self.import_b = UserImport.objects.create(
+            organization=self.b.organization,
+            filename="b.csv",
+            content="name,email,status,products\nBob Secret-B,bob@b.example,Inactive,\n",
+        )
         _, self.token_a = links.link_issue(
             subscription=self.sub_a, action=CapabilityLink.Action.CHANGE_SEATS, email="a@a.example"
         )
@@ -97,6 +102,7 @@ class World:
             ApiKey.objects.get(pk=self.key_b.pk).revoked_at,
             SeatChange.objects.get(pk=self.change_b.pk).state,
             self.sub_b.__class__.objects.get(pk=self.sub_b.pk).cancel_at_period_end,
+            UserImport.objects.get(pk=self.import_b.pk).applied_at,
         )
 
 
@@ -107,6 +113,7 @@ def object_kwargs(world):
         "subscriptions:detail": [{"pk": b.sub_b.pk}],
         "subscriptions:api_key_revoke": [{"pk": b.key_b.pk}],
         "licensing:user_status": [{"pk": b.user_b.pk}],
+        "licensing:import_preview": [{"pk": b.import_b.pk}],
         "licensing:user_delete": [{"pk": b.user_b.pk}],
         "licensing:assign": [
             {"pk": b.unlicensed_b.pk, "subscription_pk": b.sub_b.pk},

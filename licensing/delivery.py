@@ -143,16 +143,9 @@ def _record_delivery(seat_sync: SeatSync, started: datetime) -> DeliveryResult:
         version__lt=seat_sync.version,
         status=SeatSync.Status.PENDING,
     )
-    for stale in older.select_related("seat_change"):
+    for stale in older.only("pk", "seat_change_id"):
         _applied_on_commit(stale)
     older.update(status=SeatSync.Status.SUPERSEDED)
-    audit_record(
-        action="seat_sync.delivered",
-        organization=seat_sync.subscription.organization,
-        actor_label="system",
-        obj=seat_sync.subscription,
-        after={"seats": seat_sync.quantity, "version": seat_sync.version, "attempts": seat_sync.attempts},
-    )
     _applied_on_commit(seat_sync)
     return DeliveryResult("delivered")
 

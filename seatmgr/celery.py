@@ -2,10 +2,17 @@
 
 import os
 
-from celery import Celery
+from celery import Celery, signals
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "seatmgr.settings")
 
 app = Celery("seatmgr")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+
+@signals.task_prerun.connect
+def _drop_unusable_connections(**kwargs) -> None:
+    from django.db import close_old_connections
+
+    close_old_connections()

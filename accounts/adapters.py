@@ -1,4 +1,5 @@
 from allauth.account.adapter import DefaultAccountAdapter
+from django.urls import reverse
 
 
 class AccountAdapter(DefaultAccountAdapter):
@@ -6,3 +7,11 @@ class AccountAdapter(DefaultAccountAdapter):
 
     def is_open_for_signup(self, request) -> bool:
         return False
+
+    def get_login_redirect_url(self, request) -> str:
+        """Without a `next`, vendor staff with a back-office role land in the back
+        office; everyone else on My subscriptions."""
+        user = request.user
+        if user.is_staff and user.staff_role:
+            return reverse("backoffice:approvals")
+        return super().get_login_redirect_url(request)

@@ -1,18 +1,6 @@
-"""Agreement PDFs: Django templates rendered to PDF with WeasyPrint.
-
-Two things matter here besides the layout:
-
-* **Nothing remote is ever fetched.** WeasyPrint resolves every URL through
-  `_fetcher()`: `data:` URLs, and the app's own static files addressed under the
-  private origin `STATIC_BASE_URL` (resolved with the staticfiles finders, read from
-  disk, never over the network). Everything else (`http:`, `https:`, `file:`, ...)
-  is refused before a connection is attempted, so a stray remote URL can neither
-  leak anything nor stall a render for WeasyPrint's 10 s timeout.
-* **Warm renders are fast.** WeasyPrint is imported on first use (~0.5 s) rather than
-  when Django starts; the stylesheet is parsed once and the fonts it declares are
-  loaded once into one `FontConfiguration`, both reused by every later render.
-  Renders in one process are serialised by a lock, since that font configuration is
-  shared and Pango/Fontconfig are not meant to be driven from several threads.
+"""Agreement PDFs: the change agreement's Django templates, rendered to PDF by `pdfs`
+(WeasyPrint, fetching only `data:` URLs and the app's static files, with the
+stylesheet and fonts loaded once per process).
 
 All customer text reaches the PDF through Django templates with autoescaping on.
 """
@@ -20,145 +8,47 @@ All customer text reaches the PDF through Django templates with autoescaping on.
 from __future__ import annotations
 
 import base64
-import logging
-import mimetypes
-import posixpath
-import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from functools import lru_cache
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
-from urllib.parse import unquote, urlsplit
+from typing import TYPE_CHECKING
 
 from django.conf import settings
-from django.contrib.staticfiles import finders
-from django.template.loader import get_template, render_to_string
+from django.template.loader import get_template
+
+import pdfs
+
+# The static-only fetcher moved to `pdfs`; these stay importable from here for the
+# agreement tests that exercise it.
+from pdfs import StaticFileRefused, static_path_for
+from pdfs import static_file as _static_file
 
 if TYPE_CHECKING:
     from subscriptions.models import SeatChange
 
-# A private origin (".invalid" can never resolve) under which templates address the
-# app's static files: `fonts/x.woff` or `/static/fonts/x.woff` in a template becomes
-# https://static.seatmgr.invalid/static/fonts/x.woff, which `_fetcher()` reads from disk.
-STATIC_ORIGIN = "https://static.seatmgr.invalid"
-STATIC_PREFIX = "/static/"
-STATIC_BASE_URL = STATIC_ORIGIN + STATIC_PREFIX
+__all__ = [
+    "AGREEMENT_TEMPLATE",
+    "STYLESHEET_TEMPLATE",
+    "Signature",
+    "StaticFileRefused",
+    "_static_file",
+    "agreement_context",
+    "agreement_html",
+    "html_to_pdf",
+    "render_agreement",
+    "render_signed_agreement",
+    "static_path_for",
+]
 
 AGREEMENT_TEMPLATE = "agreements/pdf/agreement.html"
 STYLESHEET_TEMPLATE = "agreements/pdf/agreement.css"
-# Static files larger than this are not embedded (fonts and logos are far smaller).
-MAX_STATIC_BYTES = 5 * 1024 * 1024
-
-_render_lock = threading.Lock()
-
-
-class StaticFileRefused(ValueError):
-    """A URL outside `data:` and the app's own static files."""
-
-
-@lru_cache(maxsize=64)
-def _static_file(relative_path: str) -> tuple[bytes, str]:
-    """Bytes and media type of one of the app's static files, found by the finders."""
-    normalised = posixpath.normpath(relative_path)
-    if normalised.startswith(("../", "/")) or normalised in ("..", "."):
-        raise StaticFileRefused(f"Not a static file path: {relative_path!r}")
-    found = finders.find(normalised)
-    if not found:
-        raise StaticFileRefused(f"No static file {normalised!r}")
-    path = Path(found)
-    if path.stat().st_size > MAX_STATIC_BYTES:
-        raise StaticFileRefused(f"Static file {normalised!r} is too large to embed")
-    media_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
-    return path.read_bytes(), media_type
-
-
-def static_path_for(url: str) -> str | None:
-    """The static file path a URL under STATIC_BASE_URL names, or None for any other URL."""
-    parts = urlsplit(url)
-    if f"{parts.scheme}://{parts.netloc}" != STATIC_ORIGIN:
-        return None
-    path = unquote(parts.path)
-    if not path.startswith(STATIC_PREFIX):
-        return None
-    return path[len(STATIC_PREFIX) :]
-
-
-@dataclass
-class _Resources:
-    weasyprint: Any
-    fetcher: Any
-    font_config: Any
-    stylesheet: Any
-
-
-_resources: _Resources | None = None
-
-
-def _fetcher_class(weasyprint):
-    class StaticOnlyURLFetcher(weasyprint.URLFetcher):
-        """`data:` URLs through WeasyPrint's own handler; the app's static files from
-        disk; everything else refused before any connection is made."""
-
-        def __init__(self):
-            super().__init__(allowed_protocols={"data"}, allow_redirects=False, timeout=2)
-
-        def fetch(self, url, headers=None):
-            relative = static_path_for(url)
-            if relative is not None:
-                body, media_type = _static_file(relative)
-                return weasyprint.urls.URLFetcherResponse(
-                    url, body=body, headers={"Content-Type": media_type}
-                )
-            return super().fetch(url, headers)
-
-    return StaticOnlyURLFetcher
-
-
-def _load() -> _Resources:
-    global _resources
-    if _resources is None:
-        # WeasyPrint logs every layout step at INFO, from its import on: noise in the web
-        # and worker logs (its warnings and errors still come through).
-        logging.getLogger("weasyprint.progress").setLevel(logging.WARNING)
-        import weasyprint
-        from weasyprint.text.fonts import FontConfiguration
-
-        fetcher = _fetcher_class(weasyprint)()
-        font_config = FontConfiguration()
-        stylesheet = weasyprint.CSS(
-            string=render_to_string(STYLESHEET_TEMPLATE),
-            base_url=STATIC_BASE_URL,
-            url_fetcher=fetcher,
-            font_config=font_config,
-        )
-        _resources = _Resources(weasyprint, fetcher, font_config, stylesheet)
-    return _resources
 
 
 def html_to_pdf(html: str, *, attachments: Sequence[tuple[str, bytes, str]] = ()) -> bytes:
-    """Render an HTML document to PDF bytes with the agreement stylesheet, fetching
-    only `data:` URLs and the app's static files. `attachments` are embedded files
-    given as (name, bytes, description)."""
-    with _render_lock:
-        resources = _load()
-        weasyprint = resources.weasyprint
-        document = weasyprint.HTML(string=html, base_url=STATIC_BASE_URL, url_fetcher=resources.fetcher)
-        embedded = [
-            weasyprint.Attachment(
-                string=content,
-                name=name,
-                description=description,
-                url_fetcher=resources.fetcher,
-            )
-            for name, content, description in attachments
-        ]
-        return document.write_pdf(
-            stylesheets=[resources.stylesheet],
-            font_config=resources.font_config,
-            attachments=embedded or None,
-        )
+    """Render an HTML document to PDF bytes with the agreement stylesheet (see
+    `pdfs.html_to_pdf`). `attachments` are embedded files given as
+    (name, bytes, description)."""
+    return pdfs.html_to_pdf(html, stylesheet_template=STYLESHEET_TEMPLATE, attachments=attachments)
 
 
 # --- The agreement document ------------------------------------------------------

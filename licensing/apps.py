@@ -13,6 +13,7 @@ class LicensingConfig(AppConfig):
 
         signals.seat_change_applying.connect(receivers.free_licences_on_decrease, weak=False)
         signals.seat_sync_created.connect(receivers.deliver_new_seat_sync, weak=False)
+        signals.subscription_activated.connect(receivers.open_setup_wizard, weak=False)
 
         for model in (LicenceAssignment, OrgUser):
             post_save.connect(hot_cache.invalidate_on_commit, sender=model, weak=False)

@@ -139,3 +139,26 @@ class UserImport(models.Model):
 
     def __str__(self) -> str:
         return f"{self.filename} ({self.created_at:%Y-%m-%d %H:%M})"
+
+
+class SetupWizard(models.Model):
+    """A new organization's first-visit walkthrough: where its admin left off, and
+    whether it is done (then it is never shown again)."""
+
+    class Step(models.TextChoices):
+        SUBSCRIPTIONS = "subscriptions", "Your subscriptions"
+        USERS = "users", "Add your users"
+        LICENCES = "licences", "Assign licences"
+        LINKS = "links", "Your unique links"
+
+    STEPS = [Step.SUBSCRIPTIONS, Step.USERS, Step.LICENCES, Step.LINKS]
+
+    organization = models.OneToOneField(
+        "subscriptions.Organization", on_delete=models.CASCADE, related_name="setup_wizard"
+    )
+    step = models.CharField(max_length=15, choices=Step.choices, default=Step.SUBSCRIPTIONS)
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"Setup of {self.organization}: {'done' if self.finished_at else self.step}"

@@ -11,3 +11,9 @@ def deliver_new_seat_sync(sender, *, seat_sync_id, **kwargs) -> None:
     from .tasks import deliver_seat_sync
 
     deliver_seat_sync.delay(seat_sync_id)
+
+
+def open_setup_wizard(sender, *, subscription, **kwargs) -> None:
+    from . import wizard
+
+    wizard.wizard_open_for_new_organization(organization=subscription.organization)

@@ -62,6 +62,11 @@ class SubscriptionSerializer(serializers.Serializer):
     status = serializers.ChoiceField(choices=Subscription.Status.choices)
     current_period_start = serializers.DateTimeField()
     current_period_end = serializers.DateTimeField()
+    next_renewal_amount = serializers.IntegerField(
+        allow_null=True,
+        help_text="What the next renewal bills, in minor units of plan.currency; "
+        "null when the subscription will not renew.",
+    )
 
     @extend_schema_field(SeatsSerializer)
     def get_seats(self, subscription: Subscription) -> dict:

@@ -5,20 +5,37 @@ objects up inside it; a refused action changes nothing and is shown as a message
 on the page, with the offer to increase seats when no licence is left.
 """
 
+from urllib.parse import quote
+
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.http import Http404, JsonResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods, require_POST
 
 from subscriptions.errors import DomainError
 from subscriptions.tenancy import org_member_required
 
-from . import imports, selectors, services
+from . import imports, selectors, services, wizard
 from .errors import NoLicenceAvailable
-from .models import OrgUser, UserImport
+from .models import OrgUser, SetupWizard, UserImport
 
 USERS_PER_PAGE = 100
+
+
+def _wizard_target(request) -> str:
+    """The wizard step a request came from (`next`), if that is what it names."""
+    target = request.POST.get("next") or request.GET.get("next") or ""
+    if target.startswith("/welcome/") and url_has_allowed_host_and_scheme(target, allowed_hosts=None):
+        return target
+    return ""
+
+
+def _back(request):
+    """Where an action returns: the wizard step it came from, else Manage licences."""
+    return redirect(_wizard_target(request) or "licensing:manage")
 
 
 def _report(request, error: DomainError) -> None:
@@ -40,7 +57,9 @@ def _subscription_rows(organization, *, with_push=False):
 
 @org_member_required()
 def dashboard(request):
-    """My subscriptions."""
+    """My subscriptions (a new organization's admin is walked through setup first)."""
+    if request.membership.role == "admin" and wizard.wizard_pending(organization=request.organization):
+        return redirect("wizard")
     return render(
         request,
         "licensing/dashboard.html",
@@ -130,7 +149,7 @@ def org_user_add(request):
         _report(request, error)
         return _render_manage(request, form_values=values, status=error.status_code)
     messages.success(request, f"{org_user.name} added.")
-    return redirect("licensing:manage")
+    return _back(request)
 
 
 def _org_user_or_404(request, pk: int) -> OrgUser:
@@ -157,7 +176,7 @@ def org_user_status(request, pk: int):
         org_user.refresh_from_db()
         note = "" if org_user.can_hold_licence else " Their licences are now free."
         messages.success(request, f"{org_user.name} is now {org_user.get_status_display()}.{note}")
-    return redirect("licensing:manage")
+    return _back(request)
 
 
 @org_member_required(admin=True)
@@ -170,7 +189,7 @@ def org_user_delete(request, pk: int):
         _report(request, error)
     else:
         messages.success(request, f"{org_user.name} deleted; their licences are free.")
-    return redirect("licensing:manage")
+    return _back(request)
 
 
 def _subscription_or_404(request, pk: int):
@@ -193,7 +212,7 @@ def licence_assign(request, pk: int, subscription_pk: int):
         _report(request, error)
     else:
         messages.success(request, f"{org_user.name} now has a {subscription.plan.product.name} licence.")
-    return redirect("licensing:manage")
+    return _back(request)
 
 
 @org_member_required(admin=True)
@@ -211,7 +230,7 @@ def licence_remove(request, pk: int, subscription_pk: int):
         messages.success(
             request, f"{org_user.name}'s {subscription.plan.product.name} licence is free again."
         )
-    return redirect("licensing:manage")
+    return _back(request)
 
 
 @org_member_required(admin=True)
@@ -237,8 +256,9 @@ def import_upload(request):
             )
         except DomainError as error:
             return render(request, "licensing/import_upload.html", {"error": error.message}, status=400)
-        return redirect("licensing:import_preview", user_import.pk)
-    return render(request, "licensing/import_upload.html", {})
+        url = reverse("licensing:import_preview", args=[user_import.pk])
+        return redirect(url + (f"?next={quote(_wizard_target(request))}" if _wizard_target(request) else ""))
+    return render(request, "licensing/import_upload.html", {"next": _wizard_target(request)})
 
 
 PREVIEW_ROWS = 300
@@ -261,7 +281,7 @@ def import_preview(request, pk: int):
             f"Import done: {summary['create']} created, {summary['update']} updated, "
             f"{summary['unchanged']} unchanged.",
         )
-        return redirect("licensing:manage")
+        return _back(request)
     plan = imports.plan_import(organization=request.organization, text=user_import.content)
     rows = plan.rows_with_errors + [row for row in plan.rows if not row.errors]
     return render(
@@ -272,5 +292,59 @@ def import_preview(request, pk: int):
             "plan": plan,
             "rows": rows[:PREVIEW_ROWS],
             "hidden_rows": max(len(rows) - PREVIEW_ROWS, 0),
+            "next": _wizard_target(request),
+        },
+    )
+
+
+@org_member_required(admin=True)
+def wizard_resume(request):
+    setup = wizard.wizard_pending(organization=request.organization)
+    if setup is None:
+        return redirect("dashboard")
+    return redirect("wizard_step", setup.step)
+
+
+@org_member_required(admin=True)
+@require_http_methods(["GET", "POST"])
+def wizard_step(request, step: str):
+    """One step of the setup wizard; POST moves on (or finishes on the last step)."""
+    setup = wizard.wizard_pending(organization=request.organization)
+    if setup is None:
+        return redirect("dashboard")
+    if step not in SetupWizard.Step.values:
+        raise Http404
+    steps = SetupWizard.STEPS
+    position = steps.index(step)
+    if request.method == "POST":
+        if position == len(steps) - 1:
+            wizard.wizard_finish(wizard=setup, actor=request.user, request=request)
+            messages.success(request, "You're all set. This is My subscriptions: come back here any time.")
+            return redirect("dashboard")
+        wizard.wizard_go_to(wizard=setup, step=steps[position + 1])
+        return redirect("wizard_step", steps[position + 1])
+    wizard.wizard_go_to(wizard=setup, step=step)
+    organization = request.organization
+    rows = _subscription_rows(organization)
+    users = list(selectors.org_users_with_licences(organization=organization)[:200])
+    for user in users:
+        held = {a.subscription_id for a in user.licences.all()}
+        user.licence_cells = [
+            {"subscription": row["subscription"], "held": row["subscription"].pk in held} for row in rows
+        ]
+    return render(
+        request,
+        f"licensing/wizard/{step}.html",
+        {
+            "steps": [(s, SetupWizard.Step(s).label) for s in steps],
+            "step": step,
+            "number": position + 1,
+            "previous": steps[position - 1] if position else None,
+            "rows": rows,
+            "users": users,
+            "statuses": OrgUser.Status.choices,
+            "form": {"status": OrgUser.Status.ACTIVE},
+            "here": request.path,
+            "is_admin": True,
         },
     )

@@ -1,6 +1,6 @@
 """The seat change workflow: the one place that knows subscriptions (the change and
-its states), billing (the quote), agreements (the PDF) and licensing (licences in
-use), so that none of those apps needs to import another."""
+its states), billing (the quote and the payment), agreements (the PDF) and licensing
+(licences in use), so that none of those apps needs to import another."""
 
 from dataclasses import dataclass
 
@@ -10,6 +10,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from agreements import services as agreements
+from agreements.models import Agreement
+from billing import services as billing
 from billing.proration import ProrationQuote, quote_seat_change, renewal_amount
 from licensing import selectors as licensing
 from subscriptions import links, notifications, seat_changes
@@ -142,3 +144,16 @@ def seat_change_start(
                 )
             )
     return seat_change
+
+
+def seat_change_sign(*, agreement: Agreement, **signing) -> Agreement:
+    """Sign the agreement (`agreements.agreement_sign`, which moves the change on), then
+    for an increase now awaiting payment, charge the card on file if the customer has
+    one: billing claims the payment at once (the change page shows "paying…") and
+    charges it in a task. Without a card on file the change page offers the payment
+    page."""
+    agreement = agreements.agreement_sign(agreement=agreement, **signing)
+    seat_change = SeatChange.objects.select_related("subscription").get(pk=agreement.seat_change_id)
+    if seat_change.state == SeatChange.State.AWAITING_PAYMENT:
+        billing.payment_card_on_file_queue(seat_change=seat_change)
+    return agreement

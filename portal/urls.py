@@ -13,6 +13,11 @@ SHARED = [
     ("changes/<str:number>/agreement.pdf", views.agreement_pdf, "agreement_pdf"),
     ("changes/<str:number>/sign/", views.sign, "sign"),
     ("changes/<str:number>/withdraw/", views.withdraw, "withdraw"),
+    ("changes/<str:number>/pay/", views.pay, "pay"),
+    ("changes/<str:number>/pay/confirm/", views.pay_confirm, "pay_confirm"),
+    ("changes/<str:number>/pay/status/", views.payment_status, "payment_status"),
+    ("payments/", views.payments, "payments"),
+    ("payments/<str:receipt_number>/receipt.pdf", views.receipt_pdf, "receipt_pdf"),
     ("cancel/", views.cancel_subscription, "cancel"),
 ]
 

@@ -1,15 +1,20 @@
-"""Seat change pages: the change page, the agreement and signing, cancelling, and
-retrieving links. Views parse, call one service and render; `portal.access`
-decides who is asking."""
+"""Seat change pages: the change page, the agreement and signing, paying, invoices and
+receipts, cancelling, and retrieving links. Views parse, call one service and render;
+`portal.access` decides who is asking."""
 
 from django.contrib import messages
 from django.http import FileResponse, Http404, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from agreements import selectors as agreement_selectors
 from agreements import services as agreement_services
+from billing import receipts
+from billing import selectors as billing_selectors
+from billing import services as billing_services
+from billing.errors import PaymentProcessorUnavailable
 from billing.money import format_money
 from licensing import selectors as licensing
 from subscriptions import links, seat_changes
@@ -52,6 +57,7 @@ def _change_context(request, subscription, form=None, errors=None):
         "form": form or {},
         "errors": errors or {},
         "quote_url": request.access.url("quote"),
+        "payments_url": request.access.url("payments"),
         "initial_total": request.GET.get("new_total", "")[:6],
     }
 
@@ -140,6 +146,7 @@ def _seat_change_page(request, seat_change, *, form=None, errors=None, status=20
         agreement_services.agreement_mark_viewed(agreement=agreement)
     named_signer = seat_change.signer_email and not seat_change.signed_at
     can_sign = seat_change.state == SeatChange.State.DRAFT and (access.signing_only or not named_signer)
+    payment = billing_selectors.payment_for_seat_change(seat_change)
     return render(
         request,
         "portal/seat_change.html",
@@ -149,6 +156,15 @@ def _seat_change_page(request, seat_change, *, form=None, errors=None, status=20
             "subscription": seat_change.subscription,
             "agreement": agreement,
             "can_sign": can_sign,
+            "payment": payment,
+            "payment_message": billing_services.outcome_of(payment).message if payment else "",
+            "pay_url": access.url("pay", seat_change.number),
+            "payment_status_url": access.url("payment_status", seat_change.number),
+            "receipt_url": (
+                access.url("receipt_pdf", payment.receipt_number)
+                if payment and payment.receipt_number and not access.signing_only
+                else None
+            ),
             "pdf_url": access.url("agreement_pdf", seat_change.number),
             "download_url": access.url("agreement_pdf", seat_change.number) + "?download=1",
             "sign_url": access.url("sign", seat_change.number),
@@ -201,7 +217,7 @@ def sign(request, number: str):
     if agreement is None:
         raise Http404
     try:
-        agreement_services.agreement_sign(
+        services.seat_change_sign(
             agreement=agreement,
             signer_name=request.POST.get("signer_name", ""),
             signer_email=request.POST.get("signer_email", ""),
@@ -223,6 +239,160 @@ def sign(request, number: str):
         )
     messages.success(request, "Agreement signed. A signed copy is on its way to your inbox.")
     return redirect(access.url("seat_change", seat_change.number))
+
+
+def _wants_json(request) -> bool:
+    return "application/json" in request.headers.get("Accept", "")
+
+
+def _payment_answer(request, outcome, *, seat_change_url: str, pay_url: str):
+    """JSON for the payment page's script; without it, back to a page with a message."""
+    if _wants_json(request):
+        return JsonResponse(
+            {
+                "status": outcome.status,
+                "message": outcome.message,
+                "client_secret": outcome.client_secret,
+                "payment_method": outcome.payment_method_id,
+                "redirect": seat_change_url,
+            }
+        )
+    if outcome.status in ("failed", "requires_action"):
+        messages.error(request, outcome.message)
+        return redirect(pay_url)
+    messages.success(request, outcome.message)
+    return redirect(seat_change_url)
+
+
+def _payment_refused(request, error: DomainError, *, seat_change_url: str):
+    if _wants_json(request):
+        return JsonResponse(
+            {"status": "error", "message": error.message, "redirect": seat_change_url},
+            status=error.status_code,
+        )
+    messages.error(request, error.message)
+    return redirect(seat_change_url)
+
+
+@with_access(CHANGE, SIGN)
+@require_http_methods(["GET", "POST"])
+def pay(request, number: str):
+    """The payment page: the card on file, or a card entered with Stripe.js (card
+    numbers go from Stripe's script to Stripe, never here). POST pays: with
+    `card_token` (from `stripe.createToken`), else with the card on file."""
+    access = request.access
+    seat_change = _seat_change_or_404(access, number)
+    seat_change_url = access.url("seat_change", number)
+    pay_url = access.url("pay", number)
+    if request.method == "POST":
+        try:
+            outcome = billing_services.payment_start_or_retry(
+                seat_change=seat_change,
+                card_token=request.POST.get("card_token", "").strip()[:100],
+                actor=access.user,
+                actor_label=access.actor_label,
+                request=request,
+            )
+        except DomainError as error:
+            return _payment_refused(request, error, seat_change_url=seat_change_url)
+        return _payment_answer(request, outcome, seat_change_url=seat_change_url, pay_url=pay_url)
+
+    if seat_change.state != SeatChange.State.AWAITING_PAYMENT:
+        return redirect(seat_change_url)
+    payment = billing_selectors.payment_for_seat_change(seat_change)
+    card_unavailable = False
+    try:
+        card = billing_selectors.card_on_file(seat_change.subscription)
+    except PaymentProcessorUnavailable:
+        card, card_unavailable = None, True
+    return render(
+        request,
+        "billing/payment.html",
+        {
+            "access": access,
+            "seat_change": seat_change,
+            "subscription": seat_change.subscription,
+            "payment": payment,
+            "payment_message": billing_services.outcome_of(payment).message if payment else "",
+            "card": card,
+            "card_unavailable": card_unavailable,
+            "quote_expired": timezone.now() >= seat_change.expires_at,
+            "stripe_js": billing_selectors.stripe_js(),
+            "pay_url": pay_url,
+            "confirm_url": access.url("pay_confirm", number),
+            "status_url": access.url("payment_status", number),
+            "seat_change_url": seat_change_url,
+        },
+    )
+
+
+@with_access(CHANGE, SIGN)
+@require_POST
+def pay_confirm(request, number: str):
+    """Stripe.js reported the bank's answer: the server asks Stripe what happened."""
+    access = request.access
+    seat_change = _seat_change_or_404(access, number)
+    seat_change_url = access.url("seat_change", number)
+    try:
+        outcome = billing_services.payment_confirm(seat_change=seat_change)
+    except DomainError as error:
+        return _payment_refused(request, error, seat_change_url=seat_change_url)
+    return _payment_answer(
+        request, outcome, seat_change_url=seat_change_url, pay_url=access.url("pay", number)
+    )
+
+
+@with_access(CHANGE, SIGN)
+@require_GET
+def payment_status(request, number: str):
+    """Where the payment stands, for the pages' "paying…" to poll."""
+    seat_change = _seat_change_or_404(request.access, number)
+    payment = billing_selectors.payment_for_seat_change(seat_change)
+    if payment is None:
+        return JsonResponse({"status": "none", "message": "", "state": seat_change.state})
+    outcome = billing_services.outcome_of(payment)
+    return JsonResponse({"status": outcome.status, "message": outcome.message, "state": seat_change.state})
+
+
+@with_access(CHANGE)
+@require_GET
+def payments(request):
+    """Invoices and payments of the subscription, with receipt PDFs."""
+    access = request.access
+    subscription = access.subscription
+    rows = [
+        (payment, access.url("receipt_pdf", payment.receipt_number) if payment.receipt_number else None)
+        for payment in billing_selectors.payments_for_subscription(subscription)
+    ]
+    return render(
+        request,
+        "billing/payments.html",
+        {
+            "access": access,
+            "subscription": subscription,
+            "payment_rows": rows,
+            "invoices": billing_selectors.renewal_invoices_for_subscription(subscription),
+            "next_renewal": billing_selectors.next_renewal(subscription),
+            "change_url": access.url("change"),
+        },
+    )
+
+
+@with_access(CHANGE)
+@require_GET
+def receipt_pdf(request, receipt_number: str):
+    payment = billing_selectors.receipt_payment(request.access.subscription, receipt_number)
+    if payment is None:
+        raise Http404
+    data = receipts.receipt_pdf(payment)
+    response = FileResponse(
+        iter([data]),
+        content_type="application/pdf",
+        as_attachment=request.GET.get("download") == "1",
+        filename=f"{payment.receipt_number}.pdf",
+    )
+    response["Content-Length"] = str(len(data))
+    return response
 
 
 @with_access(CHANGE)

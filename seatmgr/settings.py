@@ -10,6 +10,7 @@ import os
 from pathlib import Path
 
 import dj_database_url
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -60,6 +61,7 @@ INSTALLED_APPS = [
     "agreements",
     "billing",
     "portal",
+    "backoffice",
 ]
 
 MIDDLEWARE = [
@@ -132,6 +134,10 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_TIME_LIMIT = 120
 CELERY_TASK_SOFT_TIME_LIMIT = 90
 CELERY_TIMEZONE = "UTC"
+# Keep workers' database connections across tasks (Celery's Django fixup otherwise
+# closes them after every task); stale or broken ones are still dropped before each
+# task (seatmgr/celery.py).
+CELERY_DB_REUSE_MAX = 200
 CELERY_BEAT_SCHEDULE = {
     "requeue-seat-syncs": {
         "task": "licensing.tasks.requeue_seat_syncs",
@@ -141,6 +147,20 @@ CELERY_BEAT_SCHEDULE = {
         "task": "subscriptions.tasks.expire_seat_change_quotes",
         "schedule": 300.0,
     },
+    # Payments whose outcome never reached us (a lost webhook, a crash mid-call).
+    "reconcile-payments": {
+        "task": "billing.tasks.reconcile_payments",
+        "schedule": 120.0,
+    },
+    # Approved decreases take effect within a minute of their period end.
+    "apply-scheduled-decreases": {
+        "task": "backoffice.tasks.apply_scheduled_decreases",
+        "schedule": 60.0,
+    },
+    "approval-digests": {
+        "task": "backoffice.tasks.send_approval_digests",
+        "schedule": crontab(hour=7, minute=0),
+    },
 }
 
 # Secrets stored in the database (connected-org credentials) are encrypted with this
@@ -149,6 +169,23 @@ FIELD_ENCRYPTION_KEY = os.environ.get("FIELD_ENCRYPTION_KEY", "")
 # Certificate authorities for Salesforce's TLS (empty: the system's). Tests set it to
 # their local Salesforce stand-in's certificate.
 SALESFORCE_CA_BUNDLE = os.environ.get("SALESFORCE_CA_BUNDLE", "")
+
+# --- Stripe -----------------------------------------------------------------
+# Production talks to api.stripe.com (STRIPE_API_BASE unset) and pages load Stripe.js
+# from js.stripe.com: card numbers go from Stripe's own script straight to Stripe,
+# never through this app (PCI DSS SAQ A). Development and tests talk to localstripe:
+# scripts/run and the test session start one and set STRIPE_API_BASE to it, and
+# Stripe.js then comes from its stand-in at <STRIPE_API_BASE>/js.stripe.com/v3/.
+STRIPE_SECRET_KEY = os.environ.get("STRIPE_SECRET_KEY", "")
+STRIPE_PUBLISHABLE_KEY = os.environ.get("STRIPE_PUBLISHABLE_KEY", "")
+STRIPE_WEBHOOK_SECRET = os.environ.get("STRIPE_WEBHOOK_SECRET", "")
+STRIPE_API_BASE = os.environ.get("STRIPE_API_BASE", "").rstrip("/")
+STRIPE_JS_URL = os.environ.get(
+    "STRIPE_JS_URL",
+    f"{STRIPE_API_BASE}/js.stripe.com/v3/" if STRIPE_API_BASE else "https://js.stripe.com/v3/",
+)
+# Webhooks signed longer ago than this (seconds) are refused as replays.
+STRIPE_WEBHOOK_TOLERANCE = 300
 
 # --- Auth (django-allauth) ------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"

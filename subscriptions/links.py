@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from audit.services import audit_record
 
-from . import notifications
+from . import notifications, signals
 from .errors import Conflict, DomainError
 from .models import CapabilityLink, SeatChange, Subscription, hash_secret
 
@@ -220,4 +220,5 @@ def subscription_activate(*, subscription: Subscription, actor=None, request=Non
             actor=actor,
             request=request,
         )
+        signals.subscription_activated.send(Subscription, subscription=subscription)
     return subscription

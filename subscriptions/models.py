@@ -135,6 +135,14 @@ class Subscription(models.Model):
     def is_live(self) -> bool:
         return self.status in (self.Status.ACTIVE, self.Status.PAST_DUE)
 
+    @property
+    def next_renewal_amount(self) -> int | None:
+        """What the next renewal bills, in minor units: the seats at the plan's price;
+        None when the subscription will not renew."""
+        if not self.is_live or self.cancel_at_period_end:
+            return None
+        return self.plan.unit_amount * self.quantity
+
 
 def hash_secret(raw: str) -> str:
     """SHA-256 of a high-entropy secret (API keys, capability tokens): those are
@@ -219,6 +227,7 @@ class SeatChange(models.Model):
         SIGNED = "signed", "Signed"
         AWAITING_PAYMENT = "awaiting_payment", "Waiting for payment"
         AWAITING_APPROVAL = "awaiting_approval", "Waiting for approval"
+        SCHEDULED = "scheduled", "Approved, takes effect at period end"
         APPLYING = "applying", "Being applied"
         APPLIED = "applied", "Applied"
         REJECTED = "rejected", "Rejected"
@@ -230,6 +239,9 @@ class SeatChange(models.Model):
         State.SIGNED,
         State.AWAITING_PAYMENT,
         State.AWAITING_APPROVAL,
+        # An approved decrease waiting for its period end is still open: no other
+        # change may start from a quantity that is about to change.
+        State.SCHEDULED,
     )
 
     organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
@@ -261,19 +273,33 @@ class SeatChange(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     signed_at = models.DateTimeField(null=True, blank=True)
+    # The account manager's decision on a decrease (approved or rejected), and when an
+    # approved decrease of a period-end plan takes effect.
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    effective_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ("-created_at",)
         constraints = [
             models.UniqueConstraint(
                 fields=["subscription"],
-                condition=Q(state__in=["draft", "signed", "awaiting_payment", "awaiting_approval"]),
+                condition=Q(
+                    state__in=["draft", "signed", "awaiting_payment", "awaiting_approval", "scheduled"]
+                ),
                 name="one_open_seat_change_per_subscription",
+            ),
+            models.CheckConstraint(
+                condition=~Q(state="scheduled") | Q(effective_at__isnull=False),
+                name="scheduled_seat_change_has_effective_at",
             ),
             models.CheckConstraint(
                 condition=~Q(new_quantity=F("old_quantity")), name="seat_change_changes_something"
             ),
         ]
+        indexes = [models.Index(fields=["state", "effective_at"])]
 
     def __str__(self) -> str:
         return f"{self.number}: {self.old_quantity} → {self.new_quantity}"

@@ -3,14 +3,17 @@ row, checks the current state, writes an audit event and queues its email on com
 
     draft ─sign─▶ signed ─(increase)─▶ awaiting_payment ─paid─▶ applying ─pushed─▶ applied
                         └(decrease)─▶ awaiting_approval ─approve─▶ applying
+                                             │  └─approve (period-end plan)─▶ scheduled ─period end─▶ applying
                                              └─reject─▶ rejected
-    draft/awaiting_* ─▶ cancelled | expired
+    draft/awaiting_*/scheduled ─▶ cancelled;  draft/awaiting_payment ─▶ expired
 
 Amounts are computed by `billing.proration` (which this app does not import): the
 caller passes the quote in, and it is stored once and never recomputed.
 """
 
 import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Protocol
 
@@ -21,9 +24,15 @@ from audit.services import audit_record
 
 from . import signals
 from .errors import Conflict, InvalidInput
-from .models import SeatChange, SeatSync, Subscription
+from .models import Plan, SeatChange, SeatSync, Subscription
 
 QUOTE_VALIDITY = timedelta(days=7)
+
+# How many licences of a decrease's subscription stay assigned once the ones the change
+# names are freed. `licensing` knows; the caller passes it in, and it is called under
+# the subscription's row lock, so no licence can be assigned between the count and the
+# decrease.
+LicencesKept = Callable[[SeatChange], int]
 
 
 class QuoteLike(Protocol):
@@ -48,6 +57,56 @@ class SeatChangeAlreadyOpen(Conflict):
 
 class InvalidTransition(Conflict):
     code = "invalid_transition"
+
+
+class SeatChangeAlreadyDecided(InvalidTransition):
+    """The change is no longer waiting for a decision: says who decided what, and when
+    (what the second of two account managers acting at once is told)."""
+
+    code = "seat_change_decided"
+
+    def __init__(self, seat_change: SeatChange):
+        self.seat_change = seat_change
+        super().__init__(
+            _decision_summary(seat_change), seat_change=seat_change.number, state=seat_change.state
+        )
+
+
+def _decision_summary(seat_change: SeatChange) -> str:
+    State = SeatChange.State
+    number = seat_change.number
+    by = seat_change.decided_by
+    when = f"{seat_change.decided_at:%d %B %Y %H:%M} UTC" if seat_change.decided_at else ""
+    who = f" by {by.get_full_name()} on {when}" if by else ""
+    if seat_change.state == State.REJECTED and by:
+        return f"Seat change {number} was already rejected{who}: “{seat_change.state_reason}”."
+    if seat_change.state == State.SCHEDULED:
+        return (
+            f"Seat change {number} was already approved{who}: it takes effect on "
+            f"{seat_change.effective_at:%d %B %Y %H:%M} UTC."
+        )
+    if seat_change.state in (State.APPLYING, State.APPLIED) and by:
+        outcome = "it is being applied" if seat_change.state == State.APPLYING else "it has been applied"
+        return f"Seat change {number} was already approved{who}: {outcome}."
+    return (
+        f"Seat change {number} is {seat_change.get_state_display().lower()}: "
+        "there is nothing left to approve or reject."
+    )
+
+
+class DecreaseNoLongerFits(Conflict):
+    """More licences are in use now than the decrease leaves room for."""
+
+    code = "licences_in_use"
+
+    def __init__(self, seat_change: SeatChange, *, kept: int):
+        must_free = kept - seat_change.new_quantity
+        super().__init__(
+            f"{kept} licences would still be in use after this decrease to {seat_change.new_quantity} "
+            f"(the customer named {len(seat_change.licences_to_free)} to free): the customer must "
+            f"free {must_free} more first, or the decrease must be rejected.",
+            must_free=must_free,
+        )
 
 
 class QuoteExpired(Conflict):
@@ -232,7 +291,10 @@ def _move(seat_change: SeatChange, to: str, *, actor=None, actor_label="", reque
 def expire_if_due(seat_change: SeatChange, *, now: datetime | None = None) -> bool:
     """Mark a locked, open change expired when its quote has run out."""
     now = now or timezone.now()
-    expirable = seat_change.is_open and seat_change.state != SeatChange.State.AWAITING_APPROVAL
+    expirable = seat_change.is_open and seat_change.state not in (
+        SeatChange.State.AWAITING_APPROVAL,
+        SeatChange.State.SCHEDULED,
+    )
     if expirable and now >= seat_change.expires_at:
         _move(seat_change, SeatChange.State.EXPIRED, actor_label="system")
         return True
@@ -252,7 +314,8 @@ def seat_change_mark_signed(
 
     Call inside the transaction that stores the signed agreement. Refuses a change
     that is not a draft (a second signature) or whose quote has expired (it is then
-    marked expired). The email with the signed agreement says what happens next.
+    marked expired). The email with the signed agreement says what happens next;
+    `seat_change_signed` is sent on commit (the account manager is told).
     """
     at = at or timezone.now()
     seat_change = _locked(seat_change)
@@ -272,12 +335,17 @@ def seat_change_mark_signed(
         SeatChange.State.AWAITING_PAYMENT if seat_change.is_increase else SeatChange.State.AWAITING_APPROVAL
     )
     _move(seat_change, next_state, actor=actor, actor_label="system", request=request)
+    seat_change_id = seat_change.pk
+    transaction.on_commit(
+        lambda: signals.seat_change_signed.send_robust(SeatChange, seat_change_id=seat_change_id)
+    )
     return seat_change
 
 
 def seat_change_cancel(*, seat_change: SeatChange, actor=None, actor_label="", request=None) -> SeatChange:
-    """Withdraw an open change (draft, awaiting payment or approval). Idempotent for
-    an already cancelled change; refuses one that is being applied or is done."""
+    """Withdraw an open change (draft, awaiting payment or approval, or an approved
+    decrease still waiting for its period end). Idempotent for an already cancelled
+    change; refuses one that is being applied or is done."""
     with transaction.atomic():
         seat_change = _locked(seat_change)
         if seat_change.state == SeatChange.State.CANCELLED:
@@ -318,7 +386,8 @@ def seat_changes_expire(*, now: datetime | None = None, batch_size: int = 200) -
 
 
 def seat_change_apply(*, seat_change: SeatChange, via: str, actor=None, actor_label="system", request=None):
-    """awaiting_payment (paid) or awaiting_approval (approved) → applying.
+    """awaiting_payment (paid), awaiting_approval (approved) or scheduled (its period
+    end has come) → applying.
 
     In one transaction, under the seat change's and the subscription's row locks:
     the subscription's quantity becomes the new total, its `seats_version` goes up,
@@ -330,6 +399,7 @@ def seat_change_apply(*, seat_change: SeatChange, via: str, actor=None, actor_la
     expected = {
         "payment": SeatChange.State.AWAITING_PAYMENT,
         "approval": SeatChange.State.AWAITING_APPROVAL,
+        "schedule": SeatChange.State.SCHEDULED,
     }[via]
     with transaction.atomic():
         seat_change = _locked(seat_change)
@@ -379,3 +449,182 @@ def seat_change_mark_applied(*, seat_change_id: int) -> bool:
             return False
         _move(seat_change, SeatChange.State.APPLIED, actor_label="system")
     return True
+
+
+# --- The account manager's decision on a decrease --------------------------------------
+
+MAX_REASON_LENGTH = 500
+
+
+def _require_awaiting_approval(seat_change: SeatChange) -> None:
+    if seat_change.state != SeatChange.State.AWAITING_APPROVAL:
+        raise SeatChangeAlreadyDecided(seat_change)
+
+
+def _require_fits(seat_change: SeatChange, licences_kept: LicencesKept) -> None:
+    kept = licences_kept(seat_change)
+    if kept > seat_change.new_quantity:
+        raise DecreaseNoLongerFits(seat_change, kept=kept)
+
+
+def seat_change_approve(
+    *,
+    seat_change: SeatChange,
+    actor,
+    licences_kept: LicencesKept,
+    now: datetime | None = None,
+    request=None,
+) -> SeatChange:
+    """awaiting_approval → applying (plan decreases immediately) or → scheduled (plan
+    decreases at period end: `effective_at` = the subscription's current period end).
+
+    Guarantees, in one transaction under the change's row lock, then the
+    subscription's:
+    - only a change still awaiting approval is approved; otherwise
+      SeatChangeAlreadyDecided says who decided what and when (of two account
+      managers acting at once, the second waits for the first's lock and gets this);
+    - refuses (DecreaseNoLongerFits) when the licences still in use after freeing the
+      ones the customer named exceed the new total, counted under the subscription's
+      lock so no licence is assigned in between; refuses a cancelled subscription;
+    - records the decision (`decided_by`, `decided_at`) and a `seat_change.approved`
+      audit event with the account manager;
+    - immediately: `seat_change_apply` in the same transaction (quantity, outbox row,
+      the named licences freed).
+    Sends no email: the caller queues the customer's on commit.
+    """
+    now = now or timezone.now()
+    with transaction.atomic():
+        seat_change = _locked(seat_change)
+        _require_awaiting_approval(seat_change)
+        subscription = (
+            Subscription.objects.select_for_update(of=("self",))
+            .select_related("plan")
+            .get(pk=seat_change.subscription_id)
+        )
+        if not subscription.is_live:
+            raise Conflict(
+                f"The subscription is {subscription.get_status_display().lower()}: "
+                "reject the decrease instead."
+            )
+        _require_fits(seat_change, licences_kept)
+        at_period_end = (
+            subscription.plan.decrease_policy == Plan.DecreasePolicy.PERIOD_END
+            and now < subscription.current_period_end
+        )
+        seat_change.decided_by = actor
+        seat_change.decided_at = now
+        seat_change.effective_at = subscription.current_period_end if at_period_end else now
+        seat_change.save(update_fields=["decided_by", "decided_at", "effective_at", "updated_at"])
+        audit_record(
+            action="seat_change.approved",
+            organization=seat_change.subscription.organization,
+            actor=actor,
+            obj=seat_change,
+            after={
+                "new_quantity": seat_change.new_quantity,
+                "effective_at": seat_change.effective_at.isoformat(),
+                "at_period_end": at_period_end,
+            },
+            request=request,
+        )
+        if at_period_end:
+            _move(seat_change, SeatChange.State.SCHEDULED, actor=actor, request=request)
+            return seat_change
+        return seat_change_apply(
+            seat_change=seat_change, via="approval", actor=actor, actor_label="", request=request
+        )
+
+
+def clean_reason(raw) -> str:
+    """The reason an account manager gives for a rejection, on one line. Required."""
+    reason = " ".join(str(raw or "").split())
+    if not reason:
+        raise InvalidInput("Give the customer a reason for rejecting the decrease.", field="reason")
+    if len(reason) > MAX_REASON_LENGTH:
+        raise InvalidInput(
+            f"Keep the reason to at most {MAX_REASON_LENGTH} characters ({len(reason)} now).",
+            field="reason",
+        )
+    return reason
+
+
+def seat_change_reject(
+    *, seat_change: SeatChange, actor, reason: str, now: datetime | None = None, request=None
+) -> SeatChange:
+    """awaiting_approval → rejected, with the reason the customer will read (required).
+
+    Bad input raises InvalidInput before anything is locked. Under the change's row
+    lock, only a change still awaiting approval is rejected, else
+    SeatChangeAlreadyDecided (see `seat_change_approve`). Records the decision and a
+    `seat_change.rejected` audit event with the reason. Sends no email.
+    """
+    reason = clean_reason(reason)
+    now = now or timezone.now()
+    with transaction.atomic():
+        seat_change = _locked(seat_change)
+        _require_awaiting_approval(seat_change)
+        seat_change.decided_by = actor
+        seat_change.decided_at = now
+        seat_change.save(update_fields=["decided_by", "decided_at", "updated_at"])
+        _move(seat_change, SeatChange.State.REJECTED, actor=actor, request=request, reason=reason)
+    return seat_change
+
+
+@dataclass
+class ScheduledRun:
+    """What one run of `seat_changes_apply_scheduled` did: the ids it applied, and the
+    ids it found blocked for the first time, with the reason."""
+
+    applied: list[int] = field(default_factory=list)
+    newly_blocked: list[tuple[int, str]] = field(default_factory=list)
+
+
+def seat_changes_apply_scheduled(
+    *, licences_kept: LicencesKept, now: datetime | None = None, batch_size: int = 100
+) -> ScheduledRun:
+    """Periodic: apply the approved decreases whose period end has come.
+
+    Exactly once: each change is taken in its own transaction under its row lock
+    (SKIP LOCKED, so concurrent runs share the work instead of waiting) and applied only
+    while still `scheduled` and due; applying moves it to `applying`, which no run
+    selects again. A change whose licences no longer fit (see `seat_change_approve`)
+    stays scheduled and is retried on every run; the first refusal is written into its
+    `state_reason` with a `seat_change.apply_blocked` audit event and reported in
+    `newly_blocked`, so the account manager is told once. Bounded by `batch_size`.
+    """
+    now = now or timezone.now()
+    run = ScheduledRun()
+    due_ids = list(
+        SeatChange.objects.filter(state=SeatChange.State.SCHEDULED, effective_at__lte=now)
+        .order_by("effective_at", "pk")
+        .values_list("pk", flat=True)[:batch_size]
+    )
+    for pk in due_ids:
+        with transaction.atomic():
+            seat_change = (
+                SeatChange.objects.select_for_update(skip_locked=True, of=("self",))
+                .select_related("subscription__organization")
+                .filter(pk=pk, state=SeatChange.State.SCHEDULED, effective_at__lte=now)
+                .first()
+            )
+            if seat_change is None:
+                continue  # applied or withdrawn meanwhile, or another run holds it
+            Subscription.objects.select_for_update(of=("self",)).get(pk=seat_change.subscription_id)
+            try:
+                _require_fits(seat_change, licences_kept)
+            except DecreaseNoLongerFits as blocked:
+                if not seat_change.state_reason:
+                    seat_change.state_reason = blocked.message[:MAX_REASON_LENGTH]
+                    seat_change.save(update_fields=["state_reason", "updated_at"])
+                    audit_record(
+                        action="seat_change.apply_blocked",
+                        organization=seat_change.subscription.organization,
+                        actor_label="system (period end)",
+                        obj=seat_change,
+                        after={"reason": blocked.message},
+                    )
+                    run.newly_blocked.append((pk, blocked.message))
+                continue
+            seat_change_apply(seat_change=seat_change, via="schedule", actor_label="system (period end)")
+            run.applied.append(pk)
+    return run

@@ -12,7 +12,7 @@ seat_sync_created = Signal()
 seat_change_applying = Signal()
 
 # Sent on commit when a seat count keeps failing to reach the connected org
-# (kwargs: seat_sync_id, error): the account manager should know.
+# (kwargs: seat_sync_id, error): `backoffice` emails the account manager.
 seat_sync_failing = Signal()
 
 # Sent on commit once a seat change is signed and waits for payment (increase) or for
@@ -20,7 +20,6 @@ seat_sync_failing = Signal()
 # `backoffice` emails the organization's account manager.
 seat_change_signed = Signal()
 
-# Sent by `licensing` when pushing a SeatSync row keeps failing; kwargs: seat_sync_id,
-# error (the last error, for people). It decides how often; `backoffice` emails the
-# organization's account manager each time it is sent.
-seat_sync_failing = Signal()
+# Sent INSIDE the transaction that activates a subscription (kwargs: subscription).
+# `licensing` opens the setup wizard of an organization that has nobody in it yet.
+subscription_activated = Signal()

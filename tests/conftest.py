@@ -10,6 +10,9 @@ import pytest
 import redis
 from django.conf import settings
 
+# Fixtures for a real localstripe (billing) and a real Celery worker (licensing).
+pytest_plugins = ["tests.stripe_server"]
+
 
 def pytest_configure(config):
     engine = settings.DATABASES["default"]["ENGINE"]

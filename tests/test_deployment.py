@@ -173,6 +173,27 @@ def test_settings_load_in_production_mode_with_the_compose_environment(compose):
     assert "*" not in loaded["allowed_hosts"]
 
 
+def test_production_talks_to_stripe_itself_with_keys_compose_requires(compose):
+    env = service_env(compose, "web")
+    for name in ("STRIPE_SECRET_KEY", "STRIPE_PUBLISHABLE_KEY", "STRIPE_WEBHOOK_SECRET"):
+        # ${NAME:?...}: compose refuses to start rather than take payments without them.
+        assert re.fullmatch(rf"\$\{{{name}:\?[^}}]*\}}", env.get(name, "")), (name, env.get(name))
+    assert "STRIPE_API_BASE" not in env and "STRIPE_JS_URL" not in env
+    code = """if True:
+        import json
+        import django
+        from django.conf import settings
+        django.setup()
+        print(json.dumps([settings.STRIPE_API_BASE, settings.STRIPE_JS_URL, settings.STRIPE_SECRET_KEY]))
+    """
+    result = run_python(code, {name: interpolate(value) for name, value in env.items()})
+    assert result.returncode == 0, result.stderr
+    api_base, js_url, secret_key = json.loads(result.stdout.strip().splitlines()[-1])
+    # api.stripe.com, and Stripe.js from Stripe's own origin (PCI: card data never touches us).
+    assert (api_base, js_url) == ("", "https://js.stripe.com/v3/")
+    assert secret_key == "dummy-stripe-secret-key"
+
+
 @pytest.mark.parametrize("secret_key", [None, ""], ids=["unset", "empty"])
 def test_settings_refuse_to_load_in_production_without_a_secret_key(secret_key):
     env = {"DEBUG": "0", "DATABASE_URL": "postgres://seatmgr@db:5432/seatmgr"}

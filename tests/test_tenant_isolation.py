@@ -70,6 +70,7 @@ class World:
         self.key_a = self._key(self.a.organization)
         self.key_b = ApiKey.objects.get(key_hash=hash_secret(self._key(self.b.organization)))
         self.change_b = self._change(self.b, self.sub_b)
+        self.receipt_b = self._paid(self.change_b)
         self.import_b = UserImport.objects.create(
             organization=self.b.organization,
             filename="b.csv",
@@ -94,6 +95,20 @@ class World:
         client.force_login(membership.user)
         client.post(f"/subscriptions/{subscription.pk}/change/", {"new_total": "4"})
         return SeatChange.objects.get(subscription=subscription)
+
+    @staticmethod
+    def _paid(change):
+        from billing.models import Payment
+
+        return Payment.objects.create(
+            organization_id=change.organization_id,
+            subscription_id=change.subscription_id,
+            seat_change=change,
+            amount=1000,
+            currency="eur",
+            status=Payment.Status.SUCCEEDED,
+            receipt_number="R-2026-999999",
+        ).receipt_number
 
     def b_state(self):
         return (
@@ -135,15 +150,32 @@ def object_kwargs(world):
         "portal:link_sign": [{"token": a.token_a, "number": b.change_b.number}],
         "portal:link_withdraw": [{"token": a.token_a, "number": b.change_b.number}],
         **{
+            f"portal:link_{name}": [{"token": a.token_a, "number": b.change_b.number}]
+            for name in ("pay", "pay_confirm", "payment_status")
+        },
+        "portal:link_receipt_pdf": [{"token": a.token_a, "receipt_number": b.receipt_b}],
+        "portal:admin_receipt_pdf": [
+            {"subscription_pk": b.sub_b.pk, "receipt_number": b.receipt_b},
+            {"subscription_pk": a.sub_a.pk, "receipt_number": b.receipt_b},
+        ],
+        **{
             f"portal:admin_{name}": [{"subscription_pk": b.sub_b.pk}]
-            for name in ("change", "quote", "cancel", "rotate_links")
+            for name in ("change", "quote", "cancel", "rotate_links", "payments")
         },
         **{
             f"portal:admin_{name}": [
                 {"subscription_pk": b.sub_b.pk, "number": b.change_b.number},
                 {"subscription_pk": a.sub_a.pk, "number": b.change_b.number},
             ]
-            for name in ("seat_change", "agreement_pdf", "sign", "withdraw")
+            for name in (
+                "seat_change",
+                "agreement_pdf",
+                "sign",
+                "withdraw",
+                "pay",
+                "pay_confirm",
+                "payment_status",
+            )
         },
     }
 
@@ -151,10 +183,12 @@ def object_kwargs(world):
 # Routes that take no id of another organization: A's own pages, A's own links.
 # They are still requested, and must show nothing of B.
 OWN_KWARGS = {
+    "wizard_step": lambda w: {"step": "users"},
     "portal:link": lambda w: {"token": w.token_a},
     "portal:link_change": lambda w: {"token": w.token_a},
     "portal:link_quote": lambda w: {"token": w.token_a},
     "portal:link_cancel": lambda w: {"token": w.cancel_token_a},
+    "portal:link_payments": lambda w: {"token": w.token_a},
 }
 
 B_SECRETS = ("Bob Secret-B", "Bea Secret-B", "bob@b.example")

@@ -51,3 +51,13 @@ def test_nobody_can_sign_up_on_their_own(client):
     assert response.status_code in (200, 403)
     assert not User.objects.filter(email="new@example.com").exists()
     assert "_auth_user_id" not in client.session
+
+
+def test_account_managers_land_in_the_back_office(client):
+    from tests.factories import UserFactory
+
+    UserFactory(email="am@vendor.example", is_staff=True, staff_role="account_manager")
+
+    response = client.post("/accounts/login/", {"login": "am@vendor.example", "password": PASSWORD})
+
+    assert response["Location"] == "/backoffice/"

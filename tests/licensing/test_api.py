@@ -91,6 +91,16 @@ def test_subscriptions_list_shows_product_plan_seats_and_period(api, subscriptio
     assert item["seats"] == {"maximum": 3, "active": 1, "available": 2}
     assert item["status"] == "active"
     assert item["current_period_start"] and item["current_period_end"]
+    assert item["next_renewal_amount"] == 4500  # 3 seats at 15.00
+
+
+def test_a_subscription_cancelling_at_period_end_has_no_renewal_amount(api, subscription):
+    subscription.cancel_at_period_end = True
+    subscription.save()
+
+    (item,) = api.get(f"{API}/subscriptions/").json()["results"]
+
+    assert item["next_renewal_amount"] is None
 
 
 @pytest.mark.parametrize("users", [1, 50])

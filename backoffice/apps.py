@@ -1,0 +1,14 @@
+from django.apps import AppConfig
+
+
+class BackofficeConfig(AppConfig):
+    name = "backoffice"
+    verbose_name = "Back office"
+
+    def ready(self) -> None:
+        from subscriptions import signals
+
+        from . import receivers
+
+        signals.seat_change_signed.connect(receivers.seat_change_signed, weak=False)
+        signals.seat_sync_failing.connect(receivers.seat_sync_failing, weak=False)

@@ -1,0 +1,39 @@
+"""Business time: how long a request has waited counting only Monday to Friday (UTC).
+
+Public holidays are not known to seatmgr and count as business days.
+"""
+
+from datetime import UTC, datetime, timedelta
+
+DAY = timedelta(days=1)
+WEEK = timedelta(weeks=1)
+
+
+def business_time_between(start: datetime, end: datetime) -> timedelta:
+    """The part of [start, end) that falls on Monday to Friday, in UTC.
+
+    Friday 10:00 → Monday 10:00 is one business day (14 hours of Friday, 10 of
+    Monday); the weekend in between does not count.
+    """
+    start, end = start.astimezone(UTC), end.astimezone(UTC)
+    if end <= start:
+        return timedelta(0)
+    total = timedelta(0)
+    cursor = start
+    while cursor < end:
+        if cursor.time() == datetime.min.time() and end - cursor >= WEEK:
+            # Any seven days from a midnight hold exactly five weekdays.
+            weeks = (end - cursor) // WEEK
+            total += weeks * 5 * DAY
+            cursor += weeks * WEEK
+            continue
+        next_midnight = datetime.combine(cursor.date() + DAY, datetime.min.time(), tzinfo=UTC)
+        stop = min(next_midnight, end)
+        if cursor.weekday() < 5:
+            total += stop - cursor
+        cursor = stop
+    return total
+
+
+def waited_more_than(start: datetime, end: datetime, *, business_days: int) -> bool:
+    return business_time_between(start, end) > business_days * DAY

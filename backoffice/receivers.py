@@ -1,0 +1,11 @@
+"""How the back office reacts to subscriptions' signals: each tells account managers."""
+
+from . import notifications
+
+
+def seat_change_signed(sender, *, seat_change_id, **kwargs) -> None:
+    notifications.seat_change_signed(seat_change_id=seat_change_id)
+
+
+def seat_sync_failing(sender, *, seat_sync_id, error="", **kwargs) -> None:
+    notifications.push_failing(seat_sync_id=seat_sync_id, error=error)

@@ -1,0 +1,360 @@
+"""The one module that talks to Stripe (import-linter forbids `stripe` anywhere else).
+
+It returns our own frozen dataclasses, never Stripe objects, and turns Stripe's
+exceptions into `billing.errors`: a decline becomes CardDeclined with Stripe's message
+for people ("Your card was declined."), a bank asking for 3-D Secure becomes
+AuthenticationRequired ("Your bank asks you to confirm this payment."), and anything
+that is not the customer's doing (network, Stripe outage, a request we got wrong)
+becomes PaymentProcessorUnavailable, logged with the real error.
+
+Every write carries an idempotency key built from our own ids by the caller.
+
+Production talks to api.stripe.com. Development and tests talk to localstripe
+(`STRIPE_API_BASE`), which understands a subset of the API; where the two differ we
+use the call both understand:
+
+* a card entered in the browser arrives as a token (`stripe.createToken`) and is
+  saved as a card source of the customer, usable as a PaymentIntent's
+  `payment_method` (localstripe cannot create PaymentMethods from tokens);
+* an off-session charge is created and confirmed in one call (localstripe refuses
+  `off_session` on /confirm);
+* after a decline, the PaymentIntent's id is read from the failed charge (localstripe
+  does not put it in the error);
+* the renewal quantity is set without `proration_behavior`, which localstripe rejects;
+  against Stripe itself we send `proration_behavior=none`, since the proration has
+  already been charged by us (see `billing.proration`).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import wraps
+from typing import Any
+
+import stripe
+from django.core.exceptions import ImproperlyConfigured
+
+from ..errors import AuthenticationRequired, CardDeclined, PaymentProcessorUnavailable, WebhookRejected
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_JS_URL = "https://js.stripe.com/v3/"
+# Seconds to connect, then to read an answer. Stripe answers in well under a second.
+TIMEOUT = (5, 30)
+# Stripe's own retries, on network errors only, with the same idempotency key.
+NETWORK_RETRIES = 2
+
+
+@dataclass(frozen=True)
+class Card:
+    """A card saved on a customer: a PaymentMethod (`pm_…`) or a card source (`card_…`)."""
+
+    id: str
+    brand: str
+    last4: str
+
+    @property
+    def label(self) -> str:
+        return f"{self.brand.title()} •••• {self.last4}"
+
+
+@dataclass(frozen=True)
+class PaymentIntentResult:
+    id: str
+    status: str
+    client_secret: str
+    amount: int
+    currency: str
+    # Why the last attempt failed, in words for the customer; "" when it did not fail.
+    failure_message: str
+    # The bank asks the cardholder to confirm (3-D Secure) before anything is charged.
+    requires_action: bool
+    payment_method_id: str = ""
+    metadata: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def succeeded(self) -> bool:
+        return self.status == "succeeded"
+
+    @property
+    def failed(self) -> bool:
+        """Nothing was charged, and nothing will be without a new card (or, once
+        cancelled, ever)."""
+        if self.requires_action:
+            return False
+        return self.status == "canceled" or (
+            self.status == "requires_payment_method" and bool(self.failure_message)
+        )
+
+
+@dataclass(frozen=True)
+class WebhookEvent:
+    id: str
+    type: str
+    created: int
+    # `data.object` of the event: the PaymentIntent, Invoice… it is about.
+    object: dict[str, Any]
+    payload: dict[str, Any]
+
+
+def _translate_errors(method: Callable) -> Callable:
+    """Stripe's exceptions → ours. Card errors keep Stripe's message (it is written
+    for cardholders); everything else is logged and becomes PaymentProcessorUnavailable."""
+
+    @wraps(method)
+    def wrapper(*args, **kwargs):
+        try:
+            return method(*args, **kwargs)
+        except stripe.CardError as error:
+            raise _card_error(error) from error
+        except stripe.StripeError as error:
+            logger.exception("Stripe call %s failed", method.__name__)
+            raise PaymentProcessorUnavailable() from error
+
+    return wrapper
+
+
+def _card_error(error: stripe.CardError) -> CardDeclined | AuthenticationRequired:
+    payment_intent = _error_body(error).get("payment_intent") or {}
+    payment_intent_id = payment_intent.get("id", "") if isinstance(payment_intent, dict) else payment_intent
+    if error.code == "authentication_required":
+        return AuthenticationRequired(payment_intent_id=payment_intent_id)
+    return CardDeclined(
+        error.user_message or CardDeclined.DEFAULT_MESSAGE,
+        payment_intent_id=payment_intent_id,
+        decline_code=error.code or "",
+    )
+
+
+def _error_body(error: stripe.StripeError) -> dict:
+    return (error.json_body or {}).get("error") or {}
+
+
+def _payment_intent_result(intent: dict) -> PaymentIntentResult:
+    status = intent["status"]
+    error = (intent.get("last_payment_error") or {}) if status != "succeeded" else {}
+    payment_method = intent.get("payment_method") or ""
+    # Stripe leaves an off-session PaymentIntent its bank wants confirmed in
+    # `requires_payment_method` with this code; localstripe puts it in `requires_action`.
+    needs_confirmation = status == "requires_action" or (
+        status == "requires_payment_method" and error.get("code") == "authentication_required"
+    )
+    return PaymentIntentResult(
+        id=intent["id"],
+        status=status,
+        client_secret=intent.get("client_secret") or "",
+        amount=int(intent["amount"]),
+        currency=intent["currency"],
+        failure_message=error.get("message") or "",
+        requires_action=needs_confirmation,
+        payment_method_id=payment_method if isinstance(payment_method, str) else payment_method.get("id", ""),
+        metadata=dict(intent.get("metadata") or {}),
+    )
+
+
+def _card(source: dict | None) -> Card | None:
+    if not source:
+        return None
+    if source.get("object") == "payment_method":
+        details = source.get("card") or {}
+        return Card(id=source["id"], brand=details.get("brand", "card"), last4=details.get("last4", ""))
+    return Card(id=source["id"], brand=source.get("brand") or "card", last4=source.get("last4") or "")
+
+
+class StripeGateway:
+    """Stripe with one account's keys (`billing.gateways.stripe_gateway()` builds it
+    from settings)."""
+
+    def __init__(
+        self,
+        *,
+        secret_key: str,
+        publishable_key: str = "",
+        webhook_secret: str = "",
+        api_base: str = "",
+        js_url: str = "",
+        webhook_tolerance: int = 300,
+    ):
+        if not secret_key:
+            raise ImproperlyConfigured("STRIPE_SECRET_KEY is not set: payments cannot be taken.")
+        self.publishable_key = publishable_key
+        self.js_url = js_url or DEFAULT_JS_URL
+        self.api_base = api_base.rstrip("/")
+        self._webhook_secret = webhook_secret
+        self._webhook_tolerance = webhook_tolerance
+        self._client = stripe.StripeClient(
+            secret_key,
+            base_addresses={"api": self.api_base} if self.api_base else None,
+            max_network_retries=NETWORK_RETRIES,
+            http_client=stripe.RequestsClient(timeout=TIMEOUT),
+        )
+
+    @property
+    def is_stripe(self) -> bool:
+        """True when talking to Stripe itself, False for a stand-in (localstripe)."""
+        return not self.api_base
+
+    @staticmethod
+    def _options(idempotency_key: str) -> dict:
+        return {"idempotency_key": idempotency_key}
+
+    # --- Customers and cards ------------------------------------------------------
+
+    @_translate_errors
+    def customer_create(self, *, email: str, name: str, metadata: dict, idempotency_key: str) -> str:
+        customer = self._client.v1.customers.create(
+            params={"email": email, "name": name, "metadata": metadata},
+            options=self._options(idempotency_key),
+        )
+        return customer.id
+
+    @_translate_errors
+    def customer_default_card(self, customer_id: str) -> Card | None:
+        """The card the customer pays with by default (invoice settings' default
+        PaymentMethod, else the default card source), or None."""
+        customer = self._client.v1.customers.retrieve(
+            customer_id, params={"expand": ["invoice_settings.default_payment_method", "default_source"]}
+        )
+        customer = customer.to_dict()
+        invoice_settings = customer.get("invoice_settings") or {}
+        return _card(invoice_settings.get("default_payment_method")) or _card(customer.get("default_source"))
+
+    @_translate_errors
+    def card_save(self, *, customer_id: str, token: str, idempotency_key: str) -> Card:
+        """Save a card tokenised in the browser (`stripe.createToken`) on the customer.
+        It becomes their default card when they had none. A card refused on saving
+        raises CardDeclined."""
+        if not token.startswith("tok_"):
+            raise CardDeclined("The card details did not reach our card processor: enter them again.")
+        source = self._client.v1.customers.payment_sources.create(
+            customer_id, params={"source": token}, options=self._options(idempotency_key)
+        )
+        return _card(source.to_dict())
+
+    # --- Payments -----------------------------------------------------------------
+
+    @_translate_errors
+    def payment_intent_charge(
+        self,
+        *,
+        customer_id: str,
+        payment_method_id: str,
+        amount: int,
+        currency: str,
+        off_session: bool,
+        metadata: dict,
+        idempotency_key: str,
+    ) -> PaymentIntentResult:
+        """Create and confirm a PaymentIntent for `amount` minor units of `currency`
+        with the customer's card. Returns it (succeeded, processing or requires_action);
+        a decline raises CardDeclined and an off-session charge the bank wants
+        confirmed raises AuthenticationRequired, both carrying the PaymentIntent's id."""
+        params = {
+            "amount": amount,
+            "currency": currency,
+            "customer": customer_id,
+            "payment_method": payment_method_id,
+            "confirm": True,
+            "metadata": metadata,
+        }
+        if off_session:
+            params["off_session"] = True
+        try:
+            intent = self._client.v1.payment_intents.create(
+                params=params, options=self._options(idempotency_key)
+            )
+        except stripe.CardError as error:
+            translated = _card_error(error)
+            if not translated.payment_intent_id:
+                translated.payment_intent_id = self._payment_intent_of_failed_charge(error)
+            raise translated from error
+        return _payment_intent_result(intent.to_dict())
+
+    def _payment_intent_of_failed_charge(self, error: stripe.CardError) -> str:
+        charge_id = _error_body(error).get("charge")
+        if not charge_id:
+            return ""
+        try:
+            return self._client.v1.charges.retrieve(charge_id).to_dict().get("payment_intent") or ""
+        except stripe.StripeError:
+            logger.exception("Could not read the PaymentIntent of failed charge %s", charge_id)
+            return ""
+
+    @_translate_errors
+    def payment_intent_retrieve(self, payment_intent_id: str) -> PaymentIntentResult:
+        return _payment_intent_result(self._client.v1.payment_intents.retrieve(payment_intent_id).to_dict())
+
+    @_translate_errors
+    def payment_intent_cancel(self, payment_intent_id: str, *, idempotency_key: str) -> PaymentIntentResult:
+        """Cancel a PaymentIntent so that it can never be charged. When it can no longer
+        be cancelled (it succeeded, or was cancelled already), returns it as it is:
+        the caller decides from its status."""
+        try:
+            intent = self._client.v1.payment_intents.cancel(
+                payment_intent_id, options=self._options(idempotency_key)
+            )
+        except stripe.InvalidRequestError:
+            intent = self._client.v1.payment_intents.retrieve(payment_intent_id)
+        return _payment_intent_result(intent.to_dict())
+
+    @_translate_errors
+    def refund_create(self, *, payment_intent_id: str, idempotency_key: str) -> str:
+        """Refund a succeeded PaymentIntent in full; returns the refund's id."""
+        refund = self._client.v1.refunds.create(
+            params={"payment_intent": payment_intent_id}, options=self._options(idempotency_key)
+        )
+        return refund.id
+
+    # --- Subscriptions --------------------------------------------------------------
+
+    @_translate_errors
+    def subscription_quantity_set(self, *, subscription_id: str, quantity: int, idempotency_key: str) -> None:
+        """Set the quantity renewals are billed for, without prorating (the prorated
+        difference was charged by us when the change was paid)."""
+        subscription = self._client.v1.subscriptions.retrieve(subscription_id).to_dict()
+        item = subscription["items"]["data"][0]
+        if item["quantity"] == quantity:
+            return
+        params: dict[str, Any] = {"items": [{"id": item["id"], "quantity": quantity}]}
+        if self.is_stripe:
+            params["proration_behavior"] = "none"
+        self._client.v1.subscriptions.update(
+            subscription_id, params=params, options=self._options(idempotency_key)
+        )
+
+    # --- Webhooks -------------------------------------------------------------------
+
+    def webhook_event(self, *, payload: bytes, signature: str) -> WebhookEvent:
+        """Verify a webhook's `Stripe-Signature` (HMAC-SHA256 of "<t>.<payload>" with
+        the endpoint's secret, and `t` no older than the tolerance) and parse it.
+        Raises WebhookRejected for anything that does not check out.
+
+        This is `stripe.Webhook.construct_event` without building Stripe objects from
+        the payload (0.5 ms of the endpoint's ~4 ms): the same signature check, then
+        plain JSON, which is what we store."""
+        if not self._webhook_secret:
+            raise ImproperlyConfigured("STRIPE_WEBHOOK_SECRET is not set: webhooks cannot be verified.")
+        try:
+            stripe.WebhookSignature.verify_header(
+                payload.decode("utf-8"), signature, self._webhook_secret, self._webhook_tolerance
+            )
+            event = json.loads(payload)
+        except stripe.SignatureVerificationError as error:
+            raise WebhookRejected(f"Invalid Stripe signature: {error.user_message or error}") from error
+        except ValueError as error:  # not UTF-8, not JSON
+            raise WebhookRejected("The payload is not a Stripe event.") from error
+        data = event.get("data") if isinstance(event, dict) else None
+        if not (isinstance(data, dict) and isinstance(data.get("object"), dict)):
+            raise WebhookRejected("The payload is not a Stripe event.")
+        if not (isinstance(event.get("id"), str) and isinstance(event.get("type"), str)):
+            raise WebhookRejected("The payload is not a Stripe event.")
+        return WebhookEvent(
+            id=event["id"],
+            type=event["type"],
+            created=int(event.get("created") or 0),
+            object=data["object"],
+            payload=event,
+        )

@@ -1,0 +1,128 @@
+from django.db import models
+from django.db.models import Q
+
+from subscriptions.models import Organization, SeatChange, Subscription
+
+
+class Payment(models.Model):
+    """The payment of one seat change's prorated amount: at most one per seat change
+    (a database constraint), whatever the number of clicks, tabs or cards tried.
+
+    Each try with a card is an *attempt* (`attempts` counts them); the row holds the
+    latest one. Amounts are integers in the minor unit of `currency`.
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Paying…"
+        REQUIRES_ACTION = "requires_action", "Waiting for your bank's confirmation"
+        SUCCEEDED = "succeeded", "Paid"
+        FAILED = "failed", "Not paid"
+        REFUNDED = "refunded", "Refunded"
+
+    OPEN_STATUSES = (Status.PENDING, Status.REQUIRES_ACTION)
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
+    subscription = models.ForeignKey(Subscription, on_delete=models.CASCADE, related_name="payments")
+    seat_change = models.OneToOneField(SeatChange, on_delete=models.CASCADE, related_name="payment")
+    amount = models.PositiveIntegerField()
+    currency = models.CharField(max_length=3)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING)
+
+    # The latest attempt: claimed (`attempt_started_at`), then sent to Stripe
+    # (`attempt_sent_at`) with the card and mode below, so that it can be sent again
+    # with the same idempotency key when its outcome never reached us.
+    attempts = models.PositiveIntegerField(default=0)
+    attempt_started_at = models.DateTimeField(null=True, blank=True)
+    attempt_sent_at = models.DateTimeField(null=True, blank=True)
+    customer_present = models.BooleanField(default=False)
+    stripe_customer_id = models.CharField(max_length=100, blank=True)
+    stripe_payment_method_id = models.CharField(max_length=100, blank=True)
+    stripe_payment_intent_id = models.CharField(max_length=100, blank=True)
+    card_label = models.CharField(max_length=60, blank=True, help_text="e.g. Visa •••• 4242")
+    failure_code = models.CharField(max_length=60, blank=True)
+    failure_message = models.CharField(max_length=500, blank=True)
+
+    receipt_number = models.CharField(max_length=30, unique=True, null=True, blank=True)
+    receipt_pdf = models.BinaryField(null=True, blank=True, editable=False)
+    paid_at = models.DateTimeField(null=True, blank=True)
+    # A charge that arrived for a seat change that could no longer be applied (it had
+    # expired or been cancelled, or was paid already) is refunded in full.
+    stripe_refund_id = models.CharField(max_length=100, blank=True)
+    refund_reason = models.CharField(max_length=300, blank=True)
+    refunded_at = models.DateTimeField(null=True, blank=True)
+
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ("-created_at",)
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gt=0), name="payment_amount_positive"),
+            models.UniqueConstraint(
+                fields=["stripe_payment_intent_id"],
+                condition=~Q(stripe_payment_intent_id=""),
+                name="payment_intent_once",
+            ),
+        ]
+        indexes = [models.Index(fields=["status", "updated_at"])]
+
+    def __str__(self) -> str:
+        return f"Payment of {self.seat_change.number} ({self.get_status_display()})"
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in self.OPEN_STATUSES
+
+    @property
+    def idempotency_prefix(self) -> str:
+        return f"seatmgr-payment-{self.pk}-attempt-{self.attempts}"
+
+
+class StripeEvent(models.Model):
+    """A webhook event from Stripe, stored by its Stripe id before anything is done
+    with it: a second delivery of the same event finds it here and changes nothing."""
+
+    stripe_id = models.CharField(max_length=255, unique=True)
+    type = models.CharField(max_length=100)
+    payload = models.JSONField()
+    received_at = models.DateTimeField(auto_now_add=True)
+    processed_at = models.DateTimeField(null=True, blank=True)
+    # What processing did, for people reading the admin ("ignored: unknown type", ...).
+    outcome = models.CharField(max_length=300, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ("-received_at",)
+        indexes = [models.Index(fields=["processed_at", "received_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.type} {self.stripe_id}"
+
+
+class RenewalInvoice(models.Model):
+    """An invoice Stripe issued for a subscription (its first one, then each renewal:
+    Stripe bills renewals itself, at the quantity we set), as its webhooks reported it."""
+
+    class Status(models.TextChoices):
+        PAID = "paid", "Paid"
+        PAYMENT_FAILED = "payment_failed", "Payment failed"
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
+    subscription = models.ForeignKey(Subscription, on_delete=models.CASCADE, related_name="renewal_invoices")
+    stripe_invoice_id = models.CharField(max_length=100, unique=True)
+    number = models.CharField(max_length=60, blank=True)
+    status = models.CharField(max_length=20, choices=Status.choices)
+    amount = models.PositiveIntegerField()
+    currency = models.CharField(max_length=3)
+    period_start = models.DateTimeField(null=True, blank=True)
+    period_end = models.DateTimeField(null=True, blank=True)
+    hosted_invoice_url = models.URLField(max_length=500, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ("-created_at",)
+
+    def __str__(self) -> str:
+        return f"Invoice {self.number or self.stripe_invoice_id} ({self.get_status_display()})"

@@ -1,0 +1,29 @@
+"""Emails billing sends itself (the payment page link is portal's business)."""
+
+from subscriptions.notifications import product_name, send
+
+from . import receipts
+from .models import Payment
+
+
+def receipt(*, payment_id: int) -> None:
+    """The receipt, PDF attached, to the subscription's admin and the change's signer."""
+    payment = Payment.objects.select_related(
+        "seat_change", "subscription__plan__product", "subscription__organization"
+    ).get(pk=payment_id)
+    pdf = receipts.receipt_pdf(payment)
+    seat_change = payment.seat_change
+    subscription = payment.subscription
+    send(
+        to=[subscription.admin_email, seat_change.signer_email],
+        subject=f"Receipt {payment.receipt_number}: {product_name(subscription)}, "
+        f"{seat_change.old_quantity} → {seat_change.new_quantity} users",
+        template="receipt",
+        context={
+            "payment": payment,
+            "seat_change": seat_change,
+            "subscription": subscription,
+            "product": product_name(subscription),
+        },
+        attachments=[(f"{payment.receipt_number}.pdf", pdf, "application/pdf")],
+    )

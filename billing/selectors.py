@@ -1,0 +1,78 @@
+"""Billing reads. Customer-facing ones take the subscription the request resolved
+(through a membership or a unique link) and never look further than it."""
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.conf import settings
+from django.db.models import QuerySet
+
+from subscriptions.models import SeatChange, Subscription
+
+from .gateways import Card, stripe_gateway
+from .models import Payment, RenewalInvoice
+from .proration import renewal_amount
+
+
+@dataclass(frozen=True)
+class NextRenewal:
+    amount: int
+    currency: str
+    on: datetime
+    quantity: int
+
+
+def next_renewal(subscription: Subscription) -> NextRenewal | None:
+    """What the next renewal will cost (the current quantity at the plan's price), or
+    None when the subscription will not renew."""
+    if not subscription.is_live or subscription.cancel_at_period_end:
+        return None
+    plan = subscription.plan
+    return NextRenewal(
+        amount=renewal_amount(unit_amount=plan.unit_amount, quantity=subscription.quantity),
+        currency=plan.currency,
+        on=subscription.current_period_end,
+        quantity=subscription.quantity,
+    )
+
+
+def payment_for_seat_change(seat_change: SeatChange) -> Payment | None:
+    return Payment.objects.filter(seat_change_id=seat_change.pk).first()
+
+
+def payments_for_subscription(subscription: Subscription) -> QuerySet[Payment]:
+    return (
+        Payment.objects.filter(organization_id=subscription.organization_id, subscription=subscription)
+        .select_related("seat_change")
+        .defer("receipt_pdf")
+        .order_by("-created_at")
+    )
+
+
+def renewal_invoices_for_subscription(subscription: Subscription) -> QuerySet[RenewalInvoice]:
+    return RenewalInvoice.objects.filter(
+        organization_id=subscription.organization_id, subscription=subscription
+    ).order_by("-created_at")
+
+
+def receipt_payment(subscription: Subscription, receipt_number: str) -> Payment | None:
+    """A paid (or refunded) payment of this subscription, by its receipt number."""
+    return (
+        payments_for_subscription(subscription)
+        .filter(receipt_number=receipt_number)
+        .exclude(receipt_number=None)
+        .first()
+    )
+
+
+def card_on_file(subscription: Subscription) -> Card | None:
+    """The customer's default card, asked from Stripe; None without a Stripe customer
+    (then nothing is asked)."""
+    if not subscription.stripe_customer_id:
+        return None
+    return stripe_gateway().customer_default_card(subscription.stripe_customer_id)
+
+
+def stripe_js() -> dict[str, str]:
+    """What a payment page needs to load Stripe.js: its URL and the publishable key."""
+    return {"url": settings.STRIPE_JS_URL, "publishable_key": settings.STRIPE_PUBLISHABLE_KEY}

@@ -1,0 +1,752 @@
+"""Paying for seat changes through Stripe: awaiting_payment ─paid─▶ applying (DESIGN §3).
+
+Guarantees, for every function below:
+
+* **Exactly one successful charge per seat change.** A seat change has at most one
+  Payment row (a unique constraint), created under the seat change's row lock *before*
+  anything is sent to Stripe. Each try with a card is an *attempt*, claimed under the
+  payment's row lock; while one is in flight, other calls (a double click, a second
+  tab, a retry after a timeout, 20 threads) send nothing and report "paying…". A new
+  attempt first cancels the previous PaymentIntent in Stripe (a cancelled one can never
+  be charged), and any charge that still arrives for a change that is already paid,
+  expired or cancelled is refunded in full. This does not rely on Stripe's idempotency
+  keys (localstripe ignores them), but every write carries one built from our ids, so
+  Stripe itself also deduplicates a request sent twice.
+* **Paid means applied.** A PaymentIntent that succeeded becomes, in one transaction:
+  the Payment `succeeded` with its receipt number, and `seat_change_apply(via="payment")`
+  (the change `applying`, the new quantity and its SeatSync row). Whoever learns of the
+  success first (the page, the webhook, reconciliation) does it; the others change
+  nothing. The receipt (PDF attached) is emailed on commit.
+* **Failures change no seats.** A decline, a bank asking for 3-D Secure or a missing
+  card leave the change `awaiting_payment`, with the reason on the Payment.
+* **Nothing moves backwards.** A failure reported after a success (or for an older
+  attempt's PaymentIntent) changes nothing.
+* The amount charged is the quote stored on the seat change; an expired quote can't be
+  paid.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.db import transaction
+from django.utils import timezone
+
+from audit.services import audit_record
+from subscriptions import seat_changes
+from subscriptions.models import SeatChange, Subscription
+from subscriptions.seat_changes import QuoteExpired
+
+from . import signals
+from .errors import (
+    AuthenticationRequired,
+    CardDeclined,
+    NoCardOnFile,
+    NothingToPay,
+    PaymentError,
+    PaymentProcessorUnavailable,
+)
+from .gateways import PaymentIntentResult, stripe_gateway
+from .models import Payment
+
+logger = logging.getLogger(__name__)
+
+# An attempt younger than this is in flight: nobody else sends one meanwhile.
+ATTEMPT_IN_FLIGHT = timedelta(minutes=2)
+# Open payments untouched for this long are asked about from Stripe (reconciliation).
+RECONCILE_AFTER = timedelta(minutes=5)
+RECONCILE_BATCH = 50
+
+PAID_MESSAGE = "Paid — your new seat count is being applied."
+PENDING_MESSAGE = "Paying… waiting for the card processor's answer."
+UNRESOLVED_MESSAGE = (
+    "We are still waiting for the card processor's answer about your last payment. "
+    "You will never be charged twice: check again in a few minutes."
+)
+NOTHING_DUE_MESSAGE = "Nothing to pay: your new seat count is being applied."
+NOTHING_CHARGED_MESSAGE = (
+    "The payment did not go through and nothing was charged. Please try again in a minute."
+)
+
+
+@dataclass(frozen=True)
+class PaymentOutcome:
+    """Where a payment stands after a call, in the customer's words."""
+
+    status: str
+    message: str
+    payment_id: int | None = None
+    # Only while the bank asks the customer to confirm (3-D Secure) in the browser.
+    client_secret: str = ""
+    payment_method_id: str = ""
+
+    @property
+    def succeeded(self) -> bool:
+        return self.status == Payment.Status.SUCCEEDED
+
+
+def _message(payment: Payment) -> str:
+    if payment.status == Payment.Status.SUCCEEDED:
+        return PAID_MESSAGE
+    if payment.status == Payment.Status.REFUNDED:
+        return f"Refunded: {payment.refund_reason}" if payment.refund_reason else "Refunded."
+    if payment.status == Payment.Status.PENDING:
+        in_flight = (
+            payment.attempt_started_at and timezone.now() - payment.attempt_started_at < ATTEMPT_IN_FLIGHT
+        )
+        return PENDING_MESSAGE if in_flight or not payment.attempt_sent_at else UNRESOLVED_MESSAGE
+    return payment.failure_message or AuthenticationRequired.DEFAULT_MESSAGE
+
+
+def outcome_of(payment: Payment, *, client_secret: str = "") -> PaymentOutcome:
+    return PaymentOutcome(
+        status=payment.status,
+        message=_message(payment),
+        payment_id=payment.pk,
+        client_secret=client_secret,
+        payment_method_id=payment.stripe_payment_method_id if client_secret else "",
+    )
+
+
+def _locked_payment(payment_id: int) -> Payment:
+    return (
+        Payment.objects.select_for_update(of=("self",))
+        .select_related("seat_change", "subscription__organization")
+        .get(pk=payment_id)
+    )
+
+
+def _audit(payment: Payment, action: str, *, after: dict, actor=None, actor_label="system", request=None):
+    audit_record(
+        action=f"payment.{action}",
+        organization=payment.subscription.organization,
+        actor=actor,
+        actor_label=actor_label,
+        obj=payment,
+        after={"seat_change": payment.seat_change.number, "attempt": payment.attempts, **after},
+        request=request,
+    )
+
+
+def _needs_customer_on_commit(payment: Payment) -> None:
+    payment_id = payment.pk
+    transaction.on_commit(
+        lambda: signals.payment_needs_customer.send(Payment, payment_id=payment_id), robust=True
+    )
+
+
+# --- Starting an attempt --------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Claim:
+    payment: Payment | None  # None: nothing was due, the change is applied
+    attempt: int = 0  # 0: nothing to send, report `payment` as it is
+    resume_action: bool = False  # the bank's confirmation is pending: hand it to the browser
+
+
+def _claim_attempt(
+    *, seat_change: SeatChange, customer_present: bool, new_card: bool, actor, actor_label, request
+) -> _Claim:
+    """Under the seat change's and the payment's row locks: refuse what can't be paid,
+    report an attempt in flight, or claim a new attempt (creating the Payment row on
+    the first one). The claim commits before anything is sent to Stripe."""
+    with transaction.atomic():
+        change = (
+            SeatChange.objects.select_for_update(of=("self",))
+            .select_related("subscription__plan__product", "subscription__organization")
+            .get(pk=seat_change.pk)
+        )
+        payment = Payment.objects.select_for_update(of=("self",)).filter(seat_change=change).first()
+        if payment is not None:
+            payment.seat_change, payment.subscription = change, change.subscription
+            if payment.status in (Payment.Status.SUCCEEDED, Payment.Status.REFUNDED):
+                return _Claim(payment)
+        if change.state != SeatChange.State.AWAITING_PAYMENT:
+            raise NothingToPay(
+                f"Seat change {change.number} is {change.get_state_display().lower()}: "
+                "there is nothing to pay."
+            )
+        expired = seat_changes.expire_if_due(change)
+        if not expired:
+            if change.amount_due <= 0:
+                # An increase priced at nothing (a free plan): there is nothing to charge.
+                seat_changes.seat_change_apply(
+                    seat_change=change, via="payment", actor_label="nothing to pay"
+                )
+                return _Claim(None)
+            if payment is not None and payment.status == Payment.Status.PENDING and payment.attempts:
+                # An attempt in flight, or sent and never answered: reconciliation settles
+                # the latter, since sending another could charge twice.
+                in_flight = timezone.now() - payment.attempt_started_at < ATTEMPT_IN_FLIGHT
+                if in_flight or payment.attempt_sent_at is not None:
+                    return _Claim(payment)
+            if payment is not None and payment.status == Payment.Status.REQUIRES_ACTION and not new_card:
+                return _Claim(payment, resume_action=True)
+            payment = _attempt_start(change, payment, customer_present=customer_present)
+            _audit(
+                payment,
+                "attempt_started",
+                after={"amount": payment.amount, "currency": payment.currency, "new_card": new_card},
+                actor=actor,
+                actor_label=actor_label,
+                request=request,
+            )
+    if expired:
+        # Raised after the commit: the change stays expired.
+        raise QuoteExpired(change)
+    return _Claim(payment, attempt=payment.attempts)
+
+
+def _attempt_start(change: SeatChange, payment: Payment | None, *, customer_present: bool) -> Payment:
+    if payment is None:
+        payment = Payment(
+            organization_id=change.organization_id,
+            subscription=change.subscription,
+            seat_change=change,
+            amount=change.amount_due,
+            currency=change.currency,
+        )
+    payment.attempts += 1
+    payment.status = Payment.Status.PENDING
+    payment.attempt_started_at = timezone.now()
+    payment.attempt_sent_at = None
+    payment.customer_present = customer_present
+    payment.failure_code = ""
+    payment.failure_message = ""
+    payment.save()
+    return payment
+
+
+def _stripe_customer(subscription: Subscription) -> str:
+    """The subscription's Stripe customer, created on first need."""
+    if subscription.stripe_customer_id:
+        return subscription.stripe_customer_id
+    customer_id = stripe_gateway().customer_create(
+        email=subscription.admin_email,
+        name=subscription.organization.name,
+        metadata={
+            "seatmgr_subscription": str(subscription.pk),
+            "organization": subscription.organization.slug,
+        },
+        idempotency_key=f"seatmgr-subscription-{subscription.pk}-customer",
+    )
+    with transaction.atomic():
+        updated = Subscription.objects.filter(pk=subscription.pk, stripe_customer_id="").update(
+            stripe_customer_id=customer_id
+        )
+        if updated:
+            audit_record(
+                action="subscription.stripe_customer_created",
+                organization=subscription.organization,
+                actor_label="system",
+                obj=subscription,
+                after={"stripe_customer_id": customer_id},
+            )
+    subscription.refresh_from_db(fields=["stripe_customer_id"])
+    return subscription.stripe_customer_id
+
+
+def _send_attempt(payment_id: int, attempt: int, *, card_token: str = "", notify: bool) -> PaymentOutcome:
+    """Send a claimed attempt to Stripe, once: a second call for the same attempt (a
+    task delivered twice) finds it sent and only reports where it stands."""
+    now = timezone.now()
+    claimed = Payment.objects.filter(
+        pk=payment_id, attempts=attempt, status=Payment.Status.PENDING, attempt_sent_at__isnull=True
+    ).update(attempt_sent_at=now)
+    payment = Payment.objects.select_related(
+        "seat_change", "subscription__organization", "subscription__plan__product"
+    ).get(pk=payment_id)
+    if not claimed:
+        return outcome_of(payment)
+    gateway = stripe_gateway()
+    try:
+        customer_id = _stripe_customer(payment.subscription)
+        if payment.stripe_payment_intent_id:
+            previous = gateway.payment_intent_cancel(
+                payment.stripe_payment_intent_id,
+                idempotency_key=f"seatmgr-payment-{payment.pk}-cancel-{payment.stripe_payment_intent_id}",
+            )
+            if previous.succeeded:
+                # The previous attempt went through after all (e.g. 3-D Secure completed
+                # in another tab): that is the payment.
+                payment_succeeded(payment_intent_id=previous.id, metadata=previous.metadata, via="retry")
+                return outcome_of(Payment.objects.get(pk=payment.pk))
+        if card_token:
+            card = gateway.card_save(
+                customer_id=customer_id,
+                token=card_token,
+                idempotency_key=f"{payment.idempotency_prefix}-card",
+            )
+        else:
+            card = gateway.customer_default_card(customer_id)
+            if card is None:
+                raise NoCardOnFile()
+    except (PaymentError, PaymentProcessorUnavailable) as error:
+        # Nothing was sent that could charge the card.
+        return _record_attempt(payment.pk, attempt, error=error, notify=notify)
+    Payment.objects.filter(pk=payment.pk, attempts=attempt).update(
+        stripe_customer_id=customer_id, stripe_payment_method_id=card.id, card_label=card.label
+    )
+    return _charge(payment, attempt, customer_id=customer_id, payment_method_id=card.id, notify=notify)
+
+
+def _charge(
+    payment: Payment, attempt: int, *, customer_id: str, payment_method_id: str, notify: bool
+) -> PaymentOutcome:
+    """The one call that can move money. Sent again only with the same idempotency key."""
+    try:
+        result = stripe_gateway().payment_intent_charge(
+            customer_id=customer_id,
+            payment_method_id=payment_method_id,
+            amount=payment.amount,
+            currency=payment.currency,
+            off_session=not payment.customer_present,
+            metadata={
+                "seatmgr_payment": str(payment.pk),
+                "seat_change": payment.seat_change.number,
+                "attempt": str(attempt),
+            },
+            idempotency_key=f"seatmgr-payment-{payment.pk}-attempt-{attempt}-charge",
+        )
+    except PaymentError as error:
+        return _record_attempt(payment.pk, attempt, error=error, notify=notify)
+    except PaymentProcessorUnavailable:
+        # It may or may not have reached Stripe: the attempt stays pending until
+        # reconciliation sends it again with the same idempotency key.
+        return PaymentOutcome(Payment.Status.PENDING, UNRESOLVED_MESSAGE, payment.pk)
+    return _record_attempt(payment.pk, attempt, result=result, notify=notify)
+
+
+def _record_attempt(
+    payment_id: int,
+    attempt: int,
+    *,
+    result: PaymentIntentResult | None = None,
+    error: PaymentError | PaymentProcessorUnavailable | None = None,
+    notify: bool,
+) -> PaymentOutcome:
+    """Store what Stripe answered to an attempt. A success goes through
+    `payment_succeeded`; an answer to an older attempt changes nothing."""
+    if result is not None and result.succeeded:
+        payment_succeeded(payment_intent_id=result.id, metadata=result.metadata, via="card")
+        return outcome_of(Payment.objects.get(pk=payment_id))
+    with transaction.atomic():
+        payment = _locked_payment(payment_id)
+        if payment.attempts != attempt or payment.status != Payment.Status.PENDING:
+            return outcome_of(payment)
+        if error is not None:
+            if getattr(error, "payment_intent_id", ""):
+                payment.stripe_payment_intent_id = error.payment_intent_id
+            payment.status = (
+                Payment.Status.REQUIRES_ACTION
+                if isinstance(error, AuthenticationRequired)
+                else Payment.Status.FAILED
+            )
+            payment.failure_code = getattr(error, "decline_code", "") or error.code
+            payment.failure_message = (
+                NOTHING_CHARGED_MESSAGE if isinstance(error, PaymentProcessorUnavailable) else error.message
+            )[:500]
+        else:
+            payment.stripe_payment_intent_id = result.id
+            if result.requires_action:
+                payment.status = Payment.Status.REQUIRES_ACTION
+                payment.failure_code = AuthenticationRequired.code
+                payment.failure_message = AuthenticationRequired.DEFAULT_MESSAGE
+            elif result.failed:
+                payment.status = Payment.Status.FAILED
+                payment.failure_message = (result.failure_message or CardDeclined.DEFAULT_MESSAGE)[:500]
+        payment.save()
+        if payment.status != Payment.Status.PENDING:
+            _audit(
+                payment,
+                payment.status,
+                after={"payment_intent": payment.stripe_payment_intent_id, "reason": payment.failure_message},
+            )
+            if notify:
+                _needs_customer_on_commit(payment)
+    return outcome_of(
+        payment, client_secret=result.client_secret if result and result.requires_action else ""
+    )
+
+
+def payment_start_or_retry(
+    *,
+    seat_change: SeatChange,
+    card_token: str = "",
+    customer_present: bool = True,
+    actor=None,
+    actor_label: str = "",
+    request=None,
+) -> PaymentOutcome:
+    """Pay for an increase that awaits payment: with the card tokenised in the browser
+    (`card_token`), else with the customer's card on file.
+
+    Refuses a change that is not awaiting payment (NothingToPay) and an expired quote
+    (QuoteExpired; the change is then marked expired). Returns at once, sending
+    nothing, when the change is paid already or an attempt is in flight. When the bank
+    asks for 3-D Secure, the outcome carries the PaymentIntent's client secret for
+    Stripe.js; calling again without a new card hands the same one back. A new card
+    after a decline is a new attempt (the previous PaymentIntent is cancelled first).
+    Never emails: the customer is on the page.
+    """
+    claim = _claim_attempt(
+        seat_change=seat_change,
+        customer_present=customer_present,
+        new_card=bool(card_token),
+        actor=actor,
+        actor_label=actor_label,
+        request=request,
+    )
+    if claim.payment is None:
+        return PaymentOutcome(Payment.Status.SUCCEEDED, NOTHING_DUE_MESSAGE)
+    if claim.resume_action:
+        return _resume_action(claim.payment)
+    if not claim.attempt:
+        return outcome_of(claim.payment)
+    return _send_attempt(claim.payment.pk, claim.attempt, card_token=card_token, notify=False)
+
+
+def _resume_action(payment: Payment) -> PaymentOutcome:
+    result = stripe_gateway().payment_intent_retrieve(payment.stripe_payment_intent_id)
+    if not result.requires_action:
+        return _record_intent(payment, result, via="page", notify=False)
+    return outcome_of(payment, client_secret=result.client_secret)
+
+
+def payment_card_on_file_queue(*, seat_change: SeatChange) -> Payment | None:
+    """Right after an increase is signed: claim the first attempt (so the change page
+    shows "paying…") and charge the card on file off-session in a task, on commit.
+    Without a Stripe customer there is no card on file: nothing is done. The customer
+    is emailed if the card is missing, declined, or needs their bank's confirmation.
+    Returns the claimed payment (None when nothing was claimed)."""
+    if seat_change.amount_due > 0 and not seat_change.subscription.stripe_customer_id:
+        return None
+    claim = _claim_attempt(
+        seat_change=seat_change,
+        customer_present=False,
+        new_card=False,
+        actor=None,
+        actor_label="system",
+        request=None,
+    )
+    if claim.attempt:
+        from .tasks import send_payment_attempt
+
+        payment_id, attempt = claim.payment.pk, claim.attempt
+        transaction.on_commit(lambda: send_payment_attempt.delay(payment_id, attempt), robust=True)
+    return claim.payment
+
+
+def payment_attempt_send(*, payment_id: int, attempt: int) -> PaymentOutcome:
+    """Task body: send a claimed card-on-file attempt (once; see `_send_attempt`)."""
+    return _send_attempt(payment_id, attempt, notify=True)
+
+
+def payment_confirm(*, seat_change: SeatChange) -> PaymentOutcome:
+    """After Stripe.js reported the bank's confirmation: ask Stripe for the
+    PaymentIntent (no waiting for the webhook) and record what it says."""
+    payment = Payment.objects.select_related("seat_change").filter(seat_change=seat_change).first()
+    if payment is None:
+        raise NothingToPay(f"Seat change {seat_change.number} has no payment to confirm.")
+    if not payment.is_open or not payment.stripe_payment_intent_id:
+        return outcome_of(payment)
+    result = stripe_gateway().payment_intent_retrieve(payment.stripe_payment_intent_id)
+    return _record_intent(payment, result, via="page", notify=False)
+
+
+def _record_intent(
+    payment: Payment, result: PaymentIntentResult, *, via: str, notify: bool
+) -> PaymentOutcome:
+    metadata = result.metadata or {"seatmgr_payment": str(payment.pk)}
+    if result.succeeded:
+        payment_succeeded(payment_intent_id=result.id, metadata=metadata, via=via)
+    elif result.failed:
+        message = result.failure_message or (
+            "The payment was cancelled." if result.status == "canceled" else CardDeclined.DEFAULT_MESSAGE
+        )
+        payment_failed(payment_intent_id=result.id, message=message, metadata=metadata, notify=notify)
+    elif result.requires_action:
+        payment_requires_action(payment_intent_id=result.id, metadata=metadata, notify=notify)
+    payment = Payment.objects.get(pk=payment.pk)
+    secret = result.client_secret if payment.status == Payment.Status.REQUIRES_ACTION else ""
+    return outcome_of(payment, client_secret=secret)
+
+
+# --- What Stripe says happened ---------------------------------------------------------
+
+
+def _payment_for_intent(payment_intent_id: str, metadata: dict | None) -> Payment | None:
+    """The payment a PaymentIntent belongs to: by its id, else by the payment id we put
+    in its metadata (a webhook can beat the page that created it). Locks the seat
+    change's row, then the payment's: the order every writer here takes them in."""
+    payments = Payment.objects.filter(stripe_payment_intent_id=payment_intent_id)
+    found = payments.values_list("pk", "seat_change_id").first()
+    if found is None:
+        raw = str((metadata or {}).get("seatmgr_payment", ""))
+        if raw.isdigit():
+            found = Payment.objects.filter(pk=int(raw)).values_list("pk", "seat_change_id").first()
+    if found is None:
+        return None
+    payment_id, seat_change_id = found
+    SeatChange.objects.select_for_update(of=("self",)).filter(pk=seat_change_id).values_list("pk").get()
+    return _locked_payment(payment_id)
+
+
+def _is_current(payment: Payment, payment_intent_id: str, metadata: dict | None) -> bool:
+    """Whether a PaymentIntent is the payment's latest attempt, not an older one whose
+    news (its decline, or its cancellation by a retry) arrives late. Ours carry their
+    attempt number in their metadata."""
+    attempt = (metadata or {}).get("attempt")
+    if attempt is not None:
+        return str(attempt) == str(payment.attempts)
+    return payment.stripe_payment_intent_id in ("", payment_intent_id)
+
+
+def payment_succeeded(*, payment_intent_id: str, metadata: dict | None = None, via: str) -> Payment | None:
+    """A PaymentIntent succeeded. In one transaction: the Payment `succeeded` (receipt
+    number, paid_at) and the seat change applied; the receipt is emailed on commit.
+    Idempotent. A charge for a change that is already paid (another PaymentIntent),
+    expired or cancelled is refunded in full instead. Returns the payment, or None for
+    a PaymentIntent that is none of ours."""
+    with transaction.atomic():
+        payment = _payment_for_intent(payment_intent_id, metadata)
+        if payment is None:
+            # Stripe's own charges (renewal invoices) are not seat change payments.
+            logger.info("PaymentIntent %s succeeded but is not a seat change payment", payment_intent_id)
+            return None
+        if payment.status in (Payment.Status.SUCCEEDED, Payment.Status.REFUNDED):
+            if payment.stripe_payment_intent_id != payment_intent_id:
+                _refund_duplicate_on_commit(payment, payment_intent_id)
+            return payment
+        change = SeatChange.objects.select_for_update(of=("self",)).get(pk=payment.seat_change_id)
+        now = timezone.now()
+        payment.stripe_payment_intent_id = payment_intent_id
+        payment.paid_at = now
+        payment.failure_code = ""
+        payment.failure_message = ""
+        payment.receipt_number = f"R-{now:%Y}-{payment.pk:06d}"
+        if change.state != SeatChange.State.AWAITING_PAYMENT:
+            payment.status = Payment.Status.REFUNDED
+            payment.refund_reason = (
+                f"seat change {change.number} was {change.get_state_display().lower()} "
+                "when the payment arrived, so it could not be applied."
+            )
+            payment.save()
+            _audit(payment, "refund_due", after={"payment_intent": payment_intent_id, "via": via})
+            transaction.on_commit(lambda: _refund_task(payment.pk), robust=True)
+            return payment
+        payment.status = Payment.Status.SUCCEEDED
+        payment.save()
+        _audit(
+            payment,
+            "succeeded",
+            after={"payment_intent": payment_intent_id, "amount": payment.amount, "via": via},
+        )
+        seat_changes.seat_change_apply(seat_change=change, via="payment", actor_label=f"payment ({via})")
+        transaction.on_commit(lambda: _receipt_task(payment.pk), robust=True)
+    return payment
+
+
+def _receipt_task(payment_id: int) -> None:
+    from .tasks import send_receipt
+
+    send_receipt.delay(payment_id)
+
+
+def _refund_task(payment_id: int) -> None:
+    from .tasks import refund_payment
+
+    refund_payment.delay(payment_id)
+
+
+def _refund_duplicate_on_commit(payment: Payment, payment_intent_id: str) -> None:
+    _audit(payment, "duplicate_charge", after={"payment_intent": payment_intent_id})
+    payment_id = payment.pk
+
+    def enqueue():
+        from .tasks import refund_duplicate_charge
+
+        refund_duplicate_charge.delay(payment_id, payment_intent_id)
+
+    transaction.on_commit(enqueue, robust=True)
+
+
+def payment_failed(
+    *, payment_intent_id: str, message: str, metadata: dict | None = None, notify: bool = True
+) -> Payment | None:
+    """The latest attempt failed: the Payment `failed` with `message`; the change stays
+    awaiting payment. Changes nothing for a payment that succeeded or for an older
+    attempt's PaymentIntent."""
+    with transaction.atomic():
+        payment = _payment_for_intent(payment_intent_id, metadata)
+        if payment is None or not payment.is_open or not _is_current(payment, payment_intent_id, metadata):
+            return payment
+        payment.stripe_payment_intent_id = payment_intent_id
+        payment.status = Payment.Status.FAILED
+        payment.failure_message = (message or CardDeclined.DEFAULT_MESSAGE)[:500]
+        payment.save()
+        _audit(
+            payment, "failed", after={"payment_intent": payment_intent_id, "reason": payment.failure_message}
+        )
+        if notify:
+            _needs_customer_on_commit(payment)
+    return payment
+
+
+def payment_requires_action(
+    *, payment_intent_id: str, metadata: dict | None = None, notify: bool = True
+) -> Payment | None:
+    """The bank asks the customer to confirm the latest attempt (3-D Secure)."""
+    with transaction.atomic():
+        payment = _payment_for_intent(payment_intent_id, metadata)
+        if (
+            payment is None
+            or payment.status != Payment.Status.PENDING
+            or not _is_current(payment, payment_intent_id, metadata)
+        ):
+            return payment
+        payment.stripe_payment_intent_id = payment_intent_id
+        payment.status = Payment.Status.REQUIRES_ACTION
+        payment.failure_code = AuthenticationRequired.code
+        payment.failure_message = AuthenticationRequired.DEFAULT_MESSAGE
+        payment.save()
+        _audit(payment, "requires_action", after={"payment_intent": payment_intent_id})
+        if notify:
+            _needs_customer_on_commit(payment)
+    return payment
+
+
+# --- Refunds --------------------------------------------------------------------------
+
+
+def payment_refund(*, payment_id: int) -> Payment:
+    """Refund a payment marked `refunded` whose refund was not issued yet. Safe to run
+    twice (the refund is issued once, with an idempotency key from our ids)."""
+    payment = Payment.objects.select_related("seat_change", "subscription__organization").get(pk=payment_id)
+    if payment.status != Payment.Status.REFUNDED or payment.stripe_refund_id:
+        return payment
+    refund_id = stripe_gateway().refund_create(
+        payment_intent_id=payment.stripe_payment_intent_id,
+        idempotency_key=f"seatmgr-payment-{payment.pk}-refund-{payment.stripe_payment_intent_id}",
+    )
+    with transaction.atomic():
+        payment = _locked_payment(payment_id)
+        if not payment.stripe_refund_id:
+            payment.stripe_refund_id = refund_id
+            payment.refunded_at = timezone.now()
+            payment.save(update_fields=["stripe_refund_id", "refunded_at", "updated_at"])
+            _audit(payment, "refunded", after={"refund": refund_id, "reason": payment.refund_reason})
+    return payment
+
+
+def duplicate_charge_refund(*, payment_id: int, payment_intent_id: str) -> str:
+    """Refund a second successful charge for an already paid seat change."""
+    payment = Payment.objects.select_related("seat_change", "subscription__organization").get(pk=payment_id)
+    refund_id = stripe_gateway().refund_create(
+        payment_intent_id=payment_intent_id,
+        idempotency_key=f"seatmgr-payment-{payment.pk}-refund-{payment_intent_id}",
+    )
+    with transaction.atomic():
+        _audit(
+            payment, "duplicate_refunded", after={"payment_intent": payment_intent_id, "refund": refund_id}
+        )
+    return refund_id
+
+
+# --- Reconciliation ---------------------------------------------------------------------
+
+
+def payments_reconcile(*, now: datetime | None = None, batch_size: int = RECONCILE_BATCH) -> int:
+    """Periodic: settle payments whose outcome never reached us (a lost webhook, a
+    closed tab, a crash mid-call) by asking Stripe; issue refunds still due. Looks at
+    payments untouched for RECONCILE_AFTER, oldest first, at most `batch_size` per run;
+    each one looked at goes to the back of the queue. Returns how many were looked at.
+
+    - with a PaymentIntent: its status decides (succeeded → applied; failed → failed;
+      a 3-D Secure one whose change expired or was cancelled is cancelled in Stripe);
+    - an attempt claimed but never sent (its task lost) is sent now;
+    - an attempt sent whose answer never came is sent again with the same idempotency
+      key: Stripe answers with the original PaymentIntent (localstripe, which ignores
+      keys, would charge again, and the second charge would then be refunded).
+    """
+    now = now or timezone.now()
+    due = list(
+        Payment.objects.filter(status__in=Payment.OPEN_STATUSES, updated_at__lte=now - RECONCILE_AFTER)
+        .order_by("updated_at")
+        .values_list("pk", flat=True)[:batch_size]
+    )
+    due += list(
+        Payment.objects.filter(
+            status=Payment.Status.REFUNDED, stripe_refund_id="", updated_at__lte=now - RECONCILE_AFTER
+        )
+        .order_by("updated_at")
+        .values_list("pk", flat=True)[:batch_size]
+    )
+    for payment_id in due:
+        try:
+            _reconcile(payment_id)
+        except PaymentProcessorUnavailable:
+            logger.warning("Reconciliation of payment %s postponed: Stripe unavailable", payment_id)
+    return len(due)
+
+
+def _reconcile(payment_id: int) -> None:
+    payment = Payment.objects.select_related("seat_change", "subscription__organization").get(pk=payment_id)
+    if payment.status == Payment.Status.REFUNDED:
+        payment_refund(payment_id=payment_id)
+        return
+    if not payment.is_open:
+        return
+    gateway = stripe_gateway()
+    if payment.stripe_payment_intent_id:
+        result = gateway.payment_intent_retrieve(payment.stripe_payment_intent_id)
+        change_open = payment.seat_change.state == SeatChange.State.AWAITING_PAYMENT
+        if not change_open and not result.succeeded:
+            result = gateway.payment_intent_cancel(
+                result.id, idempotency_key=f"seatmgr-payment-{payment.pk}-cancel-{result.id}"
+            )
+        _record_intent(payment, result, via="reconciliation", notify=change_open)
+    elif payment.attempt_sent_at is None:
+        _send_attempt(payment.pk, payment.attempts, notify=True)
+    elif payment.stripe_payment_method_id:
+        _charge(
+            payment,
+            payment.attempts,
+            customer_id=payment.stripe_customer_id,
+            payment_method_id=payment.stripe_payment_method_id,
+            notify=True,
+        )
+    else:
+        # Sent no further than saving the card: nothing can have been charged.
+        _record_attempt(payment.pk, payment.attempts, error=PaymentProcessorUnavailable(), notify=True)
+    Payment.objects.filter(pk=payment.pk, status__in=Payment.OPEN_STATUSES).update(updated_at=timezone.now())
+
+
+# --- Renewals ---------------------------------------------------------------------------
+
+
+def stripe_subscription_quantity_sync(*, subscription_id: int) -> bool:
+    """Set the Stripe subscription's quantity to ours, so that renewals bill the new
+    number of seats. Reads the quantity when it runs, so the newest always wins; the
+    idempotency key carries the seats version. Returns False for a subscription that
+    has no Stripe subscription (nothing to do)."""
+    subscription = Subscription.objects.select_related("organization").get(pk=subscription_id)
+    if not subscription.stripe_subscription_id:
+        return False
+    stripe_gateway().subscription_quantity_set(
+        subscription_id=subscription.stripe_subscription_id,
+        quantity=subscription.quantity,
+        idempotency_key=f"seatmgr-subscription-{subscription.pk}-seats-v{subscription.seats_version}",
+    )
+    with transaction.atomic():
+        audit_record(
+            action="subscription.stripe_quantity_set",
+            organization=subscription.organization,
+            actor_label="system",
+            obj=subscription,
+            after={"quantity": subscription.quantity, "version": subscription.seats_version},
+        )
+    return True

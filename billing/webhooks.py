@@ -1,0 +1,202 @@
+"""Stripe webhooks: record first, act later, once.
+
+`stripe_event_record` (the view's one call) verifies the signature, stores the event
+under its Stripe id (unique) *before* anything acts on it, and queues its processing
+on commit; a second delivery of the same event finds the row and changes nothing.
+`stripe_event_process` (the task's one call) handles each event at most once, under
+the event's row lock. Handlers go through `billing.services`, whose state checks make
+the order of delivery irrelevant: a `payment_failed` arriving after `succeeded`
+changes nothing. Event types we have no use for are stored and marked ignored.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from audit.services import audit_record
+from subscriptions.models import Subscription
+
+from . import services
+from .gateways import stripe_gateway
+from .models import RenewalInvoice, StripeEvent
+
+logger = logging.getLogger(__name__)
+
+# Events recorded but still unprocessed after this long are processed by
+# reconciliation (their task was lost); each gets at most MAX_ATTEMPTS tries.
+REPROCESS_AFTER = timedelta(minutes=5)
+MAX_ATTEMPTS = 5
+
+
+def stripe_event_record(*, payload: bytes, signature: str) -> tuple[StripeEvent, bool]:
+    """Verify and store one webhook delivery. Returns the event and whether this
+    delivery was the first (False: a duplicate, nothing queued). Raises WebhookRejected
+    for a bad signature, a stale timestamp or a payload that is not an event."""
+    event = stripe_gateway().webhook_event(payload=payload, signature=signature)
+    try:
+        # Insert first: a new event (the usual case) costs one statement.
+        with transaction.atomic():
+            stored = StripeEvent.objects.create(
+                stripe_id=event.id, type=event.type[:100], payload=event.payload
+            )
+            transaction.on_commit(lambda: _process_task(stored.pk), robust=True)
+    except IntegrityError:
+        return StripeEvent.objects.get(stripe_id=event.id), False
+    return stored, True
+
+
+def _process_task(event_id: int) -> None:
+    from .tasks import process_stripe_event
+
+    process_stripe_event.delay(event_id)
+
+
+def stripe_event_process(*, event_id: int) -> str:
+    """Handle a stored event once. A second call, or a concurrent one, does nothing.
+    A handler that fails leaves the event unprocessed with its error recorded (and
+    rolls back its own writes); reconciliation tries again later."""
+    with transaction.atomic():
+        event = (
+            StripeEvent.objects.select_for_update(skip_locked=True)
+            .filter(pk=event_id, processed_at__isnull=True)
+            .first()
+        )
+        if event is None:
+            return "already processed"
+        handler = HANDLERS.get(event.type)
+        event.attempts += 1
+        try:
+            with transaction.atomic():
+                outcome = handler(event.payload["data"]["object"]) if handler else "ignored: unhandled type"
+        except Exception as error:
+            logger.exception("Stripe event %s (%s) failed", event.stripe_id, event.type)
+            event.error = f"{type(error).__name__}: {error}"[:2000]
+            event.save(update_fields=["attempts", "error"])
+            return "error"
+        event.processed_at = timezone.now()
+        event.outcome = outcome[:300]
+        event.error = ""
+        event.save(update_fields=["attempts", "processed_at", "outcome", "error"])
+    return outcome
+
+
+def stripe_events_reprocess(*, now: datetime | None = None, batch_size: int = 50) -> int:
+    """Periodic (with reconciliation): process events whose task was lost or failed."""
+    now = now or timezone.now()
+    due = list(
+        StripeEvent.objects.filter(
+            processed_at__isnull=True, received_at__lte=now - REPROCESS_AFTER, attempts__lt=MAX_ATTEMPTS
+        )
+        .order_by("received_at")
+        .values_list("pk", flat=True)[:batch_size]
+    )
+    for event_id in due:
+        stripe_event_process(event_id=event_id)
+    return len(due)
+
+
+# --- Handlers: take the event's `data.object`, return what they did -----------------------
+
+
+def _payment_intent_succeeded(intent: dict) -> str:
+    payment = services.payment_succeeded(
+        payment_intent_id=intent["id"], metadata=intent.get("metadata"), via="webhook"
+    )
+    return f"payment {payment.pk}: {payment.status}" if payment else "ignored: not our payment"
+
+
+def _payment_intent_failed(intent: dict) -> str:
+    error = intent.get("last_payment_error") or {}
+    if error.get("code") == "authentication_required":
+        return _payment_intent_requires_action(intent)
+    payment = services.payment_failed(
+        payment_intent_id=intent["id"],
+        message=error.get("message") or "",
+        metadata=intent.get("metadata"),
+    )
+    return f"payment {payment.pk}: {payment.status}" if payment else "ignored: not our payment"
+
+
+def _payment_intent_canceled(intent: dict) -> str:
+    payment = services.payment_failed(
+        payment_intent_id=intent["id"], message="The payment was cancelled.", metadata=intent.get("metadata")
+    )
+    return f"payment {payment.pk}: {payment.status}" if payment else "ignored: not our payment"
+
+
+def _payment_intent_requires_action(intent: dict) -> str:
+    payment = services.payment_requires_action(
+        payment_intent_id=intent["id"], metadata=intent.get("metadata")
+    )
+    return f"payment {payment.pk}: {payment.status}" if payment else "ignored: not our payment"
+
+
+def _timestamp(value) -> datetime | None:
+    return datetime.fromtimestamp(int(value), tz=UTC) if value else None
+
+
+def _invoice_subscription_id(invoice: dict) -> str:
+    # Older API versions name the subscription on the invoice, newer ones under `parent`.
+    parent = (invoice.get("parent") or {}).get("subscription_details") or {}
+    subscription = invoice.get("subscription") or parent.get("subscription") or ""
+    return subscription if isinstance(subscription, str) else subscription.get("id", "")
+
+
+def _renewal_invoice(invoice: dict, *, paid: bool) -> str:
+    """A renewal invoice was paid, or its payment failed. Paid is final: a failure
+    reported after it changes nothing."""
+    stripe_subscription_id = _invoice_subscription_id(invoice)
+    subscription = (
+        Subscription.objects.select_related("organization")
+        .filter(stripe_subscription_id=stripe_subscription_id)
+        .first()
+        if stripe_subscription_id
+        else None
+    )
+    if subscription is None:
+        return "ignored: not one of our subscriptions"
+    status = RenewalInvoice.Status.PAID if paid else RenewalInvoice.Status.PAYMENT_FAILED
+    record, created = RenewalInvoice.objects.select_for_update().get_or_create(
+        stripe_invoice_id=invoice["id"],
+        defaults={
+            "organization_id": subscription.organization_id,
+            "subscription": subscription,
+            "status": status,
+            "amount": 0,
+            "currency": invoice.get("currency") or subscription.plan.currency,
+        },
+    )
+    if not created and record.status == RenewalInvoice.Status.PAID:
+        return f"renewal invoice {record.pk}: already paid"
+    record.status = status
+    record.number = invoice.get("number") or ""
+    record.amount = int((invoice.get("amount_paid") if paid else invoice.get("amount_due")) or 0)
+    record.currency = invoice.get("currency") or record.currency
+    record.period_start = _timestamp(invoice.get("period_start"))
+    record.period_end = _timestamp(invoice.get("period_end"))
+    record.hosted_invoice_url = (invoice.get("hosted_invoice_url") or "")[:500]
+    record.save()
+    audit_record(
+        action=f"billing.renewal_invoice_{status}",
+        organization=subscription.organization,
+        actor_label="Stripe",
+        obj=record,
+        after={"invoice": invoice["id"], "amount": record.amount, "currency": record.currency},
+    )
+    return f"renewal invoice {record.pk}: {status}"
+
+
+HANDLERS: dict[str, Callable[[dict], str]] = {
+    "payment_intent.succeeded": _payment_intent_succeeded,
+    "payment_intent.payment_failed": _payment_intent_failed,
+    "payment_intent.requires_action": _payment_intent_requires_action,
+    "payment_intent.canceled": _payment_intent_canceled,
+    "invoice.paid": lambda invoice: _renewal_invoice(invoice, paid=True),
+    "invoice.payment_succeeded": lambda invoice: _renewal_invoice(invoice, paid=True),
+    "invoice.payment_failed": lambda invoice: _renewal_invoice(invoice, paid=False),
+}

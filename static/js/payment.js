@@ -1,0 +1,161 @@
+// Paying for a seat change.
+//
+// On the seat change page: while a payment is being made ("paying…"), ask the server
+// where it stands every 1.5 s and reload the page once it has an answer.
+//
+// On the payment page: the card on file, or a new card in Stripe's card element. The
+// card number goes from Stripe.js to Stripe (createToken); this page only sends the
+// token to our server, which charges it. When the bank asks the cardholder to confirm
+// (3-D Secure), Stripe.js handles it (confirmCardPayment) and our server then asks
+// Stripe what happened, without waiting for the webhook. Works the same against
+// Stripe and against localstripe's stand-in for Stripe.js.
+(function () {
+  "use strict";
+
+  var POLL_MS = 1500;
+
+  function csrfToken(root) {
+    var input = root.querySelector("input[name=csrfmiddlewaretoken]");
+    return input ? input.value : "";
+  }
+
+  function post(url, data, token) {
+    var body = new URLSearchParams(data || {});
+    return fetch(url, {
+      method: "POST",
+      credentials: "same-origin",
+      headers: {
+        Accept: "application/json",
+        "Content-Type": "application/x-www-form-urlencoded",
+        "X-CSRFToken": token
+      },
+      body: body.toString()
+    }).then(function (response) {
+      return response.json().catch(function () {
+        return { status: "error", message: "Something went wrong on our side. Nothing was charged twice: please try again." };
+      });
+    });
+  }
+
+  function poll(url, onAnswer) {
+    fetch(url, { headers: { Accept: "application/json" }, credentials: "same-origin" })
+      .then(function (response) { return response.json(); })
+      .then(function (data) {
+        if (data.status === "pending") {
+          setTimeout(function () { poll(url, onAnswer); }, POLL_MS);
+        } else {
+          onAnswer(data);
+        }
+      })
+      .catch(function () { setTimeout(function () { poll(url, onAnswer); }, POLL_MS * 2); });
+  }
+
+  // --- The seat change page: "paying…" ------------------------------------------------
+  var pending = document.querySelector("[data-payment-pending]");
+  if (pending) {
+    setTimeout(function () {
+      poll(pending.dataset.statusUrl, function () { window.location.reload(); });
+    }, POLL_MS);
+  }
+
+  // --- The payment page ------------------------------------------------------------------
+  var root = document.getElementById("payment");
+  if (!root) return;
+  var status = document.getElementById("payment-status");
+  var cardError = document.getElementById("card-error");
+  var forms = root.querySelectorAll("[data-pay-form]");
+  var token = csrfToken(root);
+  var stripe = null;
+  var cardElement = null;
+
+  function show(message, isError) {
+    status.textContent = message || "";
+    status.hidden = !message;
+    status.classList.toggle("message-error", Boolean(isError));
+  }
+
+  function busy(on) {
+    Array.prototype.forEach.call(forms, function (form) {
+      Array.prototype.forEach.call(form.querySelectorAll("button"), function (button) {
+        button.disabled = on;
+      });
+    });
+    root.setAttribute("aria-busy", on ? "true" : "false");
+  }
+
+  function handle(outcome, confirmed) {
+    if (outcome.status === "succeeded") {
+      show(outcome.message, false);
+      window.location.assign(outcome.redirect);
+    } else if (outcome.status === "requires_action" && outcome.client_secret && !confirmed) {
+      show(outcome.message, false);
+      var data = outcome.payment_method ? { payment_method: outcome.payment_method } : undefined;
+      stripe.confirmCardPayment(outcome.client_secret, data).then(function (result) {
+        // Whatever Stripe.js says, the server asks Stripe and records the truth.
+        return post(root.dataset.confirmUrl, {}, token).then(function (answer) {
+          if (result && result.error && answer.status !== "succeeded" && !answer.message) {
+            answer.message = result.error.message;
+          }
+          handle(answer, true);
+        });
+      });
+    } else if (outcome.status === "pending") {
+      show(outcome.message, false);
+      poll(root.dataset.statusUrl, function (answer) {
+        if (answer.status === "succeeded") {
+          window.location.assign(outcome.redirect);
+        } else {
+          handle(answer, true);
+        }
+      });
+    } else {
+      show(outcome.message, true);
+      busy(false);
+    }
+  }
+
+  function pay(data) {
+    busy(true);
+    show("Paying…", false);
+    post(root.dataset.payUrl, data, token).then(function (outcome) { handle(outcome, false); });
+  }
+
+  if (typeof window.Stripe === "function") {
+    stripe = window.Stripe(root.dataset.publishableKey);
+    var mount = document.getElementById("card-element");
+    if (mount) {
+      cardElement = stripe.elements().create("card");
+      cardElement.mount(mount);
+    }
+  } else {
+    show("The card form could not be loaded. Check your connection and reload the page.", true);
+  }
+
+  Array.prototype.forEach.call(forms, function (form) {
+    form.addEventListener("submit", function (event) {
+      event.preventDefault();
+      if (!stripe) return;
+      cardError.hidden = true;
+      if (form.dataset.payForm !== "card") {
+        pay({});
+        return;
+      }
+      busy(true);
+      stripe.createToken(cardElement).then(function (result) {
+        if (result.error || !result.token) {
+          cardError.textContent = (result.error && result.error.message) ||
+            "Check the card number, expiry date and security code.";
+          cardError.hidden = false;
+          busy(false);
+          return;
+        }
+        pay({ card_token: result.token.id });
+      });
+    });
+  });
+
+  if (root.dataset.pending) {
+    busy(true);
+    handle({ status: "pending", message: status.textContent, redirect: window.location.href }, false);
+  }
+})();

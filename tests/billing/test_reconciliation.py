@@ -1,0 +1,138 @@
+"""Reconciliation: what Stripe knows and we never heard of is found by asking Stripe."""
+
+from datetime import timedelta
+
+import pytest
+from django.core import mail
+from django.utils import timezone
+
+from billing import services, tasks
+from billing.gateways import stripe_gateway
+from billing.models import Payment, StripeEvent
+from subscriptions.models import SeatChange, Subscription
+from tests.billing.factories import THREE_D_SECURE, awaiting_payment, card_token, give_card_on_file
+
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.usefixtures("use_localstripe", "celery_eager"),
+]
+
+
+def age(payment: Payment, minutes: int = 6) -> None:
+    Payment.objects.filter(pk=payment.pk).update(updated_at=timezone.now() - timedelta(minutes=minutes))
+
+
+def three_d_secure_payment(localstripe) -> tuple[SeatChange, Payment, str]:
+    change = awaiting_payment()
+    outcome = services.payment_start_or_retry(
+        seat_change=change, card_token=card_token(localstripe, THREE_D_SECURE)
+    )
+    return change, Payment.objects.get(), outcome.client_secret
+
+
+def test_a_payment_that_succeeded_without_its_webhook_is_found_and_applied(localstripe):
+    _change, payment, secret = three_d_secure_payment(localstripe)
+    localstripe.authenticate(payment.stripe_payment_intent_id, secret)  # then the tab closed
+    age(payment)
+
+    assert tasks.reconcile_payments() == {"payments": 1, "events": 0}
+
+    payment.refresh_from_db()
+    assert payment.status == "succeeded" and payment.receipt_number
+    assert Subscription.objects.get().quantity == 5
+    assert any(m.subject.startswith("Receipt") for m in mail.outbox)
+
+
+def test_recent_payments_are_left_to_the_page_and_the_webhook(localstripe):
+    _change, payment, secret = three_d_secure_payment(localstripe)
+    localstripe.authenticate(payment.stripe_payment_intent_id, secret)
+
+    assert services.payments_reconcile() == 0
+    assert Payment.objects.get().status == "requires_action"
+
+
+def test_an_attempt_whose_task_was_lost_is_sent(localstripe):
+    change = awaiting_payment()
+    give_card_on_file(localstripe, change.subscription)
+    payment = Payment.objects.create(  # claimed, then the worker died before sending it
+        organization_id=change.organization_id,
+        subscription=change.subscription,
+        seat_change=change,
+        amount=change.amount_due,
+        currency=change.currency,
+        attempts=1,
+        attempt_started_at=timezone.now() - timedelta(minutes=10),
+    )
+    age(payment)
+
+    services.payments_reconcile()
+
+    assert Payment.objects.get().status == "succeeded"
+    assert Subscription.objects.get().quantity == 5
+
+
+def test_an_attempt_sent_without_an_answer_is_sent_again_with_the_same_key(localstripe):
+    change = awaiting_payment()
+    customer = give_card_on_file(localstripe, change.subscription)
+    card = stripe_gateway().customer_default_card(customer)
+    payment = Payment.objects.create(  # sent, then the connection dropped before the answer
+        organization_id=change.organization_id,
+        subscription=change.subscription,
+        seat_change=change,
+        amount=change.amount_due,
+        currency=change.currency,
+        attempts=1,
+        attempt_started_at=timezone.now() - timedelta(minutes=10),
+        attempt_sent_at=timezone.now() - timedelta(minutes=10),
+        stripe_customer_id=customer,
+        stripe_payment_method_id=card.id,
+    )
+    age(payment)
+
+    services.payments_reconcile()
+
+    payment.refresh_from_db()
+    assert payment.status == "succeeded"
+    assert [i["id"] for i in localstripe.payment_intents(customer=customer)] == [
+        payment.stripe_payment_intent_id
+    ]
+
+
+def test_a_bank_confirmation_left_pending_on_an_expired_change_is_cancelled(localstripe):
+    change, payment, _secret = three_d_secure_payment(localstripe)
+    SeatChange.objects.filter(pk=change.pk).update(state=SeatChange.State.EXPIRED)
+    age(payment)
+    mail.outbox.clear()
+
+    services.payments_reconcile()
+
+    payment.refresh_from_db()
+    assert (payment.status, payment.failure_message) == ("failed", "The payment was cancelled.")
+    assert stripe_gateway().payment_intent_retrieve(payment.stripe_payment_intent_id).status == "canceled"
+    assert mail.outbox == []  # nothing to ask of the customer: the change is over
+
+
+def test_events_whose_processing_was_lost_are_processed(localstripe):
+    stored = StripeEvent.objects.create(
+        stripe_id="evt_lost",
+        type="customer.created",
+        payload={"id": "evt_lost", "type": "customer.created", "data": {"object": {"id": "cus_1"}}},
+    )
+    StripeEvent.objects.filter(pk=stored.pk).update(received_at=timezone.now() - timedelta(minutes=6))
+
+    assert tasks.reconcile_payments() == {"payments": 0, "events": 1}
+    assert StripeEvent.objects.get().processed_at is not None
+
+
+def test_a_refund_still_due_is_issued(localstripe):
+    change, payment, secret = three_d_secure_payment(localstripe)
+    localstripe.authenticate(payment.stripe_payment_intent_id, secret)
+    Payment.objects.filter(pk=payment.pk).update(
+        status=Payment.Status.REFUNDED, refund_reason="test", updated_at=timezone.now() - timedelta(minutes=6)
+    )
+
+    services.payments_reconcile()
+
+    payment.refresh_from_db()
+    assert payment.stripe_refund_id.startswith("re_") and payment.refunded_at
+    assert Subscription.objects.get(pk=change.subscription_id).quantity == 3

@@ -1,0 +1,256 @@
+"""Paying for an increase from the emailed link: the change page, the payment page,
+invoices and receipts. Against a real localstripe."""
+
+import html
+import io
+import re
+from datetime import timedelta
+
+import pytest
+from django.core import mail
+from django.utils import timezone
+from pypdf import PdfReader
+
+from billing.models import Payment
+from subscriptions.models import SeatChange, Subscription
+from tests.billing.factories import DECLINED, THREE_D_SECURE, card_token, give_card_on_file
+from tests.factories import MembershipFactory
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("use_localstripe")]
+
+JSON = {"HTTP_ACCEPT": "application/json"}
+
+
+def sign_increase(client, activated, new_total="5") -> SeatChange:
+    token = activated.change_token
+    client.post(f"/l/{token}/change/", {"new_total": new_total})
+    change = SeatChange.objects.get()
+    client.post(
+        f"/l/{token}/changes/{change.number}/sign/",
+        {
+            "signer_name": "Ada Admin",
+            "signer_email": "ada@acme.example",
+            "consent": "yes",
+            "accept_terms": "yes",
+            "signature_kind": "typed",
+            "signature_text": "Ada Admin",
+        },
+    )
+    change.refresh_from_db()
+    return change
+
+
+def urls(activated, change) -> dict[str, str]:
+    base = f"/l/{activated.change_token}/changes/{change.number}"
+    return {
+        "change": f"{base}/",
+        "pay": f"{base}/pay/",
+        "confirm": f"{base}/pay/confirm/",
+        "status": f"{base}/pay/status/",
+    }
+
+
+def test_without_a_card_on_file_the_change_page_leads_to_the_payment_page(client, activated, localstripe):
+    change = sign_increase(client, activated)
+    url = urls(activated, change)
+
+    page = client.get(url["change"]).content.decode()
+    pay_page = client.get(url["pay"]).content.decode()
+
+    assert change.state == "awaiting_payment" and not Payment.objects.exists()
+    assert f'href="{url["pay"]}"' in page and "now</a>" in page
+    assert f'<script src="{localstripe.url}/js.stripe.com/v3/" defer></script>' in pay_page
+    assert 'id="card-element"' in pay_page and "/static/js/payment.js" in pay_page
+    assert f'data-pay-url="{url["pay"]}"' in pay_page
+    assert "Card on file" not in pay_page
+    # Stripe.js is the only script not served from /static/.
+    scripts = re.findall(r'<script src="([^"]+)"', pay_page)
+    assert [s for s in scripts if not s.startswith("/static/")] == [f"{localstripe.url}/js.stripe.com/v3/"]
+
+
+def test_a_card_entered_on_the_payment_page_pays_and_the_change_applies(client, activated, localstripe):
+    change = sign_increase(client, activated)
+    url = urls(activated, change)
+
+    answer = client.post(url["pay"], {"card_token": card_token(localstripe)}, **JSON).json()
+
+    assert answer == {
+        "status": "succeeded",
+        "message": "Paid — your new seat count is being applied.",
+        "client_secret": "",
+        "payment_method": "",
+        "redirect": url["change"],
+    }
+    change.refresh_from_db()
+    payment = Payment.objects.get()
+    assert change.state == "applying"
+    assert Subscription.objects.get().quantity == 5
+    page = client.get(url["change"]).content.decode()
+    assert "Paid — your new seat count is being applied." in page
+    assert 'data-testid="state">Being applied<' in page
+    assert f"Receipt {payment.receipt_number} (PDF)" in page
+    assert client.get(url["pay"]).status_code == 302  # nothing left to pay
+
+
+def test_a_declined_card_shows_the_reason_and_another_card_can_be_tried(client, activated, localstripe):
+    change = sign_increase(client, activated)
+    url = urls(activated, change)
+
+    declined = client.post(url["pay"], {"card_token": card_token(localstripe, DECLINED)}, **JSON)
+
+    assert (declined.status_code, declined.json()["status"]) == (200, "failed")
+    assert declined.json()["message"] == "Your card was declined."
+    change.refresh_from_db()
+    assert change.state == "awaiting_payment" and Subscription.objects.get().quantity == 3
+    assert "Your card was declined." in client.get(url["change"]).content.decode()
+    assert "Your card was declined." in client.get(url["pay"]).content.decode()
+
+    retried = client.post(url["pay"], {"card_token": card_token(localstripe)}, **JSON).json()
+
+    assert retried["status"] == "succeeded"
+    assert Payment.objects.get().attempts == 2
+
+
+def test_3d_secure_is_handed_to_stripe_js_then_confirmed_by_the_server(client, activated, localstripe):
+    change = sign_increase(client, activated)
+    url = urls(activated, change)
+
+    answer = client.post(url["pay"], {"card_token": card_token(localstripe, THREE_D_SECURE)}, **JSON).json()
+
+    assert answer["status"] == "requires_action"
+    assert answer["message"] == "Your bank asks you to confirm this payment."
+    payment = Payment.objects.get()
+    assert answer["client_secret"].startswith(payment.stripe_payment_intent_id)
+    assert answer["payment_method"] == payment.stripe_payment_method_id
+    localstripe.authenticate(payment.stripe_payment_intent_id, answer["client_secret"])
+
+    confirmed = client.post(url["confirm"], **JSON).json()
+
+    assert confirmed["status"] == "succeeded"
+    assert client.get(url["status"]).json() == {
+        "status": "succeeded",
+        "message": "Paid — your new seat count is being applied.",
+        "state": "applying",
+    }
+
+
+def test_signing_with_a_card_on_file_pays_at_once(client, activated, localstripe, celery_eager):
+    give_card_on_file(localstripe, activated.subscription)
+
+    change = sign_increase(client, activated)
+
+    payment = Payment.objects.get()
+    assert (payment.status, payment.customer_present) == ("succeeded", False)
+    assert change.state in ("applying", "applied")  # applied: the built-in org took it at once
+    page = client.get(urls(activated, change)["change"]).content.decode()
+    assert f"Receipt {payment.receipt_number} (PDF)" in page
+
+
+def test_while_the_card_on_file_is_charged_the_change_page_says_paying(client, activated):
+    change = sign_increase(client, activated)
+    Payment.objects.create(  # what signing leaves while the worker charges the card
+        organization_id=change.organization_id,
+        subscription=change.subscription,
+        seat_change=change,
+        amount=change.amount_due,
+        currency="eur",
+        attempts=1,
+        attempt_started_at=timezone.now(),
+    )
+    url = urls(activated, change)
+
+    page = html.unescape(client.get(url["change"]).content.decode())
+
+    assert "Paying… waiting for the card processor's answer." in page
+    assert f'data-status-url="{url["status"]}"' in page and "/static/js/payment.js" in page
+    assert '<noscript><meta http-equiv="refresh" content="3"></noscript>' in page
+    assert client.get(url["status"]).json()["status"] == "pending"
+    # A second click meanwhile sends nothing.
+    assert client.post(url["pay"], **JSON).json()["status"] == "pending"
+    assert Payment.objects.get().attempts == 1
+
+
+def test_without_javascript_the_card_on_file_button_tries_again_and_comes_back(
+    client, activated, localstripe, celery_eager
+):
+    give_card_on_file(localstripe, activated.subscription, DECLINED)
+    change = sign_increase(client, activated)
+    url = urls(activated, change)
+
+    assert "with Visa •••• 0341</button>" in client.get(url["pay"]).content.decode()
+    response = client.post(url["pay"], follow=True)
+
+    assert response.redirect_chain[-1][0] == url["pay"]
+    assert "Your card was declined." in response.content.decode()
+    assert Payment.objects.get().attempts == 2
+
+
+def test_an_expired_quote_cannot_be_paid(client, activated, localstripe):
+    change = sign_increase(client, activated)
+    SeatChange.objects.filter(pk=change.pk).update(expires_at=timezone.now() - timedelta(minutes=1))
+    url = urls(activated, change)
+
+    page = client.get(url["pay"]).content.decode()
+    refused = client.post(url["pay"], {"card_token": card_token(localstripe)}, **JSON)
+
+    assert "it can no longer be paid" in page and 'id="card-element"' not in page
+    assert refused.status_code == 409 and refused.json()["status"] == "error"
+    assert "expired" in refused.json()["message"]
+    change.refresh_from_db()
+    assert change.state == "expired" and not Payment.objects.exists()
+
+
+def test_invoices_and_payments_list_the_payment_with_its_receipt(client, activated, localstripe):
+    change = sign_increase(client, activated)
+    client.post(urls(activated, change)["pay"], {"card_token": card_token(localstripe)}, **JSON)
+    payment = Payment.objects.get()
+    token = activated.change_token
+
+    page = client.get(f"/l/{token}/payments/").content.decode()
+    receipt = client.get(f"/l/{token}/payments/{payment.receipt_number}/receipt.pdf")
+
+    assert "Invoices and payments" in page and change.number in page
+    assert f"/l/{token}/payments/{payment.receipt_number}/receipt.pdf" in page
+    assert 'data-testid="next-renewal">€75.00<' in page
+    assert receipt["Content-Type"] == "application/pdf"
+    text = "".join(p.extract_text() for p in PdfReader(io.BytesIO(receipt.getvalue())).pages)
+    assert payment.receipt_number in text
+    assert "Invoices and payments" in client.get(f"/l/{token}/change/").content.decode()
+
+
+def test_a_signed_in_admin_sees_the_same_and_nobody_sees_another_organizations_receipts(
+    client, activated, localstripe
+):
+    change = sign_increase(client, activated)
+    client.post(urls(activated, change)["pay"], {"card_token": card_token(localstripe)}, **JSON)
+    payment = Payment.objects.get()
+    subscription = activated.subscription
+    admin = MembershipFactory(organization=subscription.organization)
+    outsider = MembershipFactory()
+    client.force_login(admin.user)
+
+    own = client.get(f"/subscriptions/{subscription.pk}/payments/{payment.receipt_number}/receipt.pdf")
+    client.force_login(outsider.user)
+    foreign = client.get(f"/subscriptions/{subscription.pk}/payments/{payment.receipt_number}/receipt.pdf")
+    listing = client.get(f"/subscriptions/{subscription.pk}/payments/")
+
+    assert own.status_code == 200
+    assert (foreign.status_code, listing.status_code) == (404, 404)
+
+
+def test_the_emailed_payment_link_opens_the_payment_page(
+    client, activated, localstripe, celery_eager, settings
+):
+    settings.SITE_URL = "http://testserver"
+    give_card_on_file(localstripe, activated.subscription, DECLINED)
+    mail.outbox.clear()
+    change = sign_increase(client, activated)
+
+    (email,) = [m for m in mail.outbox if m.subject.startswith("Payment needed")]
+    link = next(line for line in email.body.splitlines() if "/pay/" in line).split("testserver", 1)[1]
+    client.logout()
+    page = client.get(link).content.decode()
+
+    assert f"Pay for seat change {change.number}" in page
+    assert "Your card was declined." in page
+    assert client.get(link.replace(f"changes/{change.number}/pay/", "change/")).status_code == 404

@@ -170,6 +170,10 @@ def _seat_change_page(request, seat_change, *, form=None, errors=None, status=20
             "sign_url": access.url("sign", seat_change.number),
             "withdraw_url": access.url("withdraw", seat_change.number),
             "change_url": None if access.signing_only else access.url("change"),
+            "push": licensing.push_status(subscription=seat_change.subscription)
+            if seat_change.state == SeatChange.State.APPLYING
+            else None,
+            "status_url": access.url("payment_status", seat_change.number),
             "form": form or {},
             "form_errors": errors,
             "signer_defaults": {
@@ -348,10 +352,13 @@ def payment_status(request, number: str):
     """Where the payment stands, for the pages' "paying…" to poll."""
     seat_change = _seat_change_or_404(request.access, number)
     payment = billing_selectors.payment_for_seat_change(seat_change)
+    push = licensing.push_status(subscription=seat_change.subscription).message
     if payment is None:
-        return JsonResponse({"status": "none", "message": "", "state": seat_change.state})
+        return JsonResponse({"status": "none", "message": "", "state": seat_change.state, "push": push})
     outcome = billing_services.outcome_of(payment)
-    return JsonResponse({"status": outcome.status, "message": outcome.message, "state": seat_change.state})
+    return JsonResponse(
+        {"status": outcome.status, "message": outcome.message, "state": seat_change.state, "push": push}
+    )
 
 
 @with_access(CHANGE)

@@ -158,3 +158,22 @@ def test_a_named_signer_gets_their_own_link_to_that_agreement_only(client, activ
     assert client.get(f"/l/{token}/change/").status_code == 404  # a signing link can't change seats
     admin_view = client.get(f"/l/{activated.change_token}/changes/{change.number}/").content.decode()
     assert "Waiting for Fin Ance (fin@acme.example) to sign" in admin_view
+
+
+def test_the_change_page_follows_the_count_from_sending_to_live(client, activated):
+    from licensing import delivery
+    from subscriptions.models import SeatSync
+    from tests.factories import paid_seat_change
+
+    change = paid_seat_change(activated.subscription, 5)
+    url = f"/l/{activated.change_token}/changes/{change.number}/"
+
+    page = client.get(url).content.decode()
+    assert "Sending to your org" in page and 'data-live-status-url="' in page
+    status = client.get(url + "pay/status/").json()
+    assert (status["state"], status["push"]) == ("applying", "Sending to your org…")
+
+    delivery.seat_sync_deliver(seat_sync_id=SeatSync.objects.get().pk)
+
+    assert client.get(url + "pay/status/").json()["state"] == "applied"
+    assert "Done: your org now has 5 users." in client.get(url).content.decode()

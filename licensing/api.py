@@ -25,7 +25,8 @@ from subscriptions.errors import InvalidInput, NotFound
 from subscriptions.models import Organization, Subscription
 from subscriptions.tenancy_api import audit_actor, organization_for_request
 
-from . import selectors, services
+from . import hooks, selectors, services
+from .errors import NoLicenceAvailable
 from .models import OrgUser
 from .serializers import (
     ConflictErrorSerializer,
@@ -34,6 +35,7 @@ from .serializers import (
     LicenceCheckSerializer,
     LicenceCreateSerializer,
     LicenceSerializer,
+    OrgUserBuyingSeatSerializer,
     OrgUserCreateSerializer,
     OrgUserSerializer,
     OrgUserUpdateSerializer,
@@ -138,10 +140,16 @@ class OrgUserListAPI(OrganizationAPIView):
     @extend_schema(
         operation_id="users_create",
         summary="Add a user, with a licence of each product given",
-        description="All or nothing: when a licence cannot be given, the user is not created.",
+        description="All or nothing: when a licence cannot be given, the user is not created. "
+        "With `buy_seat_if_needed` an Active or Locked user whose licence is not available is "
+        "created waiting for it, and a seat change adding 1 seat is started (202).",
         request=OrgUserCreateSerializer,
         responses={
             201: OrgUserSerializer,
+            202: OpenApiResponse(
+                OrgUserBuyingSeatSerializer,
+                description="Created, waiting for the licence of the seat change to sign and pay.",
+            ),
             **BAD_INPUT,
             **AUTH_ERRORS,
             **conflict("email_in_use", "no_licence_available", "status_cannot_hold_licence"),
@@ -150,19 +158,47 @@ class OrgUserListAPI(OrganizationAPIView):
     )
     def post(self, request):
         data = self.parse(OrgUserCreateSerializer)
-        org_user = services.org_user_create(
-            organization=self.organization,
-            name=data["name"],
-            email=data["email"],
-            status=data["status"],
-            subscription_ids=data["products"],
-            request=request,
-            **audit_actor(request),
-        )
+        try:
+            org_user = services.org_user_create(
+                organization=self.organization,
+                name=data["name"],
+                email=data["email"],
+                status=data["status"],
+                subscription_ids=data["products"],
+                request=request,
+                **audit_actor(request),
+            )
+        except NoLicenceAvailable as error:
+            if not (data["buy_seat_if_needed"] and data["status"] in OrgUser.LICENSED_STATUSES):
+                raise
+            return self.create_buying_seat(data, error.subscription)
         return Response(
             OrgUserSerializer(self.org_user_with_licences(org_user.pk)).data,
             status=status.HTTP_201_CREATED,
         )
+
+    def create_buying_seat(self, data, subscription: Subscription) -> Response:
+        bought = hooks.seat_buyer()(
+            subscription=subscription,
+            name=data["name"],
+            email=data["email"],
+            status=data["status"],
+            subscription_ids=data["products"],
+            request=self.request,
+            **audit_actor(self.request),
+        )
+        seat_change = bought.seat_change
+        answer = {
+            "user": self.org_user_with_licences(bought.org_user.pk),
+            "seat_change": {
+                "number": seat_change.number,
+                "state": seat_change.state,
+                "amount_due": seat_change.amount_due,
+                "currency": seat_change.currency,
+            },
+            "sign_url": bought.sign_url,
+        }
+        return Response(OrgUserBuyingSeatSerializer(answer).data, status=status.HTTP_202_ACCEPTED)
 
 
 class OrgUserDetailAPI(OrganizationAPIView):

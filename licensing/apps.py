@@ -12,6 +12,8 @@ class LicensingConfig(AppConfig):
         from .models import LicenceAssignment, OrgUser
 
         signals.seat_change_applying.connect(receivers.free_licences_on_decrease, weak=False)
+        signals.seat_change_applying.connect(receivers.give_pending_licences, weak=False)
+        signals.seat_change_closed.connect(receivers.drop_pending_licences, weak=False)
         signals.seat_sync_created.connect(receivers.deliver_new_seat_sync, weak=False)
         signals.subscription_activated.connect(receivers.open_setup_wizard, weak=False)
 

@@ -7,6 +7,7 @@ class NoLicenceAvailable(Conflict):
     code = "no_licence_available"
 
     def __init__(self, subscription, needed: int = 1):
+        self.subscription = subscription
         self.increase_url = (
             reverse("portal:admin_change", args=[subscription.pk])
             + f"?new_total={subscription.quantity + needed}"
@@ -53,3 +54,12 @@ class EmailAlreadyUsed(Conflict):
 
     def __init__(self, email: str):
         super().__init__(f"A user with the email {email} already exists in your organization.")
+
+
+class AlreadyWaitingForLicence(Conflict):
+    code = "already_waiting_for_licence"
+
+    def __init__(self, org_user, subscription):
+        super().__init__(
+            f"{org_user.name} is already waiting for a {subscription.plan.product.name} licence."
+        )

@@ -162,3 +162,43 @@ class SetupWizard(models.Model):
 
     def __str__(self) -> str:
         return f"Setup of {self.organization}: {'done' if self.finished_at else self.step}"
+
+
+class PendingLicence(models.Model):
+    """A user waiting for a licence of a subscription that has none left, until the
+    seat change buying it is applied (the licence is then given inside the applying
+    transaction and this row deleted) or cancelled or expired (deleted, admin told)."""
+
+    organization = models.ForeignKey("subscriptions.Organization", on_delete=models.CASCADE, related_name="+")
+    org_user = models.ForeignKey(OrgUser, on_delete=models.CASCADE, related_name="pending_licences")
+    subscription = models.ForeignKey(
+        "subscriptions.Subscription", on_delete=models.CASCADE, related_name="pending_licences"
+    )
+    seat_change = models.ForeignKey(
+        "subscriptions.SeatChange", on_delete=models.CASCADE, related_name="pending_licences"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["org_user", "subscription"], name="pending_licence_once_per_user")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.org_user} waits for {self.subscription} ({self.seat_change_id})"
+
+
+class LicenceNotice(models.Model):
+    """Something the organization's admins must read on Manage licences (a licence that
+    was being bought and will not come); shown once to an admin, then marked seen."""
+
+    organization = models.ForeignKey("subscriptions.Organization", on_delete=models.CASCADE, related_name="+")
+    text = models.CharField(max_length=1000)
+    created_at = models.DateTimeField(auto_now_add=True)
+    seen_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ("created_at", "id")
+
+    def __str__(self) -> str:
+        return self.text[:80]

@@ -7,6 +7,14 @@ def free_licences_on_decrease(sender, *, seat_change, **kwargs) -> None:
     services.licences_free_for_decrease(seat_change=seat_change)
 
 
+def give_pending_licences(sender, *, seat_change, **kwargs) -> None:
+    services.pending_licences_give(seat_change=seat_change)
+
+
+def drop_pending_licences(sender, *, seat_change, **kwargs) -> None:
+    services.pending_licences_drop(seat_change=seat_change)
+
+
 def deliver_new_seat_sync(sender, *, seat_sync_id, **kwargs) -> None:
     from .tasks import deliver_seat_sync
 

@@ -10,7 +10,7 @@ from django.utils import timezone
 from subscriptions import hot_cache
 from subscriptions.models import Organization, SeatSync, Subscription
 
-from .models import LicenceAssignment, OrgUser
+from .models import LicenceAssignment, OrgUser, PendingLicence
 
 
 @dataclass(frozen=True)
@@ -41,13 +41,16 @@ def seat_summary(subscription: Subscription) -> SeatSummary:
     return SeatSummary(maximum=subscription.quantity, active=active)
 
 
-def org_users_with_licences(*, organization: Organization, search: str = "") -> QuerySet[OrgUser]:
+def org_users_with_licences(
+    *, organization: Organization, search: str = "", with_pending: bool = False
+) -> QuerySet[OrgUser]:
     """The organization's users (optionally those whose name or email contains
-    `search`), each with their licences prefetched."""
+    `search`), each with their licences prefetched (and, `with_pending`, the licences
+    they wait for, with the number of the seat change buying them)."""
     users = OrgUser.objects.filter(organization=organization)
     if search:
         users = users.filter(Q(name__icontains=search) | Q(email__icontains=search))
-    return users.prefetch_related(
+    users = users.prefetch_related(
         Prefetch(
             "licences",
             queryset=LicenceAssignment.objects.only("id", "subscription_id", "org_user_id").annotate(
@@ -55,6 +58,16 @@ def org_users_with_licences(*, organization: Organization, search: str = "") -> 
             ),
         )
     )
+    if with_pending:
+        users = users.prefetch_related(
+            Prefetch(
+                "pending_licences",
+                queryset=PendingLicence.objects.only("id", "subscription_id", "org_user_id").annotate(
+                    seat_change_number=F("seat_change__number")
+                ),
+            )
+        )
+    return users
 
 
 def org_user_get(*, organization: Organization, pk: int) -> OrgUser | None:

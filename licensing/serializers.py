@@ -98,6 +98,12 @@ class OrgUserCreateSerializer(serializers.Serializer):
         default=list,
         help_text="Product codes: the user gets a licence of the organization's live subscription of each.",
     )
+    buy_seat_if_needed = serializers.BooleanField(
+        default=False,
+        help_text="When an Active or Locked user's licence is not available: add the user anyway, "
+        "waiting for the licence, and start a seat change adding 1 seat (answered with 202, "
+        "the change and its `sign_url`). The licence is given when the change is paid.",
+    )
 
     def validate_products(self, codes: list[str]) -> list[int]:
         """Turn product codes into the ids of the organization's live subscriptions."""
@@ -122,6 +128,21 @@ class OrgUserCreateSerializer(serializers.Serializer):
                 "assign the licence through /api/v1/subscriptions/{id}/licences/."
             )
         return [pks[0] for pks in found.values()]
+
+
+class SeatChangeSummarySerializer(serializers.Serializer):
+    number = serializers.CharField()
+    state = serializers.CharField()
+    amount_due = serializers.IntegerField(help_text="Due now, in minor units (cents) of `currency`.")
+    currency = serializers.CharField()
+
+
+class OrgUserBuyingSeatSerializer(serializers.Serializer):
+    user = OrgUserSerializer(help_text="The user, saved and waiting for the licence.")
+    seat_change = SeatChangeSummarySerializer()
+    sign_url = serializers.URLField(
+        help_text="Where an admin reads and signs the agreement, then pays (no sign-in needed)."
+    )
 
 
 class OrgUserUpdateSerializer(serializers.Serializer):

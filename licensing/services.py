@@ -12,19 +12,22 @@ from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 from django.db.models.functions import Lower
+from django.utils import timezone
 
 from audit.services import audit_record
+from subscriptions import notifications
 from subscriptions.errors import InvalidInput
-from subscriptions.models import Organization, Subscription
+from subscriptions.models import Organization, SeatChange, Subscription
 
 from .errors import (
     AlreadyLicensed,
+    AlreadyWaitingForLicence,
     EmailAlreadyUsed,
     NoLicenceAvailable,
     StatusCannotHoldLicence,
     SubscriptionNotLive,
 )
-from .models import LicenceAssignment, OrgUser
+from .models import LicenceAssignment, LicenceNotice, OrgUser, PendingLicence
 
 
 def _org_user_snapshot(org_user: OrgUser) -> dict:
@@ -168,6 +171,8 @@ def org_user_update(
                 )
             )
             LicenceAssignment.objects.filter(org_user=org_user).delete()
+            # Nobody waits for a licence they could not hold.
+            PendingLicence.objects.filter(org_user=org_user).delete()
         after = _org_user_snapshot(org_user)
         if after != before:
             audit_record(
@@ -280,3 +285,157 @@ def licences_free_for_decrease(*, seat_change) -> int:
             after={"users": freed},
         )
     return len(freed)
+
+
+# --- Waiting for a licence that is being bought ------------------------------------------
+
+
+def pending_licence_add(
+    *,
+    org_user: OrgUser,
+    subscription: Subscription,
+    seat_change: SeatChange,
+    actor=None,
+    actor_label: str = "",
+    request=None,
+) -> PendingLicence:
+    """Record that `org_user` gets a licence of `subscription` once `seat_change` (an
+    open increase of that subscription) is applied. Refuses a user who cannot hold a
+    licence, already holds this one or already waits for it."""
+    if not (
+        org_user.organization_id == subscription.organization_id
+        and seat_change.subscription_id == subscription.pk
+        and seat_change.is_open
+        and seat_change.is_increase
+    ):
+        raise InvalidInput("That seat change does not add licences to this subscription.")
+    with transaction.atomic():
+        subscription = _lock_subscriptions(subscription.organization, [subscription.pk])[0]
+        org_user = OrgUser.objects.select_for_update().get(pk=org_user.pk)
+        if not org_user.can_hold_licence:
+            raise StatusCannotHoldLicence(org_user)
+        if LicenceAssignment.objects.filter(subscription=subscription, org_user=org_user).exists():
+            raise AlreadyLicensed(org_user, subscription)
+        try:
+            with transaction.atomic():
+                pending = PendingLicence.objects.create(
+                    organization_id=subscription.organization_id,
+                    org_user=org_user,
+                    subscription=subscription,
+                    seat_change=seat_change,
+                )
+        except IntegrityError:
+            raise AlreadyWaitingForLicence(org_user, subscription) from None
+        audit_record(
+            action="licence.pending",
+            organization=subscription.organization,
+            actor=actor,
+            actor_label=actor_label,
+            obj=org_user,
+            after={
+                "user": org_user.email,
+                "product": subscription.plan.product.code,
+                "seat_change": seat_change.number,
+            },
+            request=request,
+        )
+    return pending
+
+
+def pending_licences_give(*, seat_change) -> int:
+    """Give the licences waiting for `seat_change`, inside the transaction that applies
+    it (the subscription row is locked there, the new quantity set). Each waiting row is
+    deleted as it is handled, so a second call gives nothing more; a user who can no
+    longer hold the licence, or already holds it, is skipped. Returns how many were
+    given."""
+    pending = list(
+        PendingLicence.objects.select_for_update()
+        .filter(seat_change_id=seat_change.pk)
+        .select_related("org_user", "subscription__plan__product", "subscription__organization")
+        .order_by("pk")
+    )
+    if not pending:
+        return 0
+    given, skipped = [], []
+    for row in pending:
+        subscription, org_user = row.subscription, row.org_user
+        try:
+            _assign_locked(subscription=subscription, org_user=org_user)
+        except (AlreadyLicensed, StatusCannotHoldLicence, NoLicenceAvailable, SubscriptionNotLive) as error:
+            skipped.append({"user": org_user.email, "reason": error.code})
+        else:
+            given.append(org_user.email)
+    PendingLicence.objects.filter(pk__in=[row.pk for row in pending]).delete()
+    audit_record(
+        action="licences.given_by_increase",
+        organization=pending[0].subscription.organization,
+        actor_label="system",
+        obj=seat_change,
+        after={"users": given, "skipped": skipped},
+    )
+    return len(given)
+
+
+def pending_licences_drop(*, seat_change) -> int:
+    """The change buying their licences was cancelled or expired: the waiting users stay
+    without a licence. Inside the closing transaction: deletes the waiting rows, leaves a
+    notice for Manage licences and, on commit, emails the subscription's admin and the
+    person who asked for the change."""
+    pending = list(
+        PendingLicence.objects.filter(seat_change_id=seat_change.pk)
+        .select_related("org_user")
+        .order_by("org_user__name", "pk")
+    )
+    if not pending:
+        return 0
+    subscription = (
+        Subscription.objects.select_related("plan__product", "organization")
+        .filter(pk=seat_change.subscription_id)
+        .get()
+    )
+    names = [row.org_user.name for row in pending]
+    what = "cancelled" if seat_change.state == SeatChange.State.CANCELLED else "expired"
+    text = (
+        f"Seat change {seat_change.number} was {what}, so {', '.join(names)} "
+        f"did not get a {subscription.plan.product.name} licence: "
+        "free a licence or increase your seats to give them one."
+    )
+    PendingLicence.objects.filter(pk__in=[row.pk for row in pending]).delete()
+    LicenceNotice.objects.create(organization_id=subscription.organization_id, text=text[:1000])
+    audit_record(
+        action="licences.pending_dropped",
+        organization=subscription.organization,
+        actor_label="system",
+        obj=seat_change,
+        after={"users": [row.org_user.email for row in pending], "state": seat_change.state},
+    )
+    recipients = [subscription.admin_email]
+    requested_by = getattr(seat_change, "requested_by", None)
+    if requested_by is not None and requested_by.email:
+        recipients.append(requested_by.email)
+    transaction.on_commit(
+        lambda: notifications.send(
+            to=recipients,
+            subject=(
+                f"No {notifications.product_name(subscription)} licence for "
+                f"{names[0] if len(names) == 1 else f'{len(names)} users'}: "
+                f"seat change {seat_change.number} was {what}"
+            ),
+            template="pending_licences_dropped",
+            context={"text": text, "names": names, "seat_change": seat_change, "subscription": subscription},
+        )
+    )
+    return len(pending)
+
+
+def licence_notices_take(*, organization: Organization) -> list[str]:
+    """The notices an admin has not read yet, marked read (shown once)."""
+    with transaction.atomic():
+        notices = list(
+            LicenceNotice.objects.select_for_update(skip_locked=True).filter(
+                organization=organization, seen_at__isnull=True
+            )
+        )
+        if notices:
+            LicenceNotice.objects.filter(pk__in=[n.pk for n in notices]).update(seen_at=timezone.now())
+    return [n.text for n in notices]

@@ -45,6 +45,23 @@ def _report(request, error: DomainError) -> None:
         request.session["increase_url"] = error.increase_url
 
 
+# The add-user form (or the user) a "buy the missing seat" offer is about, kept in the
+# session while the admin reads the offer on the portal's page (which shows the amounts).
+BUY_SEAT_SESSION_KEY = "buy_seat"
+
+
+def _offer_buying_a_seat(request, error: NoLicenceAvailable, *, user_pk=None, values=None):
+    """No licence left for an Active or Locked user: send the admin to the offer to add
+    the user anyway and increase the licences by 1."""
+    request.session[BUY_SEAT_SESSION_KEY] = {
+        "subscription": error.subscription.pk,
+        "user": user_pk,
+        "values": values,
+        "next": _wizard_target(request),
+    }
+    return redirect("portal:admin_buy_seat", error.subscription.pk)
+
+
 def _subscription_rows(organization, *, with_push=False):
     rows = []
     for subscription in selectors.subscriptions_with_seats(organization=organization):
@@ -53,6 +70,23 @@ def _subscription_rows(organization, *, with_push=False):
             row["push"] = selectors.push_status(subscription=subscription)
         rows.append(row)
     return rows
+
+
+def _with_licence_cells(users, rows):
+    """Each user's cell per subscription: licensed, waiting for a licence being bought
+    (with the seat change's number), or neither."""
+    for user in users:
+        held = {a.subscription_id for a in user.licences.all()}
+        waiting = {p.subscription_id: p.seat_change_number for p in user.pending_licences.all()}
+        user.licence_cells = [
+            {
+                "subscription": row["subscription"],
+                "held": row["subscription"].pk in held,
+                "waiting_for": waiting.get(row["subscription"].pk),
+            }
+            for row in rows
+        ]
+    return users
 
 
 @org_member_required()
@@ -96,14 +130,13 @@ def _render_manage(request, form_values=None, status=200):
     rows = _subscription_rows(organization)
     search = request.GET.get("q", "").strip()[:100]
     page = Paginator(
-        selectors.org_users_with_licences(organization=organization, search=search), USERS_PER_PAGE
+        selectors.org_users_with_licences(organization=organization, search=search, with_pending=True),
+        USERS_PER_PAGE,
     ).get_page(request.GET.get("page"))
-    users = list(page.object_list)
-    for user in users:
-        held = {a.subscription_id for a in user.licences.all()}
-        user.licence_cells = [
-            {"subscription": row["subscription"], "held": row["subscription"].pk in held} for row in rows
-        ]
+    users = _with_licence_cells(list(page.object_list), rows)
+    if request.membership.role == "admin":
+        for text in services.licence_notices_take(organization=organization):
+            messages.warning(request, text)
     return render(
         request,
         "licensing/manage.html",
@@ -116,6 +149,7 @@ def _render_manage(request, form_values=None, status=200):
             "licensed_statuses": OrgUser.LICENSED_STATUSES,
             "form": form_values or {"status": OrgUser.Status.ACTIVE},
             "increase_url": request.session.pop("increase_url", None),
+            "buy_seat_offer": request.session.pop("buy_seat_offer", None),
             "is_admin": request.membership.role == "admin",
         },
         status=status,
@@ -145,6 +179,11 @@ def org_user_add(request):
     except ValueError:
         messages.error(request, "Choose products from the list.")
         return _render_manage(request, form_values=values, status=400)
+    except NoLicenceAvailable as error:
+        if values["status"] in OrgUser.LICENSED_STATUSES:
+            return _offer_buying_a_seat(request, error, values=values)
+        _report(request, error)
+        return _render_manage(request, form_values=values, status=error.status_code)
     except DomainError as error:
         _report(request, error)
         return _render_manage(request, form_values=values, status=error.status_code)
@@ -208,6 +247,14 @@ def licence_assign(request, pk: int, subscription_pk: int):
         services.licence_assign(
             subscription=subscription, org_user=org_user, actor=request.user, request=request
         )
+    except NoLicenceAvailable as error:
+        # Refused as before, with the offer to buy the seat for this user next to it.
+        _report(request, error)
+        _offer_buying_a_seat(request, error, user_pk=org_user.pk)
+        request.session["buy_seat_offer"] = {
+            "url": reverse("portal:admin_buy_seat", args=[subscription.pk]),
+            "label": f"Give {org_user.name} the licence and increase my licences by 1",
+        }
     except DomainError as error:
         _report(request, error)
     else:
@@ -326,12 +373,9 @@ def wizard_step(request, step: str):
     wizard.wizard_go_to(wizard=setup, step=step)
     organization = request.organization
     rows = _subscription_rows(organization)
-    users = list(selectors.org_users_with_licences(organization=organization)[:200])
-    for user in users:
-        held = {a.subscription_id for a in user.licences.all()}
-        user.licence_cells = [
-            {"subscription": row["subscription"], "held": row["subscription"].pk in held} for row in rows
-        ]
+    users = _with_licence_cells(
+        list(selectors.org_users_with_licences(organization=organization, with_pending=True)[:200]), rows
+    )
     return render(
         request,
         f"licensing/wizard/{step}.html",

@@ -14,6 +14,9 @@ from agreements.models import Agreement
 from billing import services as billing
 from billing.proration import ProrationQuote, quote_seat_change, renewal_amount
 from licensing import selectors as licensing
+from licensing import services as licensing_services
+from licensing.hooks import BoughtSeat
+from licensing.models import OrgUser
 from subscriptions import links, notifications, seat_changes
 from subscriptions.errors import InvalidInput
 from subscriptions.models import CapabilityLink, SeatChange, Subscription
@@ -157,3 +160,129 @@ def seat_change_sign(*, agreement: Agreement, **signing) -> Agreement:
     if seat_change.state == SeatChange.State.AWAITING_PAYMENT:
         billing.payment_card_on_file_queue(seat_change=seat_change)
     return agreement
+
+
+# --- Adding a user when no licence is left: buy the missing seat -----------------------
+
+
+def buy_seat_preview(*, subscription: Subscription) -> Preview:
+    """What one more seat costs now and at renewal (raises InvalidInput at the plan's
+    maximum)."""
+    return seat_change_preview(subscription=subscription, raw_new_total=subscription.quantity + 1)
+
+
+def _start_increase_by_one(
+    *, subscription: Subscription, org_user: OrgUser, requested_by, requested_via, request
+):
+    """Inside the caller's transaction: refuse when a change is already open (naming
+    it), start the +1 change and make `org_user` wait for its licence."""
+    subscription = Subscription.objects.select_related("plan__product", "organization").get(
+        pk=subscription.pk
+    )
+    existing = seat_changes.open_seat_change(subscription=subscription)
+    if existing is not None:
+        raise seat_changes.SeatChangeAlreadyOpen(existing)
+    seat_change = seat_change_start(
+        subscription=subscription,
+        raw_new_total=subscription.quantity + 1,
+        requested_by=requested_by,
+        requested_via=requested_via,
+        request=request,
+    )
+    licensing_services.pending_licence_add(
+        org_user=org_user,
+        subscription=subscription,
+        seat_change=seat_change,
+        actor=requested_by if getattr(requested_by, "is_authenticated", False) else None,
+        actor_label=f"seat change {seat_change.number}",
+        request=request,
+    )
+    return seat_change
+
+
+def add_user_buying_seat(
+    *,
+    subscription: Subscription,
+    name: str,
+    email: str,
+    status: str,
+    subscription_ids=(),
+    requested_by=None,
+    requested_via: str = "dashboard",
+    actor_label: str = "",
+    request=None,
+) -> tuple[OrgUser, SeatChange]:
+    """Add an Active or Locked user although `subscription` has no licence left: in one
+    transaction the user is created (with the licences of the other chosen
+    subscriptions), a seat change adding 1 seat is started and the user waits for its
+    licence, given when the change is applied. Only Active and Locked users hold
+    licences, so any other status is refused (it never needs a seat)."""
+    if status not in OrgUser.LICENSED_STATUSES:
+        raise InvalidInput("Only Active or Locked users need a licence: no seat to buy.", field="status")
+    other_ids = [int(pk) for pk in subscription_ids if int(pk) != subscription.pk]
+    actor = requested_by if getattr(requested_by, "is_authenticated", False) else None
+    with transaction.atomic():
+        org_user = licensing_services.org_user_create(
+            organization=subscription.organization,
+            name=name,
+            email=email,
+            status=status,
+            subscription_ids=other_ids,
+            actor=actor,
+            actor_label=actor_label,
+            request=request,
+        )
+        seat_change = _start_increase_by_one(
+            subscription=subscription,
+            org_user=org_user,
+            requested_by=actor,
+            requested_via=requested_via,
+            request=request,
+        )
+    return org_user, seat_change
+
+
+def licence_buy_seat(
+    *, subscription: Subscription, org_user: OrgUser, requested_by=None, request=None
+) -> SeatChange:
+    """An existing Active or Locked user gets the licence of a seat bought for them."""
+    if org_user.organization_id != subscription.organization_id:
+        raise InvalidInput("That user is not in this subscription's organization.")
+    with transaction.atomic():
+        return _start_increase_by_one(
+            subscription=subscription,
+            org_user=org_user,
+            requested_by=requested_by,
+            requested_via="dashboard",
+            request=request,
+        )
+
+
+def add_user_buying_seat_for_api(
+    *, subscription, name, email, status, subscription_ids, actor=None, actor_label="", request=None
+) -> BoughtSeat:
+    """`POST /api/v1/users/` with `buy_seat_if_needed` (registered in `licensing.hooks`):
+    as `add_user_buying_seat`, plus a signing link, since an API client has no session.
+    The link goes to the person calling (or the subscription's admin for an API key)."""
+    with transaction.atomic():
+        org_user, seat_change = add_user_buying_seat(
+            subscription=subscription,
+            name=name,
+            email=email,
+            status=status,
+            subscription_ids=subscription_ids,
+            requested_by=actor,
+            requested_via="api",
+            actor_label=actor_label,
+            request=request,
+        )
+        _, raw = links.link_issue(
+            subscription=subscription,
+            action=CapabilityLink.Action.SIGN,
+            email=getattr(actor, "email", "") or subscription.admin_email,
+            seat_change=seat_change,
+            actor=actor,
+            actor_label=actor_label or f"seat change {seat_change.number}",
+            request=request,
+        )
+    return BoughtSeat(org_user=org_user, seat_change=seat_change, sign_url=links.link_url(raw))

@@ -24,6 +24,8 @@ SHARED = [
 urlpatterns = [
     path("l/<str:token>/", views.link_entry, name="link"),
     path("links/retrieve/", views.retrieve_links, name="retrieve_links"),
+    # A signed-in admin adding a user (or giving a licence) when none is left.
+    path("subscriptions/<int:subscription_pk>/buy-seat/", views.buy_seat, name="admin_buy_seat"),
     path(
         "subscriptions/<int:subscription_pk>/links/rotate/",
         views.links_rotate,

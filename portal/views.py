@@ -17,6 +17,8 @@ from billing import services as billing_services
 from billing.errors import PaymentProcessorUnavailable
 from billing.money import format_money
 from licensing import selectors as licensing
+from licensing.models import OrgUser
+from licensing.views import BUY_SEAT_SESSION_KEY
 from subscriptions import links, seat_changes
 from subscriptions import services as subscription_services
 from subscriptions.errors import DomainError
@@ -487,3 +489,93 @@ def links_rotate(request):
         f"Your old links no longer work. New links are on their way to {access.subscription.admin_email}.",
     )
     return redirect(reverse("subscriptions:detail", args=[access.subscription.pk]))
+
+
+def _buy_seat_offer(request):
+    """The add-user form (or user) that Manage licences left in the session when no
+    licence was available; None when it is missing or about another subscription."""
+    offer = request.session.get(BUY_SEAT_SESSION_KEY)
+    subscription = request.access.subscription
+    if not isinstance(offer, dict) or offer.get("subscription") != subscription.pk:
+        return None
+    org_user = None
+    if offer.get("user"):
+        org_user = licensing.org_user_get(organization=subscription.organization, pk=offer["user"])
+        if org_user is None:
+            return None
+    elif not isinstance(offer.get("values"), dict):
+        return None
+    return {**offer, "org_user": org_user}
+
+
+def _buy_seat_page(request, offer, *, error="", status=200):
+    subscription = request.access.subscription
+    preview, preview_error = None, ""
+    try:
+        preview = services.buy_seat_preview(subscription=subscription)
+    except DomainError as refused:
+        preview_error = refused.message
+    values = offer.get("values") or {}
+    return render(
+        request,
+        "portal/buy_seat.html",
+        {
+            "subscription": subscription,
+            "org_user": offer["org_user"],
+            "values": values,
+            "status_label": dict(OrgUser.Status.choices).get(values.get("status"), ""),
+            "open_change": seat_changes.open_seat_change(subscription=subscription),
+            "preview": preview,
+            "preview_error": preview_error,
+            "error": error,
+            "back_url": offer.get("next") or reverse("licensing:manage"),
+        },
+        status=status,
+    )
+
+
+@with_access(CHANGE)
+@require_http_methods(["GET", "POST"])
+def buy_seat(request):
+    """No licence left: offer to add the user anyway and increase the licences by 1
+    (amounts shown, terms to accept). Confirming saves the user waiting for the licence,
+    starts the seat change and goes straight to it (agreement, signature, payment)."""
+    access = request.access
+    offer = _buy_seat_offer(request)
+    if offer is None:
+        messages.info(request, "There is nothing to confirm: add the user again.")
+        return redirect("licensing:manage")
+    if request.method == "GET":
+        return _buy_seat_page(request, offer)
+    if request.POST.get("accept_terms") != "yes":
+        return _buy_seat_page(request, offer, error="Accept the terms to increase your licences.", status=400)
+    subscription = access.subscription
+    try:
+        if offer["org_user"] is not None:
+            org_user = offer["org_user"]
+            seat_change = services.licence_buy_seat(
+                subscription=subscription, org_user=org_user, requested_by=access.user, request=request
+            )
+        else:
+            values = offer["values"]
+            org_user, seat_change = services.add_user_buying_seat(
+                subscription=subscription,
+                name=values.get("name", ""),
+                email=values.get("email", ""),
+                status=values.get("status", ""),
+                subscription_ids=[int(pk) for pk in values.get("subscriptions", []) if str(pk).isdigit()],
+                requested_by=access.user,
+                request=request,
+            )
+    except seat_changes.SeatChangeAlreadyOpen as refused:
+        messages.info(request, refused.message)
+        return redirect(access.url("seat_change", refused.open_change.number))
+    except DomainError as refused:
+        return _buy_seat_page(request, offer, error=refused.message, status=refused.status_code)
+    request.session.pop(BUY_SEAT_SESSION_KEY, None)
+    messages.success(
+        request,
+        f"{org_user.name} is saved and waiting for a licence: sign and pay seat change "
+        f"{seat_change.number} and they get it at once.",
+    )
+    return redirect(access.url("seat_change", seat_change.number))

@@ -297,6 +297,7 @@ def expire_if_due(seat_change: SeatChange, *, now: datetime | None = None) -> bo
     )
     if expirable and now >= seat_change.expires_at:
         _move(seat_change, SeatChange.State.EXPIRED, actor_label="system")
+        signals.seat_change_closed.send(SeatChange, seat_change=seat_change)
         return True
     return False
 
@@ -362,6 +363,7 @@ def seat_change_cancel(*, seat_change: SeatChange, actor=None, actor_label="", r
             actor_label=actor_label,
             request=request,
         )
+        signals.seat_change_closed.send(SeatChange, seat_change=seat_change)
     return seat_change
 
 

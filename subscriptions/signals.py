@@ -23,3 +23,7 @@ seat_change_signed = Signal()
 # Sent INSIDE the transaction that activates a subscription (kwargs: subscription).
 # `licensing` opens the setup wizard of an organization that has nobody in it yet.
 subscription_activated = Signal()
+
+# Sent INSIDE the transaction that moves an open seat change to `cancelled` or
+# `expired` (kwargs: seat_change). `licensing` drops the licences waiting for it.
+seat_change_closed = Signal()

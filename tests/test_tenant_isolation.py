@@ -160,7 +160,7 @@ def object_kwargs(world):
         ],
         **{
             f"portal:admin_{name}": [{"subscription_pk": b.sub_b.pk}]
-            for name in ("change", "quote", "cancel", "rotate_links", "payments")
+            for name in ("change", "quote", "cancel", "rotate_links", "payments", "buy_seat")
         },
         **{
             f"portal:admin_{name}": [

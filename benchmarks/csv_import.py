@@ -58,10 +58,8 @@ def seed(rows: int) -> Organization:
 def csv_text(rows: int) -> str:
     lines = ["name,email,status,products"]
     for n in range(rows):
-        licensed = n % 2 == 0
-        lines.append(
-            f"User {n},user{n}@bench.example,{'Active' if licensed else 'Inactive'},{'documents' if licensed else ''}"
-        )
+        status, products = ("Active", "documents") if n % 2 == 0 else ("Inactive", "")
+        lines.append(f"User {n},user{n}@bench.example,{status},{products}")
     return "\n".join(lines) + "\n"
 
 

@@ -214,11 +214,13 @@ class Runner:
         rows = rows or self.rows
         self.version += 1
         ids = pending_rows(self.subscriptions[:rows], self.version)
+        # As the app enqueues them (the seat_sync_created signal carries both ids).
+        pairs = list(SeatSync.objects.filter(pk__in=ids).values_list("pk", "subscription_id"))
         target = self.receiver.count + rows
 
         def run():
-            for pk in ids:
-                deliver_seat_sync.delay(pk)
+            for pk, subscription_id in pairs:
+                deliver_seat_sync.delay(pk, subscription_id)
             if not self.receiver.wait_for_count(target, timeout=120):
                 raise RuntimeError(f"deliver: {target - self.receiver.count} pushes missing after 120 s")
             deadline = time.monotonic() + 60

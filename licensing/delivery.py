@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.db import connection, transaction
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 from audit.services import audit_record
@@ -51,8 +51,10 @@ def retry_delay(attempts: int, *, rng: random.Random = random) -> float:  # type
 
 
 def connected_org_for(organization: Organization) -> ConnectedOrg:
-    connected = ConnectedOrg.objects.filter(organization=organization).first()
-    return connected or ConnectedOrg(organization=organization, kind=ConnectedOrg.Kind.BUILT_IN)
+    try:
+        return organization.connected_org
+    except ConnectedOrg.DoesNotExist:
+        return ConnectedOrg(organization=organization, kind=ConnectedOrg.Kind.BUILT_IN)
 
 
 def _lock_subscription_pushes(subscription_id: int) -> None:
@@ -74,24 +76,38 @@ def push_for(seat_sync: SeatSync) -> Push:
     )
 
 
-def seat_sync_deliver(*, seat_sync_id: int) -> DeliveryResult:
+def seat_sync_deliver(*, seat_sync_id: int, subscription_id: int | None = None) -> DeliveryResult:
     """Push one SeatSync (see the module's guarantees). Safe to run twice or
-    concurrently: the second run finds the row delivered or waits its turn."""
-    subscription_id = (
-        SeatSync.objects.filter(pk=seat_sync_id).values_list("subscription_id", flat=True).first()
-    )
+    concurrently: the second run finds the row delivered or waits its turn.
+    `subscription_id` (when the caller knows it) saves a lookup."""
     if subscription_id is None:
-        return DeliveryResult("skipped")
+        subscription_id = (
+            SeatSync.objects.filter(pk=seat_sync_id).values_list("subscription_id", flat=True).first()
+        )
+        if subscription_id is None:
+            return DeliveryResult("skipped")
+    same_subscription = SeatSync.objects.filter(subscription_id=OuterRef("subscription_id"))
     with transaction.atomic():
         _lock_subscription_pushes(subscription_id)
+        # One statement: the row (locked), its subscription and connected org, and
+        # whether a newer count exists or older ones still wait.
         seat_sync = (
             SeatSync.objects.select_for_update(of=("self",))
-            .select_related("subscription__organization", "subscription__plan__product", "seat_change")
-            .get(pk=seat_sync_id)
+            .select_related(
+                "subscription__organization__connected_org", "subscription__plan__product", "seat_change"
+            )
+            .annotate(
+                newer_exists=Exists(same_subscription.filter(version__gt=OuterRef("version"))),
+                older_pending=Exists(
+                    same_subscription.filter(version__lt=OuterRef("version"), status=SeatSync.Status.PENDING)
+                ),
+            )
+            .filter(pk=seat_sync_id, subscription_id=subscription_id)
+            .first()
         )
-        if seat_sync.status != SeatSync.Status.PENDING:
+        if seat_sync is None or seat_sync.status != SeatSync.Status.PENDING:
             return DeliveryResult("skipped")
-        if SeatSync.objects.filter(subscription_id=subscription_id, version__gt=seat_sync.version).exists():
+        if seat_sync.newer_exists:
             seat_sync.status = SeatSync.Status.SUPERSEDED
             seat_sync.save(update_fields=["status"])
             _applied_on_commit(seat_sync)
@@ -138,14 +154,15 @@ def _record_delivery(seat_sync: SeatSync, started: datetime) -> DeliveryResult:
         seat_sync=seat_sync, started_at=started, finished_at=now, outcome=SeatSyncAttempt.Outcome.DELIVERED
     )
     # Anything older still waiting is now moot: the org has a newer count.
-    older = SeatSync.objects.filter(
-        subscription_id=seat_sync.subscription_id,
-        version__lt=seat_sync.version,
-        status=SeatSync.Status.PENDING,
-    )
-    for stale in older.only("pk", "seat_change_id"):
-        _applied_on_commit(stale)
-    older.update(status=SeatSync.Status.SUPERSEDED)
+    if getattr(seat_sync, "older_pending", True):
+        older = SeatSync.objects.filter(
+            subscription_id=seat_sync.subscription_id,
+            version__lt=seat_sync.version,
+            status=SeatSync.Status.PENDING,
+        )
+        for stale in older.only("pk", "seat_change_id"):
+            _applied_on_commit(stale)
+        older.update(status=SeatSync.Status.SUPERSEDED)
     _applied_on_commit(seat_sync)
     return DeliveryResult("delivered")
 

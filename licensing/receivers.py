@@ -15,10 +15,10 @@ def drop_pending_licences(sender, *, seat_change, **kwargs) -> None:
     services.pending_licences_drop(seat_change=seat_change)
 
 
-def deliver_new_seat_sync(sender, *, seat_sync_id, **kwargs) -> None:
+def deliver_new_seat_sync(sender, *, seat_sync_id, subscription_id=None, **kwargs) -> None:
     from .tasks import deliver_seat_sync
 
-    deliver_seat_sync.delay(seat_sync_id)
+    deliver_seat_sync.delay(seat_sync_id, subscription_id)
 
 
 def open_setup_wizard(sender, *, subscription, **kwargs) -> None:

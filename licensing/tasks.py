@@ -6,10 +6,10 @@ from . import delivery
 
 
 @shared_task(bind=True, acks_late=True, max_retries=None)
-def deliver_seat_sync(self, seat_sync_id: int) -> str:
+def deliver_seat_sync(self, seat_sync_id: int, subscription_id: int | None = None) -> str:
     """Push one SeatSync; on failure, retry after the service's backoff. (Run eagerly,
     in the embedded default, a failed push waits for `seat_syncs_requeue`.)"""
-    result = delivery.seat_sync_deliver(seat_sync_id=seat_sync_id)
+    result = delivery.seat_sync_deliver(seat_sync_id=seat_sync_id, subscription_id=subscription_id)
     if result.retry_in is not None and not self.request.is_eager:
         raise self.retry(countdown=result.retry_in)
     return result.outcome

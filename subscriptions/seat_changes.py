@@ -438,7 +438,11 @@ def seat_change_apply(*, seat_change: SeatChange, via: str, actor=None, actor_la
             request=request,
         )
         signals.seat_change_applying.send(SeatChange, seat_change=seat_change)
-        transaction.on_commit(lambda: signals.seat_sync_created.send(SeatSync, seat_sync_id=seat_sync.pk))
+        transaction.on_commit(
+            lambda: signals.seat_sync_created.send(
+                SeatSync, seat_sync_id=seat_sync.pk, subscription_id=seat_sync.subscription_id
+            )
+        )
     return seat_change
 
 

@@ -2,7 +2,7 @@
 
 from django.dispatch import Signal
 
-# Sent on commit of a new SeatSync outbox row; kwargs: seat_sync_id.
+# Sent on commit of a new SeatSync outbox row; kwargs: seat_sync_id, subscription_id.
 # `licensing` connects the task that pushes the count to the connected org.
 seat_sync_created = Signal()
 

@@ -109,7 +109,6 @@ def agreement_context(seat_change: SeatChange, *, signature: Signature | None = 
         "delta_label": f"+{delta}" if delta > 0 else f"\u2212{-delta}",
         "remaining_seconds": f"{remaining:,}",
         "total_seconds": f"{total:,}",
-        "amount_credited": -seat_change.amount_due,
         "signature": signature,
     }
 

@@ -28,15 +28,12 @@ Amounts are integers in the minor unit of the plan's currency (`Plan.unit_amount
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from fractions import Fraction
 
-from billing.money import format_integer, format_money
 from subscriptions.errors import InvalidInput
 
 __all__ = ["ProrationError", "ProrationQuote", "quote_seat_change", "renewal_amount"]
 
 _ONE_SECOND = timedelta(seconds=1)
-_TIMES = "\u00d7"  # the multiplication sign, for people reading `explain`
 
 
 class ProrationError(InvalidInput):
@@ -61,53 +58,6 @@ class ProrationQuote:
     credit: int
     debit: int
     amount_due: int
-
-    @property
-    def remaining_fraction(self) -> Fraction:
-        """remaining_seconds / total_seconds, exactly (1 at period_start)."""
-        return Fraction(self.remaining_seconds, self.total_seconds)
-
-    @property
-    def quantity_change(self) -> int:
-        return self.new_quantity - self.old_quantity
-
-    def explain(self, currency: str, locale: str = "en") -> tuple[str, ...]:
-        """The computation written out, one line each, for an agreement or an invoice.
-
-        Example (en, eur), 3 -> 5 seats at €10.00 with 19.5 of 30 days left (the
-        multiplication sign is written "x" here, "\u00d7" in the output):
-            Period 2028-04-01 00:00:00 UTC to 2028-05-01 00:00:00 UTC: 2,592,000 seconds.
-            Change at 2028-04-11 12:00:00 UTC: 1,684,800 seconds remaining.
-            Credit for unused time on 3 seats: -(€10.00 x 3 x 1,684,800 / 2,592,000) = -€19.50
-            Charge for remaining time on 5 seats: €10.00 x 5 x 1,684,800 / 2,592,000 = €32.50
-            Each line is rounded half up to the nearest minor unit.
-            Amount due: €13.00
-        """
-        unit = format_money(self.unit_amount, currency, locale)
-        remaining = format_integer(self.remaining_seconds, locale)
-        total = format_integer(self.total_seconds, locale)
-        old, new = self.old_quantity, self.new_quantity
-        total_line = "Amount due" if self.amount_due >= 0 else "Amount credited"
-        return (
-            f"Period {_when(self.period_start)} to {_when(self.period_end)}: {total} seconds.",
-            f"Change at {_when(self.at)}: {remaining} seconds remaining.",
-            f"Credit for unused time on {_seats(old)}: "
-            f"-({unit} {_TIMES} {old} {_TIMES} {remaining} / {total}) = "
-            f"{format_money(self.credit, currency, locale)}",
-            f"Charge for remaining time on {_seats(new)}: "
-            f"{unit} {_TIMES} {new} {_TIMES} {remaining} / {total} = "
-            f"{format_money(self.debit, currency, locale)}",
-            "Each line is rounded half up to the nearest minor unit.",
-            f"{total_line}: {format_money(abs(self.amount_due), currency, locale)}",
-        )
-
-
-def _when(moment: datetime) -> str:
-    return moment.strftime("%Y-%m-%d %H:%M:%S UTC")
-
-
-def _seats(quantity: int) -> str:
-    return f"{quantity} seat" if quantity == 1 else f"{quantity} seats"
 
 
 def _round_half_up(numerator: int, denominator: int) -> int:

@@ -119,7 +119,6 @@ def quote(request):
             "delta": preview.delta,
             "amount_due": preview.quote.amount_due,
             "amount_due_display": format_money(max(preview.quote.amount_due, 0), currency),
-            "credit_display": format_money(-min(preview.quote.amount_due, 0), currency),
             "renewal_amount": preview.renewal_amount,
             "renewal_display": format_money(preview.renewal_amount, currency),
             "must_free": preview.must_free,

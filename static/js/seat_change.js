@@ -56,13 +56,10 @@
         showError("");
         delta.textContent = (data.delta > 0 ? "+" : "−") + Math.abs(data.delta) +
           " user" + (Math.abs(data.delta) === 1 ? "" : "s") + " (" + form.dataset.current + " → " + data.new_total + ")";
-        if (data.amount_due >= 0) {
-          dueLabel.textContent = "Amount due now (rest of this period)";
-          due.textContent = data.amount_due_display;
-        } else {
-          dueLabel.textContent = "Credit for the rest of this period";
-          due.textContent = data.credit_display;
-        }
+        dueLabel.textContent = data.delta > 0
+          ? "Amount due now (rest of this period)"
+          : "Amount due now (a decrease is neither charged nor refunded)";
+        due.textContent = data.amount_due_display;
         renewal.textContent = data.renewal_display;
         if (free) {
           free.hidden = data.must_free <= 0;

@@ -44,15 +44,16 @@ def test_the_agreement_shows_parties_product_totals_proration_and_number():
     assert reader(pdf).metadata.title == f"Seat change agreement {seat_change.number}"
 
 
-def test_a_decrease_shows_the_amount_credited_and_who_approves_it():
+def test_a_decrease_is_neither_charged_nor_refunded_and_says_who_approves_it():
     seat_change = seat_change_factory(new_quantity=2)
 
     content = text(rendering.render_agreement(seat_change))
 
     assert "Change \u22121 user" in content
-    assert "Amount credited €6.50" in content
+    assert "Amount due now €0.00" in content
+    assert "neither charged nor refunded" in content
+    assert "credit" not in content.lower()
     assert "account manager approves" in content
-    assert "Amount due now" not in content
 
 
 def test_customer_text_is_escaped_and_appears_literally():

@@ -47,27 +47,9 @@ def configure_environment(*, queue: str) -> None:
 
 def prepare_database() -> None:
     """Create the bench database when missing, migrate it, and set Django up."""
-    import dj_database_url
-    import psycopg2
-    from psycopg2 import sql
+    from benchmarks.licence_check import ensure_database
 
-    config = dj_database_url.parse(os.environ["DATABASE_URL"])
-    connection = psycopg2.connect(
-        dbname="postgres",
-        user=config.get("USER") or None,
-        password=config.get("PASSWORD") or None,
-        host=config.get("HOST") or None,
-        port=config.get("PORT") or None,
-    )
-    connection.autocommit = True
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT 1 FROM pg_database WHERE datname = %s", [config["NAME"]])
-            if cursor.fetchone() is None:
-                print(f"Creating database {config['NAME']}")
-                cursor.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(config["NAME"])))
-    finally:
-        connection.close()
+    ensure_database()
     subprocess.run(
         [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, check=True, env=os.environ
     )

@@ -349,7 +349,16 @@ class SeatSync(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["subscription", "version"], name="seat_sync_version_once")
         ]
-        indexes = [models.Index(fields=["status", "next_attempt_at"])]
+        indexes = [
+            models.Index(fields=["status", "next_attempt_at"]),
+            # "Is an older count of this subscription still waiting?", asked by every
+            # push: answered from this subscription's pending rows only.
+            models.Index(
+                fields=["subscription", "version"],
+                condition=models.Q(status="pending"),
+                name="seat_sync_pending_versions",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.subscription}: {self.quantity} seats (v{self.version}, {self.status})"

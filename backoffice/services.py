@@ -6,7 +6,6 @@ adds what only the back office knows: licences in use (from `licensing`) for an
 approval, the customer's and account managers' emails, and new accounts.
 """
 
-import calendar
 from datetime import UTC, date, datetime, time
 
 from django.core.exceptions import ValidationError
@@ -21,6 +20,7 @@ from portal import services as portal
 from subscriptions import links, seat_changes
 from subscriptions.errors import InvalidInput
 from subscriptions.models import Membership, Organization, Plan, SeatChange, Subscription
+from subscriptions.periods import period_end_for
 
 from . import notifications, selectors
 from .access import StaffScope, staff_role_of
@@ -125,16 +125,6 @@ def approval_digests_send(*, now: datetime | None = None) -> int:
 
 
 # --- New accounts and subscriptions ----------------------------------------------------
-
-
-def period_end_for(start: datetime, interval: str) -> datetime:
-    """One billing interval after `start`: the same day of the next month (or year),
-    or that month's last day when it is shorter (31 January → 28/29 February)."""
-    months = 1 if interval == Plan.Interval.MONTH else 12
-    month_index = start.month - 1 + months
-    year, month = start.year + month_index // 12, month_index % 12 + 1
-    day = min(start.day, calendar.monthrange(year, month)[1])
-    return start.replace(year=year, month=month, day=day)
 
 
 def _clean_email(raw: str, *, field: str, what: str) -> str:

@@ -143,6 +143,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "licensing.tasks.requeue_seat_syncs",
         "schedule": 30.0,
     },
+    # Periods renew (or, when cancelled at period end, end) within a minute of their end.
+    "roll-subscription-periods": {
+        "task": "subscriptions.tasks.roll_subscription_periods",
+        "schedule": 60.0,
+    },
     "expire-seat-change-quotes": {
         "task": "subscriptions.tasks.expire_seat_change_quotes",
         "schedule": 300.0,

@@ -51,3 +51,15 @@ def subscription_cancelled(*, subscription_id: int) -> None:
         template="subscription_cancelled",
         context={"subscription": subscription, "product": product_name(subscription)},
     )
+
+
+def subscription_ended(*, subscription_id: int) -> None:
+    subscription = Subscription.objects.select_related("plan__product", "organization").get(
+        pk=subscription_id
+    )
+    send(
+        to=[subscription.admin_email],
+        subject=f"{product_name(subscription)} has ended",
+        template="subscription_ended",
+        context={"subscription": subscription, "product": product_name(subscription)},
+    )

@@ -2,10 +2,17 @@
 
 from celery import shared_task
 
-from . import seat_changes
+from . import periods, seat_changes
 
 
 @shared_task
 def expire_seat_change_quotes() -> int:
     """Expire open seat changes whose quote ran out (bounded batch per run)."""
     return seat_changes.seat_changes_expire()
+
+
+@shared_task
+def roll_subscription_periods() -> dict:
+    """Renew, or end, the subscriptions whose period has ended (bounded batch per run)."""
+    roll = periods.subscription_periods_roll()
+    return {"renewed": len(roll.renewed), "ended": len(roll.ended)}

@@ -23,7 +23,6 @@ from subscriptions.models import (
     CapabilityLink,
     Membership,
     Organization,
-    Plan,
     SeatChange,
     SeatSync,
     Subscription,
@@ -343,19 +342,6 @@ def test_an_existing_customer_becomes_admin_of_the_new_organization_too(plan):
     assert User.objects.filter(email="peter@initech.example").count() == 1
     assert Membership.objects.filter(user__email="peter@initech.example").count() == 2
     assert second.slug == "initech-europe"
-
-
-@pytest.mark.parametrize(
-    ("start", "interval", "end"),
-    [
-        (datetime(2026, 1, 31, tzinfo=UTC), Plan.Interval.MONTH, datetime(2026, 2, 28, tzinfo=UTC)),
-        (datetime(2028, 1, 31, tzinfo=UTC), Plan.Interval.MONTH, datetime(2028, 2, 29, tzinfo=UTC)),
-        (datetime(2026, 12, 15, tzinfo=UTC), Plan.Interval.MONTH, datetime(2027, 1, 15, tzinfo=UTC)),
-        (datetime(2028, 2, 29, tzinfo=UTC), Plan.Interval.YEAR, datetime(2029, 2, 28, tzinfo=UTC)),
-    ],
-)
-def test_a_period_lasts_one_calendar_interval(start, interval, end):
-    assert services.period_end_for(start, interval) == end
 
 
 # --- A change on the customer's behalf ---------------------------------------------------

@@ -1,0 +1,128 @@
+"""Billing periods: how long one lasts, and what happens when one ends.
+
+When a live subscription's period ends, it either renews into the next period with
+the same seats (for a subscription linked to Stripe, Stripe bills the renewal and
+`billing` records the invoice), or, when its admin asked to cancel at period end, it
+ends: its status becomes cancelled, its open seat changes are withdrawn and the
+admin is told. `subscription_periods_roll` (periodic, every minute) does both.
+"""
+
+import calendar
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from django.db import transaction
+from django.utils import timezone
+
+from audit.services import audit_record
+
+from . import notifications, seat_changes
+from .models import Plan, SeatChange, Subscription
+
+ENDED_BY = "system (period end)"
+
+
+def period_end_for(start: datetime, interval: str, *, anchor_day: int | None = None) -> datetime:
+    """One billing interval after `start`: the same day of the next month (or year),
+    or that month's last day when it is shorter (31 January → 28/29 February). With
+    `anchor_day`, that day instead of `start`'s (so 28 February → 31 March when the
+    subscription started on the 31st)."""
+    months = 1 if interval == Plan.Interval.MONTH else 12
+    month_index = start.month - 1 + months
+    year, month = start.year + month_index // 12, month_index % 12 + 1
+    day = min(anchor_day or start.day, calendar.monthrange(year, month)[1])
+    return start.replace(year=year, month=month, day=day)
+
+
+def next_period(subscription: Subscription) -> tuple[datetime, datetime]:
+    """The period after the current one, on the subscription's billing day. A period
+    boundary falls on that day or, in a shorter month, on the month's last day, so
+    the larger of the current period's two days is the billing day."""
+    start, end = subscription.current_period_start, subscription.current_period_end
+    anchor_day = max(start.day, end.day)
+    return end, period_end_for(end, subscription.plan.interval, anchor_day=anchor_day)
+
+
+@dataclass
+class PeriodRoll:
+    renewed: list[int] = field(default_factory=list)
+    ended: list[int] = field(default_factory=list)
+
+
+def subscription_periods_roll(*, now: datetime | None = None, batch_size: int = 200) -> PeriodRoll:
+    """Periodic: renew or end the live subscriptions whose period has ended.
+
+    Each subscription is taken in its own transaction under its row lock (SKIP LOCKED:
+    concurrent runs share the work) and only while its period has still ended, so a
+    boundary is crossed once. A subscription many periods behind (the worker was down)
+    renews straight into the period that contains `now`. Bounded by `batch_size`."""
+    now = now or timezone.now()
+    roll = PeriodRoll()
+    due_ids = list(
+        Subscription.objects.filter(
+            status__in=(Subscription.Status.ACTIVE, Subscription.Status.PAST_DUE),
+            current_period_end__lte=now,
+        )
+        .order_by("current_period_end", "pk")
+        .values_list("pk", flat=True)[:batch_size]
+    )
+    for pk in due_ids:
+        with transaction.atomic():
+            subscription = (
+                Subscription.objects.select_for_update(skip_locked=True, of=("self",))
+                .select_related("plan__product", "organization")
+                .filter(pk=pk, current_period_end__lte=now)
+                .first()
+            )
+            if subscription is None or not subscription.is_live:
+                continue  # rolled meanwhile, or another run holds it
+            if subscription.cancel_at_period_end:
+                _end(subscription)
+                roll.ended.append(pk)
+            else:
+                _renew(subscription, now=now)
+                roll.renewed.append(pk)
+    return roll
+
+
+def _period(subscription: Subscription) -> list[str]:
+    return [subscription.current_period_start.isoformat(), subscription.current_period_end.isoformat()]
+
+
+def _renew(subscription: Subscription, *, now: datetime) -> None:
+    before = _period(subscription)
+    while subscription.current_period_end <= now:
+        subscription.current_period_start, subscription.current_period_end = next_period(subscription)
+    subscription.save(update_fields=["current_period_start", "current_period_end"])
+    audit_record(
+        action="subscription.renewed",
+        organization=subscription.organization,
+        actor_label=ENDED_BY,
+        obj=subscription,
+        before={"period": before},
+        after={
+            "period": [
+                subscription.current_period_start.isoformat(),
+                subscription.current_period_end.isoformat(),
+            ],
+            "seats": subscription.quantity,
+        },
+    )
+
+
+def _end(subscription: Subscription) -> None:
+    for seat_change in subscription.seat_changes.filter(state__in=SeatChange.OPEN_STATES):
+        seat_changes.seat_change_cancel(seat_change=seat_change, actor_label=ENDED_BY)
+    before = subscription.status
+    subscription.status = Subscription.Status.CANCELLED
+    subscription.save(update_fields=["status"])
+    audit_record(
+        action="subscription.ended",
+        organization=subscription.organization,
+        actor_label=ENDED_BY,
+        obj=subscription,
+        before={"status": before},
+        after={"status": subscription.status, "ended_at": subscription.current_period_end.isoformat()},
+    )
+    subscription_id = subscription.pk
+    transaction.on_commit(lambda: notifications.subscription_ended(subscription_id=subscription_id))

@@ -3,7 +3,7 @@
 from subscriptions.notifications import product_name, send
 
 from . import receipts
-from .models import Payment
+from .models import Payment, RenewalInvoice
 
 
 def receipt(*, payment_id: int) -> None:
@@ -26,4 +26,18 @@ def receipt(*, payment_id: int) -> None:
             "product": product_name(subscription),
         },
         attachments=[(f"{payment.receipt_number}.pdf", pdf, "application/pdf")],
+    )
+
+
+def renewal_payment_failed(*, renewal_invoice_id: int) -> None:
+    """The renewal could not be charged: the admin is asked to pay the invoice."""
+    invoice = RenewalInvoice.objects.select_related(
+        "subscription__plan__product", "subscription__organization"
+    ).get(pk=renewal_invoice_id)
+    subscription = invoice.subscription
+    send(
+        to=[subscription.admin_email],
+        subject=f"Payment overdue: the renewal of {product_name(subscription)}",
+        template="renewal_payment_failed",
+        context={"invoice": invoice, "subscription": subscription, "product": product_name(subscription)},
     )

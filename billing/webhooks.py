@@ -19,9 +19,10 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from audit.services import audit_record
+from subscriptions import services as subscription_services
 from subscriptions.models import Subscription
 
-from . import services
+from . import notifications, services
 from .gateways import stripe_gateway
 from .models import RenewalInvoice, StripeEvent
 
@@ -188,7 +189,29 @@ def _renewal_invoice(invoice: dict, *, paid: bool) -> str:
         obj=record,
         after={"invoice": invoice["id"], "amount": record.amount, "currency": record.currency},
     )
+    _renewal_standing(subscription, record)
     return f"renewal invoice {record.pk}: {status}"
+
+
+def _renewal_standing(subscription: Subscription, record: RenewalInvoice) -> None:
+    """A failed renewal makes the subscription past due (its admin is asked to pay);
+    it is active again once no renewal invoice of it is left unpaid."""
+    reason = f"invoice {record.stripe_invoice_id}"
+    if record.status == RenewalInvoice.Status.PAYMENT_FAILED:
+        overdue = subscription_services.subscription_payment_overdue(
+            subscription_id=subscription.pk, actor_label="Stripe", reason=reason
+        )
+        if overdue:
+            record_id = record.pk
+            transaction.on_commit(lambda: notifications.renewal_payment_failed(renewal_invoice_id=record_id))
+        return
+    unpaid = RenewalInvoice.objects.filter(
+        subscription=subscription, status=RenewalInvoice.Status.PAYMENT_FAILED
+    ).exists()
+    if not unpaid:
+        subscription_services.subscription_payment_recovered(
+            subscription_id=subscription.pk, actor_label="Stripe", reason=reason
+        )
 
 
 HANDLERS: dict[str, Callable[[dict], str]] = {

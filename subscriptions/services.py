@@ -89,3 +89,53 @@ def subscription_cancel(
         )
         transaction.on_commit(lambda: notifications.subscription_cancelled(subscription_id=subscription.pk))
     return subscription
+
+
+def subscription_payment_overdue(*, subscription_id: int, actor_label: str, reason: str) -> bool:
+    """A renewal could not be paid: active → past due ("Payment overdue"). Licences keep
+    working. Returns whether the status changed (False when it was not active)."""
+    return _move_status(
+        subscription_id,
+        Subscription.Status.ACTIVE,
+        Subscription.Status.PAST_DUE,
+        action="subscription.past_due",
+        actor_label=actor_label,
+        reason=reason,
+    )
+
+
+def subscription_payment_recovered(*, subscription_id: int, actor_label: str, reason: str) -> bool:
+    """What was overdue is paid: past due → active. Returns whether the status changed."""
+    return _move_status(
+        subscription_id,
+        Subscription.Status.PAST_DUE,
+        Subscription.Status.ACTIVE,
+        action="subscription.payment_recovered",
+        actor_label=actor_label,
+        reason=reason,
+    )
+
+
+def _move_status(
+    subscription_id: int, frm: str, to: str, *, action: str, actor_label: str, reason: str
+) -> bool:
+    with transaction.atomic():
+        subscription = (
+            Subscription.objects.select_for_update(of=("self",))
+            .select_related("organization")
+            .filter(pk=subscription_id, status=frm)
+            .first()
+        )
+        if subscription is None:
+            return False
+        subscription.status = to
+        subscription.save(update_fields=["status"])
+        audit_record(
+            action=action,
+            organization=subscription.organization,
+            actor_label=actor_label,
+            obj=subscription,
+            before={"status": frm},
+            after={"status": to, "reason": reason},
+        )
+    return True

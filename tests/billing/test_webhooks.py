@@ -6,6 +6,7 @@ import time
 
 import pytest
 
+from audit.models import AuditEvent
 from billing import webhooks
 from billing.models import Payment, RenewalInvoice, StripeEvent
 from subscriptions.models import SeatSync, Subscription
@@ -157,6 +158,7 @@ def test_every_event_three_times_in_any_order_gives_one_payment_and_one_quantity
         ("in_renewal_1", "paid")
     }
     assert not RenewalInvoice.objects.exclude(status="paid").exists()
+    assert subscription.status == "active"  # whichever of the renewal's events came last
     # Renewals now bill the new number of seats.
     stripe_side = localstripe.get(f"/v1/subscriptions/{stripe_subscription_id}")
     assert stripe_side["items"]["data"][0]["quantity"] == 5
@@ -210,6 +212,45 @@ def test_a_renewal_invoice_paid_is_recorded_and_a_late_failure_does_not_undo_it(
     assert (recorded.status, recorded.amount, recorded.number) == ("paid", 4500, "INV-0002")
     assert recorded.organization_id == subscription.organization_id
     assert recorded.period_start.timestamp() == 1_800_000_000
+
+
+def test_a_failed_renewal_makes_the_subscription_overdue_until_its_invoice_is_paid(client, mailoutbox):
+    subscription = awaiting_payment().subscription
+    Subscription.objects.filter(pk=subscription.pk).update(stripe_subscription_id="sub_overdue")
+    invoice = {
+        "id": "in_overdue",
+        "object": "invoice",
+        "number": "INV-0042",
+        "currency": "eur",
+        "amount_due": 4500,
+        "amount_paid": 4500,
+        "hosted_invoice_url": "https://invoice.stripe.com/i/in_overdue",
+        "subscription": "sub_overdue",
+    }
+    mailoutbox.clear()
+
+    deliver(client, event("invoice.payment_failed", invoice))
+    deliver(client, event("invoice.payment_failed", invoice))  # Stripe's next attempt fails too
+
+    subscription.refresh_from_db()
+    assert subscription.status == "past_due"
+    assert subscription.is_live  # licences keep working meanwhile
+    (email,) = mailoutbox  # one email, not one per failed attempt
+    assert email.to == [subscription.admin_email]
+    assert email.subject.startswith("Payment overdue: the renewal of")
+    assert "€45.00" in email.body and "INV-0042" in email.body
+    assert "https://invoice.stripe.com/i/in_overdue" in email.body
+
+    deliver(client, event("invoice.paid", invoice))
+
+    subscription.refresh_from_db()
+    assert subscription.status == "active"
+    assert RenewalInvoice.objects.get().status == "paid"
+    moves = AuditEvent.objects.filter(action__in=("subscription.past_due", "subscription.payment_recovered"))
+    assert list(moves.order_by("id").values_list("action", flat=True)) == [
+        "subscription.past_due",
+        "subscription.payment_recovered",
+    ]
 
 
 def test_an_invoice_of_a_subscription_we_do_not_know_is_stored_and_ignored(client):

@@ -4,6 +4,7 @@ InvalidInput errors are shown on the field they name (`add_service_error`)."""
 from django import forms
 from django.utils import timezone
 
+from licensing.models import ConnectedOrg
 from subscriptions.errors import DomainError
 from subscriptions.models import Plan
 
@@ -73,6 +74,59 @@ class AccountForm(SubscriptionForm):
         ].help_text = "They become the organization's admin and sign in by emailed code."
         if not sees_all:
             del self.fields["account_manager"]
+
+
+class ConnectedOrgForm(forms.Form):
+    """Connector settings. Secrets are never shown back: the password fields start
+    empty, and empty keeps what is stored."""
+
+    kind = forms.ChoiceField(label="Connector", choices=ConnectedOrg.Kind.choices)
+    webhook_url = forms.CharField(
+        label="Webhook URL",
+        required=False,
+        max_length=200,
+        help_text="Seat counts are POSTed here as JSON, signed per Standard Webhooks.",
+        widget=forms.URLInput(attrs={"inputmode": "url", "spellcheck": "false"}),
+    )
+    new_webhook_secret = forms.BooleanField(
+        label="Generate a new signing secret (the current one stops working)", required=False
+    )
+    salesforce_login_url = forms.CharField(
+        label="Login URL",
+        required=False,
+        max_length=200,
+        help_text="https://login.salesforce.com, https://test.salesforce.com or the org's My Domain.",
+        widget=forms.URLInput(attrs={"inputmode": "url", "spellcheck": "false"}),
+    )
+    salesforce_username = forms.CharField(label="Integration user's username", required=False, max_length=200)
+    salesforce_password = forms.CharField(
+        label="Integration user's password (and security token)",
+        required=False,
+        help_text="Leave empty to keep the stored one.",
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+    )
+    salesforce_client_id = forms.CharField(
+        label="Connected app's consumer key", required=False, max_length=300
+    )
+    salesforce_client_secret = forms.CharField(
+        label="Connected app's consumer secret",
+        required=False,
+        help_text="Leave empty to keep the stored one.",
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+    )
+    salesforce_subscriber_org_id = forms.CharField(
+        label="Subscriber org id", required=False, max_length=18, help_text="The customer's org id (00D…)."
+    )
+    salesforce_package_id = forms.CharField(
+        label="Package id", required=False, max_length=18, help_text="The licensed package (033…)."
+    )
+
+    @staticmethod
+    def initial_from(connected_org: ConnectedOrg) -> dict:
+        fields = [
+            name for name in ConnectedOrgForm.base_fields if "password" not in name and "secret" not in name
+        ]
+        return {name: getattr(connected_org, name) for name in fields}
 
 
 def add_service_error(form: forms.Form, error: DomainError) -> None:

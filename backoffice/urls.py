@@ -16,6 +16,7 @@ urlpatterns = [
     path("accounts/<int:pk>/audit.csv", views.audit_csv, name="audit_csv"),
     path("accounts/<int:pk>/subscriptions/new/", views.subscription_new, name="subscription_new"),
     path("accounts/<int:pk>/test-push/", views.test_push, name="test_push"),
+    path("accounts/<int:pk>/connected-org/", views.connected_org_edit, name="connected_org_edit"),
     path("subscriptions/<int:pk>/activate/", views.subscription_activate, name="subscription_activate"),
     path("subscriptions/<int:pk>/change/", views.change_start, name="change_start"),
     path("subscriptions/<int:pk>/links/send/", views.links_send, name="links_send"),

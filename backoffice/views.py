@@ -16,7 +16,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from billing import receipts
-from licensing import delivery
+from licensing import connected_orgs, delivery
 from licensing import selectors as licensing
 from subscriptions import links
 from subscriptions.errors import DomainError
@@ -24,7 +24,7 @@ from subscriptions.models import SeatChange
 
 from . import selectors, services
 from .access import backoffice_view
-from .forms import AccountForm, SubscriptionForm, add_service_error
+from .forms import AccountForm, ConnectedOrgForm, SubscriptionForm, add_service_error
 
 QUEUE_PAGE_SIZE = 50
 
@@ -383,6 +383,50 @@ def test_push(request, pk: int):
     else:
         messages.error(request, f"Test push failed: {outcome.detail}")
     return redirect(reverse("backoffice:account", args=[organization.pk]) + "#pushes")
+
+
+@backoffice_view
+@require_http_methods(["GET", "POST"])
+def connected_org_edit(request, pk: int):
+    """Choose the organization's connector and set its URL or credentials. A newly
+    generated webhook signing secret is shown once, on the answer to the POST."""
+    organization = request.scope.organization(pk)
+    current = delivery.connected_org_for(organization)
+    form = ConnectedOrgForm(request.POST or None, initial=ConnectedOrgForm.initial_from(current))
+    if request.method == "POST" and form.is_valid():
+        try:
+            saved = connected_orgs.connected_org_save(
+                organization=organization,
+                data=connected_orgs.ConnectedOrgInput(**form.cleaned_data),
+                actor=request.user,
+                request=request,
+            )
+        except DomainError as error:
+            add_service_error(form, error)
+        else:
+            if saved.new_webhook_secret:
+                response = render(
+                    request,
+                    "backoffice/connected_org_secret.html",
+                    {
+                        "organization": organization,
+                        "connected_org": saved.connected_org,
+                        "secret": saved.new_webhook_secret,
+                    },
+                )
+                response["Cache-Control"] = "no-store"
+                return response
+            if saved.changed:
+                messages.success(request, "Connector saved. Send a test push to check it.")
+            else:
+                messages.info(request, "Nothing changed.")
+            return redirect(reverse("backoffice:account", args=[organization.pk]) + "#pushes")
+    return render(
+        request,
+        "backoffice/connected_org.html",
+        {"form": form, "organization": organization, "connected_org": current},
+        status=400 if form.errors else 200,
+    )
 
 
 # --- A change on the customer's behalf -------------------------------------------------

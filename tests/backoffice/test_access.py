@@ -14,6 +14,7 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from audit.models import AuditEvent
 from backoffice.access import StaffScope
 from backoffice.selectors import accounts_list, approvals_queue
+from licensing.models import ConnectedOrg
 from subscriptions import links
 from subscriptions.models import CapabilityLink, Organization, SeatChange, Subscription
 from tests.factories import LicenceAssignmentFactory, MembershipFactory, SubscriptionFactory
@@ -85,6 +86,7 @@ class World:
             "backoffice:audit_csv": organization,
             "backoffice:subscription_new": organization,
             "backoffice:test_push": organization,
+            "backoffice:connected_org_edit": organization,
             "backoffice:subscription_activate": subscription,
             "backoffice:change_start": subscription,
             "backoffice:links_send": subscription,
@@ -101,6 +103,7 @@ class World:
             CapabilityLink.objects.filter(subscription=self.subscription, revoked_at__isnull=True).count(),
             AuditEvent.objects.filter(organization=self.organization).count(),
             Organization.objects.count(),
+            ConnectedOrg.objects.count(),
         )
 
 

@@ -12,8 +12,11 @@ from django.utils import timezone
 from audit.models import AuditEvent
 from audit.services import audit_record
 from backoffice import services
+from licensing.connectors import webhook
+from licensing.models import ConnectedOrg
 from subscriptions.models import CapabilityLink, Organization, SeatChange, Subscription
 from tests.factories import LicenceAssignmentFactory, PlanFactory, SubscriptionFactory, paid_seat_change
+from tests.receivers import WebhookReceiver
 
 from .factories import payment_factory, seat_change_signed
 
@@ -276,6 +279,101 @@ def test_send_test_push_reports_the_outcome(accounts):
     (message,) = messages_of(response)
     assert message == "Test push: Delivered — Documents: 5"
     assert AuditEvent.objects.get(action="connected_org.test_push").actor == accounts.am
+
+
+def connector_form(**fields) -> dict:
+    return {"kind": "built_in", **fields}
+
+
+def test_the_connector_is_set_to_a_signed_webhook_and_its_secret_shown_once(accounts):
+    receiver = WebhookReceiver()
+    client = signed_in(accounts.am)
+    url = f"/backoffice/accounts/{accounts.organization.pk}/connected-org/"
+    try:
+        page = client.get(url)
+        assert page.status_code == 200
+        assert "Built-in (seatmgr is the licence server)" in page.content.decode()
+
+        saved = client.post(url, connector_form(kind="webhook", webhook_url=receiver.url))
+
+        assert saved.status_code == 200 and saved["Cache-Control"] == "no-store"
+        secret = saved.context["secret"]
+        assert secret.startswith("whsec_") and secret in saved.content.decode()
+        assert "shown only this once" in saved.content.decode()
+        again = client.get(url).content.decode()
+        assert secret not in again and "Signing secret: set" in again
+
+        pushed = client.post(f"/backoffice/accounts/{accounts.organization.pk}/test-push/", follow=True)
+
+        assert messages_of(pushed) == ["Test push: Delivered — Documents: 5"]
+        (push,) = receiver.received
+        assert webhook.verify(secret=secret, headers=push.headers, body=push.body)
+        assert push.json["seats"] == 5
+    finally:
+        receiver.stop()
+    audit = AuditEvent.objects.get(action="connected_org.updated")
+    assert audit.actor == accounts.am
+    assert audit.after["webhook_url"] == receiver.url and audit.after["webhook_secret"] == "new secret"
+    assert secret not in str(audit.before) + str(audit.after)
+
+
+def test_a_bad_connector_setting_is_shown_on_its_field_and_nothing_is_stored(accounts):
+    client = signed_in(accounts.am)
+    url = f"/backoffice/accounts/{accounts.organization.pk}/connected-org/"
+
+    bad_url = client.post(url, connector_form(kind="webhook", webhook_url="acme.example/hook"))
+    bad_salesforce = client.post(
+        url,
+        connector_form(
+            kind="salesforce",
+            salesforce_login_url="https://login.salesforce.com",
+            salesforce_username="integration@acme.example",
+            salesforce_password="pw",
+            salesforce_client_id="3MVG9",
+            salesforce_client_secret="shh",
+            salesforce_subscriber_org_id="00D-not-an-id",
+            salesforce_package_id="033000000000001",
+        ),
+    )
+
+    assert bad_url.status_code == 400
+    assert bad_url.context["form"].errors == {
+        "webhook_url": ["Enter a full URL starting with http:// or https://."]
+    }
+    assert bad_salesforce.status_code == 400
+    assert bad_salesforce.context["form"].errors == {
+        "salesforce_subscriber_org_id": ["Enter the subscriber org id: 15 or 18 letters and digits."]
+    }
+    assert "shh" not in bad_salesforce.content.decode()  # secrets are never echoed back
+    assert not ConnectedOrg.objects.exists()
+    assert not AuditEvent.objects.filter(action="connected_org.updated").exists()
+
+
+def test_salesforce_secrets_left_empty_are_kept(accounts):
+    ConnectedOrg.objects.create(
+        organization=accounts.organization,
+        kind="salesforce",
+        salesforce_username="integration@acme.example",
+        salesforce_password="old-password",
+        salesforce_client_id="3MVG9",
+        salesforce_client_secret="old-secret",
+        salesforce_subscriber_org_id="00D000000000001",
+        salesforce_package_id="033000000000001",
+    )
+    client = signed_in(accounts.am)
+    url = f"/backoffice/accounts/{accounts.organization.pk}/connected-org/"
+    form = client.get(url).context["form"]
+    data = {name: value for name, value in form.initial.items() if value is not None}
+    assert "old-password" not in client.get(url).content.decode()
+
+    response = client.post(url, {**data, "salesforce_package_id": "033000000000002AAA"}, follow=True)
+
+    assert messages_of(response) == ["Connector saved. Send a test push to check it."]
+    stored = ConnectedOrg.objects.get()
+    assert (stored.salesforce_password, stored.salesforce_client_secret) == ("old-password", "old-secret")
+    assert stored.salesforce_package_id == "033000000000002AAA"
+    audit = AuditEvent.objects.get(action="connected_org.updated")
+    assert audit.after == {"salesforce_package_id": "033000000000002AAA"}
 
 
 # --- New account, and a change for the customer ------------------------------------------

@@ -4,9 +4,11 @@ import pytest
 from django.core import mail
 from playwright.sync_api import expect
 
+from licensing.connectors import webhook
 from subscriptions.models import SeatChange
 from tests.backoffice.factories import seat_change_signed, staff_factory
 from tests.factories import PASSWORD, LicenceAssignmentFactory, MembershipFactory, SubscriptionFactory
+from tests.receivers import WebhookReceiver
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -120,3 +122,40 @@ def test_an_account_manager_rejects_a_decrease_with_a_reason(page, screenshot):
     assert email.to == ["gus@globex.example"]
     assert "Their reason: Your contract has a minimum of 4 users until March." in email.body
     screenshot("rejected")
+
+
+def test_an_account_manager_connects_a_signed_webhook_and_a_test_push_lands(page, screenshot):
+    am = staff_factory(
+        "account_manager", email="morgan@vendor.example", full_name="Morgan Manager", password=PASSWORD
+    )
+    subscription, _ = customer_with_a_decrease(
+        organization_name="Acme Field Services", admin_email="ada@acme.example", am=am
+    )
+    receiver = WebhookReceiver()
+    try:
+        page.goto(f"/backoffice/accounts/{subscription.organization_id}/")
+        sign_in(page, "morgan@vendor.example")
+        page.get_by_role("link", name="Edit connector").click()
+
+        expect(page.get_by_role("heading", name="Connected org")).to_be_visible()
+        expect(page.get_by_role("group", name="Salesforce License Management App")).to_be_hidden()
+        page.get_by_label("Connector").select_option(label="Signed webhook")
+        expect(page.get_by_role("group", name="Signed webhook")).to_be_visible()
+        expect(page.get_by_role("group", name="Salesforce License Management App")).to_be_hidden()
+        page.get_by_label("Webhook URL").fill(receiver.url)
+        screenshot("form")
+        page.get_by_label("Webhook URL").press("Enter")  # submits, as a keyboard user would
+
+        expect(page.get_by_role("heading", name="Signing secret")).to_be_visible()
+        secret = page.get_by_role("textbox", name="Secret").input_value()
+        assert secret.startswith("whsec_")
+        screenshot("secret")
+        page.get_by_role("link", name="Done").click()
+
+        expect(page.get_by_test_id("connector")).to_have_text("Signed webhook")
+        page.get_by_role("button", name="Send test push").click()
+        expect(page.get_by_role("status").first).to_contain_text("Test push: Delivered — Documents: 5")
+        (push,) = receiver.received
+        assert webhook.verify(secret=secret, headers=push.headers, body=push.body)
+    finally:
+        receiver.stop()

@@ -19,7 +19,7 @@ everything not listed. Only integer arithmetic is used: no float ever sees an am
 
 import re
 
-__all__ = ["format_integer", "format_money", "minor_unit_digits"]
+__all__ = ["chargeable", "format_integer", "format_money", "minimum_charge", "minor_unit_digits"]
 
 # ISO 4217 currencies whose minor unit is not 1/100.
 _ZERO_DECIMAL = frozenset(
@@ -136,3 +136,38 @@ def format_money(amount_minor: int, currency: str, locale: str = "en") -> str:
     if symbol is not None and conventions.symbol_first:
         return f"{sign}{symbol}{number}"
     return f"{sign}{number} {symbol or code}"
+
+
+# The smallest amount a card can be charged, per Stripe (in minor units; 50 for any
+# currency not listed): stripe.com/docs/currencies#minimum-and-maximum-charge-amounts
+_MINIMUM_CHARGE = {
+    "AED": 200,
+    "BGN": 100,
+    "CZK": 1500,
+    "DKK": 250,
+    "GBP": 30,
+    "HKD": 400,
+    "HUF": 17500,
+    "MXN": 1000,
+    "MYR": 200,
+    "NOK": 300,
+    "PLN": 200,
+    "RON": 200,
+    "SEK": 300,
+    "THB": 1000,
+}
+
+
+def minimum_charge(currency: str) -> int:
+    """The smallest card payment in `currency`, in minor units (50 cents, 30 pence…)."""
+    return _MINIMUM_CHARGE.get(currency.upper(), 50)
+
+
+def chargeable(amount_minor: int, currency: str) -> bool:
+    """Whether `amount_minor` can be charged to a card at all: less than the minimum
+    is not charged (an increase quoted minutes before its period ends, a free plan).
+
+    >>> chargeable(33, "eur"), chargeable(50, "eur"), chargeable(30, "gbp")
+    (False, True, True)
+    """
+    return amount_minor >= minimum_charge(currency)

@@ -39,7 +39,7 @@ from subscriptions import seat_changes
 from subscriptions.models import SeatChange, Subscription
 from subscriptions.seat_changes import QuoteExpired
 
-from . import signals
+from . import money, signals
 from .errors import (
     AuthenticationRequired,
     CardDeclined,
@@ -171,8 +171,9 @@ def _claim_attempt(
             )
         expired = seat_changes.expire_if_due(change)
         if not expired:
-            if change.amount_due <= 0:
-                # An increase priced at nothing (a free plan): there is nothing to charge.
+            if not money.chargeable(change.amount_due, change.currency):
+                # Priced at nothing (a free plan) or under the smallest card payment (a
+                # change quoted minutes before its period ends): nothing is charged.
                 seat_changes.seat_change_apply(
                     seat_change=change, via="payment", actor_label="nothing to pay"
                 )
@@ -422,7 +423,8 @@ def payment_card_on_file_queue(*, seat_change: SeatChange) -> Payment | None:
     Without a Stripe customer there is no card on file: nothing is done. The customer
     is emailed if the card is missing, declined, or needs their bank's confirmation.
     Returns the claimed payment (None when nothing was claimed)."""
-    if seat_change.amount_due > 0 and not seat_change.subscription.stripe_customer_id:
+    nothing_to_charge = not money.chargeable(seat_change.amount_due, seat_change.currency)
+    if not nothing_to_charge and not seat_change.subscription.stripe_customer_id:
         return None
     claim = _claim_attempt(
         seat_change=seat_change,

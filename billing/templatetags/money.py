@@ -1,6 +1,7 @@
 from django import template
 
-from billing.money import format_money
+from billing.money import chargeable as is_chargeable
+from billing.money import format_money, minimum_charge
 
 register = template.Library()
 
@@ -11,3 +12,15 @@ def money(amount_minor, currency):
     if amount_minor is None or amount_minor == "":
         return ""
     return format_money(int(amount_minor), currency)
+
+
+@register.filter
+def chargeable(amount_minor, currency) -> bool:
+    """`{% if amount|chargeable:currency %}`: at least the minimum card payment."""
+    return is_chargeable(int(amount_minor or 0), currency)
+
+
+@register.filter
+def minimum_payment(currency) -> str:
+    """`{{ currency|minimum_payment }}` → "€0.50"."""
+    return format_money(minimum_charge(currency), currency)

@@ -5,7 +5,7 @@ from decimal import Decimal
 
 import pytest
 
-from billing.money import format_integer, format_money, minor_unit_digits
+from billing.money import chargeable, format_integer, format_money, minor_unit_digits
 
 
 @pytest.mark.parametrize(
@@ -142,3 +142,18 @@ def test_random_amounts_agree_with_decimal_formatting():
         amount = rng.randrange(-(10**15), 10**15) // 10 ** rng.randrange(0, 15)
         expected_number = f"{Decimal(amount).scaleb(-digits):,.{digits}f}"
         assert format_money(amount, currency) == f"{expected_number} {currency.upper()}"
+
+
+@pytest.mark.parametrize(
+    ("amount", "currency", "can_charge"),
+    [
+        (49, "eur", False),
+        (50, "EUR", True),
+        (29, "gbp", False),
+        (30, "gbp", True),
+        (0, "usd", False),
+        (299, "sek", False),
+    ],
+)
+def test_less_than_the_smallest_card_payment_cannot_be_charged(amount, currency, can_charge):
+    assert chargeable(amount, currency) is can_charge

@@ -13,7 +13,7 @@ from pypdf import PdfReader
 
 from billing.models import Payment
 from subscriptions.models import SeatChange, Subscription
-from tests.billing.factories import DECLINED, THREE_D_SECURE, card_token, give_card_on_file
+from tests.billing.factories import DECLINED, THREE_D_SECURE, awaiting_payment, card_token, give_card_on_file
 from tests.factories import MembershipFactory
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("use_localstripe")]
@@ -256,3 +256,42 @@ def test_the_emailed_payment_link_opens_the_payment_page(
     assert f"Pay for seat change {change.number}" in page
     assert "Your card was declined." in page
     assert client.get(link.replace(f"changes/{change.number}/pay/", "change/")).status_code == 404
+
+
+def test_an_increase_worth_less_than_the_smallest_card_payment_is_not_charged(client, activated):
+    # One more user at €15.00 a month, an hour before the period ends: about 2 cents.
+    Subscription.objects.filter(pk=activated.subscription.pk).update(
+        current_period_end=timezone.now() + timedelta(hours=1)
+    )
+    token = activated.change_token
+    client.post(f"/l/{token}/change/", {"new_total": "4"})
+    change = SeatChange.objects.get()
+    assert 0 < change.amount_due < 50
+
+    agreement = client.get(f"/l/{token}/changes/{change.number}/").content.decode()
+    assert "not charged: less than the smallest card payment, €0.50" in html.unescape(agreement)
+    signed = sign_increase(client, activated, new_total="4")
+
+    assert signed.state in ("applying", "applied")  # straight after signing
+    assert not Payment.objects.exists()
+    (signed_email,) = [m for m in mail.outbox if m.subject.startswith("Signed")]
+    assert "nothing is charged" in signed_email.body and "pay €" not in signed_email.body
+    assert Subscription.objects.get(pk=activated.subscription.pk).quantity == 4
+
+
+def test_the_payment_page_confirms_a_change_with_nothing_to_charge(client, activated):
+    Subscription.objects.filter(pk=activated.subscription.pk).update(
+        current_period_end=timezone.now() + timedelta(hours=1)
+    )
+    change = awaiting_payment(Subscription.objects.get(pk=activated.subscription.pk), new_quantity=4)
+    url = urls(activated, change)
+
+    page = html.unescape(client.get(url["pay"]).content.decode())
+
+    assert "Nothing to charge" in page and "is less than the smallest card payment (€0.50)" in page
+    assert "Pay by card" not in page
+    confirmed = client.post(url["pay"], follow=True)
+
+    assert "Nothing to pay: your new seat count is being applied." in confirmed.content.decode()
+    change.refresh_from_db()
+    assert change.state in ("applying", "applied") and not Payment.objects.exists()

@@ -48,10 +48,21 @@ class RowPlan:
     errors: list[str] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class SeatIncrease:
+    """The file gives out more licences of a product than its subscription has seats:
+    with `new_total` seats, it would fit."""
+
+    subscription_id: int
+    product: str
+    new_total: int
+
+
 @dataclass
 class ImportPlan:
     rows: list[RowPlan] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)  # about the whole file
+    seat_increases: list[SeatIncrease] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -139,7 +150,7 @@ def plan_import(*, organization: Organization, text: str, lock: bool = False) ->
         plan.problems.append(f"Line {reader.line_num} is not valid CSV: {error}.")
     if not plan.rows and not plan.problems:
         plan.problems.append("The file has a header line but no users.")
-    plan.problems.extend(_licence_shortfalls(plan, subscriptions, existing, held))
+    _licence_shortfalls(plan, subscriptions, held)
     return plan
 
 
@@ -206,9 +217,11 @@ def _plan_row(line, values, index, subscriptions, existing, held, first_line) ->
     return row
 
 
-def _licence_shortfalls(plan, subscriptions, existing, held) -> list[str]:
+def _licence_shortfalls(plan: ImportPlan, subscriptions, held) -> None:
+    """Add a problem (and the seat increase that would fix it) for each product the
+    file gives out more licences of than its subscription has seats."""
     if not plan.ok and plan.problems:
-        return []
+        return
     delta = Counter()
     for row in plan.rows:
         if row.errors:
@@ -221,19 +234,19 @@ def _licence_shortfalls(plan, subscriptions, existing, held) -> list[str]:
         for code in row.products:
             if code not in current:
                 delta[code] += 1
-    problems = []
     for code, change in sorted(delta.items()):
         subscription = subscriptions[code]
         in_use = sum(1 for email in held if code in held[email])
         if in_use + change > subscription.quantity:
             needed = in_use + change - subscription.quantity
-            problems.append(
-                f"{subscription.plan.product.name}: this file gives out {in_use + change} licences but you "
-                f"have {subscription.quantity} seats. Remove {needed} {subscription.plan.product.name} "
+            product = subscription.plan.product.name
+            plan.problems.append(
+                f"{product}: this file gives out {in_use + change} licences but you "
+                f"have {subscription.quantity} seats. Remove {needed} {product} "
                 f"licence{'s' if needed != 1 else ''} from the file, or increase your seats to "
                 f"{in_use + change}."
             )
-    return problems
+            plan.seat_increases.append(SeatIncrease(subscription.pk, product, in_use + change))
 
 
 def user_import_create(*, organization: Organization, filename: str, raw: bytes, actor=None) -> UserImport:

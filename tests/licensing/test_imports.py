@@ -4,6 +4,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from licensing import imports
 from licensing.models import LicenceAssignment, OrgUser, UserImport
 from subscriptions.errors import InvalidInput
+from subscriptions.models import Subscription
 from tests.factories import (
     LicenceAssignmentFactory,
     MembershipFactory,
@@ -170,3 +171,28 @@ def test_the_pages_preview_then_import_once_and_stay_within_the_organization(cli
     client.force_login(stranger.user)
     assert client.get(f"/licences/import/{user_import.pk}/").status_code == 404
     assert client.post(f"/licences/import/{user_import.pk}/").status_code == 404
+
+
+def test_a_file_needing_more_seats_leads_to_the_increase_and_imports_once_it_is_there(client):
+    membership = MembershipFactory()
+    subscription = SubscriptionFactory(organization=membership.organization, quantity=3)
+    client.force_login(membership.user)
+    rows = "".join(f"User {n},u{n}@example.com,Active,documents\n" for n in range(5))
+    upload = SimpleUploadedFile("team.csv", ("name,email,status,products\n" + rows).encode())
+
+    preview = client.post("/licences/import/", {"file": upload}, follow=True)
+
+    page = preview.content.decode()
+    link = f"/subscriptions/{subscription.pk}/change/?new_total=5"
+    assert f'href="{link}"' in page and "Increase Documents to 5 users" in page
+    assert 'value="5"' in client.get(link).content.decode()  # the change page, filled in
+    assert not OrgUser.objects.exists()
+
+    Subscription.objects.filter(pk=subscription.pk).update(quantity=5)  # as once the increase is paid
+    user_import = UserImport.objects.get()
+    again = client.get(f"/licences/import/{user_import.pk}/").content.decode()
+    assert "Increase Documents" not in again
+    done = client.post(f"/licences/import/{user_import.pk}/", follow=True).content.decode()
+
+    assert "Import done: 5 created, 0 updated, 0 unchanged." in done
+    assert LicenceAssignment.objects.filter(subscription=subscription).count() == 5

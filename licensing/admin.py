@@ -1,7 +1,6 @@
 from django.contrib import admin, messages
 
 from . import delivery
-from .connectors import webhook
 from .models import ConnectedOrg, LicenceAssignment, OrgUser, SeatSyncAttempt
 
 
@@ -20,38 +19,33 @@ class LicenceAssignmentAdmin(admin.ModelAdmin):
 
 @admin.register(ConnectedOrg)
 class ConnectedOrgAdmin(admin.ModelAdmin):
-    """Staff edit where each organization's seat counts go, and try it."""
+    """Where each organization's seat counts go, to look at and try. Settings are
+    edited in the back office ("Edit connector" on the account page), which checks
+    them, keeps secrets write-only and audits the change; secrets are not shown here."""
 
     list_display = ("organization", "kind", "webhook_url", "updated_at")
     list_filter = ("kind",)
     search_fields = ("organization__name",)
-    autocomplete_fields = ("organization",)
-    actions = ["send_test_push", "new_webhook_secret"]
-    fieldsets = (
-        (None, {"fields": ("organization", "kind")}),
-        ("Signed webhook", {"fields": ("webhook_url", "webhook_secret")}),
-        (
-            "Salesforce License Management App",
-            {
-                "fields": (
-                    "salesforce_login_url",
-                    "salesforce_username",
-                    "salesforce_password",
-                    "salesforce_client_id",
-                    "salesforce_client_secret",
-                    "salesforce_subscriber_org_id",
-                    "salesforce_package_id",
-                )
-            },
-        ),
+    actions = ["send_test_push"]
+    fields = (
+        "organization",
+        "kind",
+        "webhook_url",
+        "salesforce_login_url",
+        "salesforce_username",
+        "salesforce_client_id",
+        "salesforce_subscriber_org_id",
+        "salesforce_package_id",
+        "updated_at",
     )
 
-    def save_model(self, request, obj, form, change):
-        if obj.kind == ConnectedOrg.Kind.WEBHOOK and not obj.webhook_secret:
-            obj.webhook_secret = webhook.new_secret()
-        super().save_model(request, obj, form, change)
+    def has_add_permission(self, request):
+        return False
 
-    @admin.action(description="Send a test push (the current seat counts)")
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    @admin.action(description="Send a test push (the current seat counts)", permissions=["view"])
     def send_test_push(self, request, queryset):
         for connected in queryset.select_related("organization"):
             outcome = delivery.test_push(
@@ -59,13 +53,6 @@ class ConnectedOrgAdmin(admin.ModelAdmin):
             )
             level = messages.SUCCESS if outcome.ok else messages.ERROR
             self.message_user(request, f"{connected.organization}: {outcome.detail}", level)
-
-    @admin.action(description="Generate a new webhook secret")
-    def new_webhook_secret(self, request, queryset):
-        for connected in queryset:
-            connected.webhook_secret = webhook.new_secret()
-            connected.save(update_fields=["webhook_secret", "updated_at"])
-        self.message_user(request, "New secrets set: give them to the receivers.")
 
 
 @admin.register(SeatSyncAttempt)

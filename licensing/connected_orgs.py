@@ -3,7 +3,8 @@ organization's seat counts, and its URL or credentials.
 
 Secrets are write-only: a webhook signing secret is generated here (never typed) and
 shown once to the member of staff, who hands it to the customer; Salesforce password
-and client secret are kept when left empty. The audit event names what changed and
+and client secret are kept when left empty, unless the login URL or the user changes
+(else a new login URL would receive the stored secrets). The audit event names what changed and
 never holds a secret. A push in flight reads the settings at its next attempt, so a
 fix here also lets waiting pushes land.
 """
@@ -99,12 +100,17 @@ def _apply(connected_org: ConnectedOrg, data: ConnectedOrgInput) -> str:
         if data.new_webhook_secret or not connected_org.webhook_secret:
             new_secret = connected_org.webhook_secret = webhook.new_secret()
     elif data.kind == ConnectedOrg.Kind.SALESFORCE:
+        signs_in_as = (connected_org.salesforce_login_url, connected_org.salesforce_username)
         connected_org.salesforce_login_url = _url(
             data.salesforce_login_url, field="salesforce_login_url", validator=_https_url
         )
         connected_org.salesforce_username = _required(
             data.salesforce_username, field="salesforce_username", what="the integration user's username"
         )
+        if (connected_org.salesforce_login_url, connected_org.salesforce_username) != signs_in_as:
+            # The stored secrets would be sent to the new place, or for another user:
+            # whoever changes where we sign in types them again.
+            connected_org.salesforce_password = connected_org.salesforce_client_secret = ""
         connected_org.salesforce_client_id = _required(
             data.salesforce_client_id, field="salesforce_client_id", what="the connected app's consumer key"
         )

@@ -8,7 +8,7 @@ from licensing.connected_orgs import ConnectedOrgInput, connected_org_save
 from licensing.connectors import webhook
 from licensing.models import ConnectedOrg
 from subscriptions.errors import InvalidInput
-from tests.factories import OrganizationFactory
+from tests.factories import OrganizationFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -82,3 +82,45 @@ def test_credentials_are_stored_encrypted_and_never_written_to_the_audit_log():
     logged = str(audit.before) + str(audit.after)
     assert "pw-and-token" not in logged and "consumer-secret" not in logged
     assert audit.after["salesforce_password"] == "new secret"
+
+
+def test_the_django_admin_shows_connectors_without_their_secrets_and_cannot_edit_them(client):
+    admin = UserFactory(is_staff=True, is_superuser=True)
+    client.force_login(admin)
+    organization = OrganizationFactory()
+    saved = connected_org_save(organization=organization, data=ConnectedOrgInput(**SALESFORCE))
+
+    page = client.get(f"/admin/licensing/connectedorg/{saved.connected_org.pk}/change/")
+    edit = client.post(
+        f"/admin/licensing/connectedorg/{saved.connected_org.pk}/change/",
+        {"organization": organization.pk, "kind": "webhook", "webhook_url": "https://evil.example/"},
+    )
+
+    body = page.content.decode()
+    assert page.status_code == 200 and "integration@acme.example" in body
+    assert "pw-and-token" not in body and "consumer-secret" not in body and "fernet:" not in body
+    assert edit.status_code == 403
+    assert ConnectedOrg.objects.get().kind == "salesforce"
+    assert client.get("/admin/licensing/connectedorg/add/").status_code == 403
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [{"salesforce_login_url": "https://elsewhere.example"}, {"salesforce_username": "someone@else.example"}],
+)
+def test_the_stored_secrets_are_not_kept_for_a_new_login_url_or_user(changes):
+    organization = OrganizationFactory()
+    connected_org_save(organization=organization, data=ConnectedOrgInput(**SALESFORCE))
+    blanks = {"salesforce_password": "", "salesforce_client_secret": ""}
+
+    with pytest.raises(InvalidInput) as refused:
+        connected_org_save(
+            organization=organization, data=ConnectedOrgInput(**{**SALESFORCE, **blanks, **changes})
+        )
+
+    assert refused.value.extra["field"] == "salesforce_password"
+    stored = ConnectedOrg.objects.get()
+    assert (stored.salesforce_login_url, stored.salesforce_password) == (
+        "https://login.salesforce.com",
+        "pw-and-token",
+    )

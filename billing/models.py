@@ -107,6 +107,7 @@ class RenewalInvoice(models.Model):
     class Status(models.TextChoices):
         PAID = "paid", "Paid"
         PAYMENT_FAILED = "payment_failed", "Payment failed"
+        VOID = "void", "Voided"
 
     organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
     subscription = models.ForeignKey(Subscription, on_delete=models.CASCADE, related_name="renewal_invoices")

@@ -30,14 +30,15 @@ def receipt(*, payment_id: int) -> None:
 
 
 def renewal_payment_failed(*, renewal_invoice_id: int) -> None:
-    """The renewal could not be charged: the admin is asked to pay the invoice."""
+    """An invoice of the subscription (a renewal, usually) could not be charged: the
+    admin is asked to pay it."""
     invoice = RenewalInvoice.objects.select_related(
         "subscription__plan__product", "subscription__organization"
     ).get(pk=renewal_invoice_id)
     subscription = invoice.subscription
     send(
         to=[subscription.admin_email],
-        subject=f"Payment overdue: the renewal of {product_name(subscription)}",
+        subject=f"Payment overdue: {product_name(subscription)}",
         template="renewal_payment_failed",
         context={"invoice": invoice, "subscription": subscription, "product": product_name(subscription)},
     )

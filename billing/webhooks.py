@@ -148,12 +148,18 @@ def _invoice_subscription_id(invoice: dict) -> str:
     return subscription if isinstance(subscription, str) else subscription.get("id", "")
 
 
-def _renewal_invoice(invoice: dict, *, paid: bool) -> str:
-    """A renewal invoice was paid, or its payment failed. Paid is final: a failure
-    reported after it changes nothing."""
+FINAL_INVOICE_STATUSES = (RenewalInvoice.Status.PAID, RenewalInvoice.Status.VOID)
+
+
+def _renewal_invoice(invoice: dict, *, status: str) -> str:
+    """An invoice of a subscription was paid, failed to be paid, or was voided. Paid
+    and voided are final: a failure reported after either changes nothing. Events of
+    one subscription are handled one at a time (its row is locked first), so its
+    standing is decided on what all its invoices say."""
     stripe_subscription_id = _invoice_subscription_id(invoice)
     subscription = (
-        Subscription.objects.select_related("organization")
+        Subscription.objects.select_for_update(of=("self",))
+        .select_related("organization", "plan")
         .filter(stripe_subscription_id=stripe_subscription_id)
         .first()
         if stripe_subscription_id
@@ -161,7 +167,6 @@ def _renewal_invoice(invoice: dict, *, paid: bool) -> str:
     )
     if subscription is None:
         return "ignored: not one of our subscriptions"
-    status = RenewalInvoice.Status.PAID if paid else RenewalInvoice.Status.PAYMENT_FAILED
     record, created = RenewalInvoice.objects.select_for_update().get_or_create(
         stripe_invoice_id=invoice["id"],
         defaults={
@@ -172,8 +177,12 @@ def _renewal_invoice(invoice: dict, *, paid: bool) -> str:
             "currency": invoice.get("currency") or subscription.plan.currency,
         },
     )
-    if not created and record.status == RenewalInvoice.Status.PAID:
-        return f"renewal invoice {record.pk}: already paid"
+    if not created and record.status in FINAL_INVOICE_STATUSES:
+        return f"renewal invoice {record.pk}: already {record.status}"
+    newly_failed = status == RenewalInvoice.Status.PAYMENT_FAILED and (
+        created or record.status != RenewalInvoice.Status.PAYMENT_FAILED
+    )
+    paid = status == RenewalInvoice.Status.PAID
     record.status = status
     record.number = invoice.get("number") or ""
     record.amount = int((invoice.get("amount_paid") if paid else invoice.get("amount_due")) or 0)
@@ -189,19 +198,20 @@ def _renewal_invoice(invoice: dict, *, paid: bool) -> str:
         obj=record,
         after={"invoice": invoice["id"], "amount": record.amount, "currency": record.currency},
     )
-    _renewal_standing(subscription, record)
+    _renewal_standing(subscription, record, newly_failed=newly_failed)
     return f"renewal invoice {record.pk}: {status}"
 
 
-def _renewal_standing(subscription: Subscription, record: RenewalInvoice) -> None:
-    """A failed renewal makes the subscription past due (its admin is asked to pay);
-    it is active again once no renewal invoice of it is left unpaid."""
+def _renewal_standing(subscription: Subscription, record: RenewalInvoice, *, newly_failed: bool) -> None:
+    """An invoice that could not be paid makes the subscription past due, and its admin
+    is asked to pay it (once per invoice, not per failed retry); the subscription is
+    active again once none of its invoices is left unpaid (paid or voided)."""
     reason = f"invoice {record.stripe_invoice_id}"
     if record.status == RenewalInvoice.Status.PAYMENT_FAILED:
-        overdue = subscription_services.subscription_payment_overdue(
+        subscription_services.subscription_payment_overdue(
             subscription_id=subscription.pk, actor_label="Stripe", reason=reason
         )
-        if overdue:
+        if newly_failed and subscription.is_live:
             record_id = record.pk
             transaction.on_commit(lambda: notifications.renewal_payment_failed(renewal_invoice_id=record_id))
         return
@@ -219,7 +229,10 @@ HANDLERS: dict[str, Callable[[dict], str]] = {
     "payment_intent.payment_failed": _payment_intent_failed,
     "payment_intent.requires_action": _payment_intent_requires_action,
     "payment_intent.canceled": _payment_intent_canceled,
-    "invoice.paid": lambda invoice: _renewal_invoice(invoice, paid=True),
-    "invoice.payment_succeeded": lambda invoice: _renewal_invoice(invoice, paid=True),
-    "invoice.payment_failed": lambda invoice: _renewal_invoice(invoice, paid=False),
+    "invoice.paid": lambda invoice: _renewal_invoice(invoice, status=RenewalInvoice.Status.PAID),
+    "invoice.payment_succeeded": lambda invoice: _renewal_invoice(invoice, status=RenewalInvoice.Status.PAID),
+    "invoice.payment_failed": lambda invoice: _renewal_invoice(
+        invoice, status=RenewalInvoice.Status.PAYMENT_FAILED
+    ),
+    "invoice.voided": lambda invoice: _renewal_invoice(invoice, status=RenewalInvoice.Status.VOID),
 }

@@ -237,15 +237,28 @@ def test_a_failed_renewal_makes_the_subscription_overdue_until_its_invoice_is_pa
     assert subscription.is_live  # licences keep working meanwhile
     (email,) = mailoutbox  # one email, not one per failed attempt
     assert email.to == [subscription.admin_email]
-    assert email.subject.startswith("Payment overdue: the renewal of")
+    assert email.subject == "Payment overdue: Opero Documents"
     assert "€45.00" in email.body and "INV-0042" in email.body
     assert "https://invoice.stripe.com/i/in_overdue" in email.body
 
+    # Another invoice fails too: its own email. Paying the first leaves the second due.
+    second = {**invoice, "id": "in_overdue_2", "number": "INV-0043"}
+    deliver(client, event("invoice.payment_failed", second))
     deliver(client, event("invoice.paid", invoice))
 
     subscription.refresh_from_db()
+    assert subscription.status == "past_due"
+    assert [m.subject for m in mailoutbox] == ["Payment overdue: Opero Documents"] * 2
+    assert "INV-0043" in mailoutbox[1].body
+
+    deliver(client, event("invoice.voided", second))  # written off by the vendor
+
+    subscription.refresh_from_db()
     assert subscription.status == "active"
-    assert RenewalInvoice.objects.get().status == "paid"
+    assert dict(RenewalInvoice.objects.values_list("stripe_invoice_id", "status")) == {
+        "in_overdue": "paid",
+        "in_overdue_2": "void",
+    }
     moves = AuditEvent.objects.filter(action__in=("subscription.past_due", "subscription.payment_recovered"))
     assert list(moves.order_by("id").values_list("action", flat=True)) == [
         "subscription.past_due",

@@ -3,11 +3,13 @@
 When a live subscription's period ends, it either renews into the next period with
 the same seats (for a subscription linked to Stripe, Stripe bills the renewal and
 `billing` records the invoice), or, when its admin asked to cancel at period end, it
-ends: its status becomes cancelled, its open seat changes are withdrawn and the
-admin is told. `subscription_periods_roll` (periodic, every minute) does both.
+ends: its status becomes cancelled, its open seat changes are withdrawn, the
+connected org is sent 0 seats (through the same outbox as any count) and the admin is
+told. `subscription_periods_roll` (periodic, every minute) does both.
 """
 
 import calendar
+import logging
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -16,10 +18,12 @@ from django.utils import timezone
 
 from audit.services import audit_record
 
-from . import notifications, seat_changes
-from .models import Plan, SeatChange, Subscription
+from . import notifications, seat_changes, signals
+from .models import Plan, SeatChange, SeatSync, Subscription
 
 ENDED_BY = "system (period end)"
+
+logger = logging.getLogger(__name__)
 
 
 def period_end_for(start: datetime, interval: str, *, anchor_day: int | None = None) -> datetime:
@@ -67,22 +71,31 @@ def subscription_periods_roll(*, now: datetime | None = None, batch_size: int = 
         .values_list("pk", flat=True)[:batch_size]
     )
     for pk in due_ids:
-        with transaction.atomic():
-            subscription = (
-                Subscription.objects.select_for_update(skip_locked=True, of=("self",))
-                .select_related("plan__product", "organization")
-                .filter(pk=pk, current_period_end__lte=now)
-                .first()
-            )
-            if subscription is None or not subscription.is_live:
-                continue  # rolled meanwhile, or another run holds it
-            if subscription.cancel_at_period_end:
-                _end(subscription)
-                roll.ended.append(pk)
-            else:
-                _renew(subscription, now=now)
-                roll.renewed.append(pk)
+        try:
+            _roll_one(pk, now=now, roll=roll)
+        except Exception:
+            # One subscription that can't be rolled (it is retried next run) must not
+            # hold back the others.
+            logger.exception("Subscription %s: its period could not be rolled.", pk)
     return roll
+
+
+def _roll_one(pk: int, *, now: datetime, roll: PeriodRoll) -> None:
+    with transaction.atomic():
+        subscription = (
+            Subscription.objects.select_for_update(skip_locked=True, of=("self",))
+            .select_related("plan__product", "organization")
+            .filter(pk=pk, current_period_end__lte=now)
+            .first()
+        )
+        if subscription is None or not subscription.is_live:
+            return  # rolled meanwhile, or another run holds it
+        if subscription.cancel_at_period_end:
+            _end(subscription)
+            roll.ended.append(pk)
+        else:
+            _renew(subscription, now=now)
+            roll.renewed.append(pk)
 
 
 def _period(subscription: Subscription) -> list[str]:
@@ -115,7 +128,15 @@ def _end(subscription: Subscription) -> None:
         seat_changes.seat_change_cancel(seat_change=seat_change, actor_label=ENDED_BY)
     before = subscription.status
     subscription.status = Subscription.Status.CANCELLED
-    subscription.save(update_fields=["status"])
+    subscription.seats_version += 1
+    subscription.save(update_fields=["status", "seats_version"])
+    # The connected org takes the licences away: 0 seats, newer than any count before.
+    seat_sync = SeatSync.objects.create(
+        organization_id=subscription.organization_id,
+        subscription=subscription,
+        quantity=0,
+        version=subscription.seats_version,
+    )
     audit_record(
         action="subscription.ended",
         organization=subscription.organization,
@@ -126,3 +147,8 @@ def _end(subscription: Subscription) -> None:
     )
     subscription_id = subscription.pk
     transaction.on_commit(lambda: notifications.subscription_ended(subscription_id=subscription_id))
+    transaction.on_commit(
+        lambda: signals.seat_sync_created.send(
+            SeatSync, seat_sync_id=seat_sync.pk, subscription_id=subscription_id
+        )
+    )

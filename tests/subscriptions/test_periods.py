@@ -9,8 +9,8 @@ from django.utils import timezone
 
 from audit.models import AuditEvent
 from licensing import selectors as licensing_selectors
-from subscriptions import periods, services
-from subscriptions.models import Plan, Subscription
+from subscriptions import periods, services, signals
+from subscriptions.models import Plan, SeatSync, Subscription
 from tests.backoffice.factories import seat_change_open
 from tests.factories import LicenceAssignmentFactory, OrgUserFactory, SubscriptionFactory
 
@@ -110,8 +110,17 @@ def test_a_subscription_cancelled_at_period_end_ends_and_its_admin_is_told(
     # A change asked for just before the end, never signed: it can't outlive the subscription.
     draft = seat_change_open(subscription, 6, at=subscription.current_period_end - timedelta(hours=1))
 
-    with django_capture_on_commit_callbacks(execute=True):
-        roll = periods.subscription_periods_roll()
+    pushes = []
+
+    def pushed(sender, *, seat_sync_id, **kwargs):
+        pushes.append(seat_sync_id)
+
+    signals.seat_sync_created.connect(pushed)
+    try:
+        with django_capture_on_commit_callbacks(execute=True):
+            roll = periods.subscription_periods_roll()
+    finally:
+        signals.seat_sync_created.disconnect(pushed)
 
     assert roll.ended == [subscription.pk]
     subscription.refresh_from_db()
@@ -121,6 +130,10 @@ def test_a_subscription_cancelled_at_period_end_ends_and_its_admin_is_told(
     (email,) = mail.outbox
     assert email.to == ["ada@acme.example"] and email.subject.endswith("has ended")
     assert "4 licences no longer work" in email.body
+    # The connected org is told: 0 seats, as a newer version than any count before.
+    (push,) = SeatSync.objects.filter(subscription=subscription)
+    assert (push.quantity, push.version, push.status) == (0, subscription.seats_version, "pending")
+    assert pushes == [push.pk]
     code = subscription.plan.product.code
     assert not licensing_selectors.is_licensed(
         organization_id=subscription.organization_id, product_code=code, email="grace@acme.example"
@@ -138,3 +151,20 @@ def test_an_overdue_subscription_renews_and_stays_overdue():
     subscription.refresh_from_db()
     assert subscription.status == "past_due"
     assert subscription.current_period_end > timezone.now()
+
+
+def test_a_subscription_that_cannot_be_rolled_does_not_hold_back_the_others(monkeypatch):
+    stuck, other = ended_subscription(), ended_subscription()
+    renew = periods._renew
+
+    def failing_for_the_first(subscription, *, now):
+        if subscription.pk == stuck.pk:
+            raise RuntimeError("the database said no")
+        renew(subscription, now=now)
+
+    monkeypatch.setattr(periods, "_renew", failing_for_the_first)
+
+    roll = periods.subscription_periods_roll()
+
+    assert roll.renewed == [other.pk]
+    assert Subscription.objects.get(pk=stuck.pk).current_period_end == stuck.current_period_end

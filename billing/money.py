@@ -159,8 +159,14 @@ _MINIMUM_CHARGE = {
 
 
 def minimum_charge(currency: str) -> int:
-    """The smallest card payment in `currency`, in minor units (50 cents, 30 pence…)."""
-    return _MINIMUM_CHARGE.get(currency.upper(), 50)
+    """The smallest card payment in `currency`, in minor units (50 cents, 30 pence…):
+    for a currency Stripe lists no minimum for, 0.50 of its major unit (50 for a
+    currency without minor units, ¥50 say)."""
+    currency = currency.upper()
+    if currency in _MINIMUM_CHARGE:
+        return _MINIMUM_CHARGE[currency]
+    digits = minor_unit_digits(currency)
+    return 50 * 10 ** (digits - 2) if digits >= 2 else 50
 
 
 def chargeable(amount_minor: int, currency: str) -> bool:

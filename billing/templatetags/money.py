@@ -21,6 +21,14 @@ def chargeable(amount_minor, currency) -> bool:
 
 
 @register.filter
+def below_minimum(amount_minor, currency) -> bool:
+    """`{% if amount|below_minimum:currency %}`: something is due, but less than the
+    smallest card payment, so it is not charged."""
+    amount = int(amount_minor or 0)
+    return amount > 0 and not is_chargeable(amount, currency)
+
+
+@register.filter
 def minimum_payment(currency) -> str:
     """`{{ currency|minimum_payment }}` → "€0.50"."""
     return format_money(minimum_charge(currency), currency)

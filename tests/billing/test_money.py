@@ -5,7 +5,7 @@ from decimal import Decimal
 
 import pytest
 
-from billing.money import chargeable, format_integer, format_money, minor_unit_digits
+from billing.money import chargeable, format_integer, format_money, minimum_charge, minor_unit_digits
 
 
 @pytest.mark.parametrize(
@@ -157,3 +157,10 @@ def test_random_amounts_agree_with_decimal_formatting():
 )
 def test_less_than_the_smallest_card_payment_cannot_be_charged(amount, currency, can_charge):
     assert chargeable(amount, currency) is can_charge
+
+
+@pytest.mark.parametrize(
+    ("currency", "minimum"), [("eur", 50), ("gbp", 30), ("jpy", 50), ("bhd", 500), ("xyz", 50)]
+)
+def test_the_smallest_card_payment_is_half_a_major_unit_unless_stripe_says_otherwise(currency, minimum):
+    assert minimum_charge(currency) == minimum

@@ -13,6 +13,7 @@ from pypdf import PdfReader
 
 from billing.models import Payment
 from subscriptions.models import SeatChange, Subscription
+from tests.agreements.pdfs import text as pdf_text
 from tests.billing.factories import DECLINED, THREE_D_SECURE, awaiting_payment, card_token, give_card_on_file
 from tests.factories import MembershipFactory
 
@@ -274,6 +275,9 @@ def test_an_increase_worth_less_than_the_smallest_card_payment_is_not_charged(cl
 
     assert signed.state in ("applying", "applied")  # straight after signing
     assert not Payment.objects.exists()
+    pdf = client.get(f"/l/{token}/changes/{change.number}/agreement.pdf")
+    terms = " ".join(pdf_text(b"".join(pdf.streaming_content) if pdf.streaming else pdf.content).split())
+    assert "Nothing is charged for the rest of the current period: the amount due is less than" in terms
     (signed_email,) = [m for m in mail.outbox if m.subject.startswith("Signed")]
     assert "nothing is charged" in signed_email.body and "pay €" not in signed_email.body
     assert Subscription.objects.get(pk=activated.subscription.pk).quantity == 4

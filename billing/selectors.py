@@ -55,6 +55,15 @@ def renewal_invoices_for_subscription(subscription: Subscription) -> QuerySet[Re
     ).order_by("-created_at")
 
 
+def unpaid_invoice(subscription: Subscription) -> RenewalInvoice | None:
+    """The latest invoice of this subscription whose payment failed (what makes it past due)."""
+    return (
+        renewal_invoices_for_subscription(subscription)
+        .filter(status=RenewalInvoice.Status.PAYMENT_FAILED)
+        .first()
+    )
+
+
 def receipt_payment(subscription: Subscription, receipt_number: str) -> Payment | None:
     """A paid (or refunded) payment of this subscription, by its receipt number."""
     return (

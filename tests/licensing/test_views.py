@@ -4,8 +4,9 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
+from billing.models import RenewalInvoice
 from licensing.models import LicenceAssignment, OrgUser
-from subscriptions.models import Membership
+from subscriptions.models import Membership, Subscription
 from tests.factories import (
     LicenceAssignmentFactory,
     MembershipFactory,
@@ -42,6 +43,27 @@ def test_my_subscriptions_shows_active_maximum_and_available(admin_client):
     assert 'Maximum active users</dt><dd data-testid="maximum">5<' in page
     assert 'Licences available</dt><dd data-testid="available">3<' in page
     assert f'href="/subscriptions/{subscription.pk}/"' in page
+
+
+def test_an_overdue_subscription_says_what_to_pay_and_where(admin_client):
+    subscription = SubscriptionFactory(organization=admin_client.organization, status="past_due")
+    RenewalInvoice.objects.create(
+        organization=subscription.organization,
+        subscription=subscription,
+        stripe_invoice_id="in_late",
+        number="INV-0099",
+        status=RenewalInvoice.Status.PAYMENT_FAILED,
+        amount=4500,
+        currency="eur",
+        hosted_invoice_url="https://invoice.stripe.com/i/in_late",
+    )
+
+    page = admin_client.get("/dashboard/").content.decode()
+
+    assert "Payment overdue: €45.00, invoice INV-0099." in page
+    assert '<a href="https://invoice.stripe.com/i/in_late" rel="noopener">Pay the invoice</a>' in page
+    Subscription.objects.filter(pk=subscription.pk).update(status="active")
+    assert "Payment overdue:" not in admin_client.get("/dashboard/").content.decode()
 
 
 def test_assigning_the_last_licence_then_one_more_shows_the_refusal_and_changes_nothing(

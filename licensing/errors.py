@@ -39,6 +39,22 @@ class AlreadyLicensed(Conflict):
         super().__init__(f"{org_user.name} already holds a {subscription.plan.product.name} licence.")
 
 
+class DecreaseScheduled(Conflict):
+    code = "decrease_scheduled"
+
+    def __init__(self, subscription, seat_change):
+        product, total, when = (
+            subscription.plan.product.name,
+            seat_change.new_quantity,
+            seat_change.effective_at,
+        )
+        super().__init__(
+            f"No {product} licence can be given: the decrease to {total} users (seat change "
+            f"{seat_change.number}) takes effect on {when.day} {when:%B %Y}, and {total} licences are "
+            "already in use. Free one by making a user Inactive, or withdraw the decrease first."
+        )
+
+
 class SubscriptionNotLive(Conflict):
     code = "subscription_not_live"
 

@@ -3,12 +3,12 @@
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db.models import Count, F, Prefetch, Q, QuerySet
+from django.db.models import Count, F, OuterRef, Prefetch, Q, QuerySet, Subquery
 from django.db.models.functions import Lower
 from django.utils import timezone
 
 from subscriptions import hot_cache
-from subscriptions.models import Organization, SeatSync, Subscription
+from subscriptions.models import Organization, SeatChange, SeatSync, Subscription
 
 from .models import LicenceAssignment, OrgUser, PendingLicence
 
@@ -17,19 +17,38 @@ from .models import LicenceAssignment, OrgUser, PendingLicence
 class SeatSummary:
     maximum: int  # seats paid for ("Maximum active users")
     active: int  # licences assigned ("Number of active users")
+    # An approved decrease waiting for the period end: its total and when.
+    scheduled_maximum: int | None = None
+    scheduled_on: datetime | None = None
 
     @property
     def available(self) -> int:
-        return max(self.maximum - self.active, 0)
+        """Licences that can still be given: no more than the decrease will leave."""
+        ceiling = (
+            self.maximum if self.scheduled_maximum is None else min(self.maximum, self.scheduled_maximum)
+        )
+        return max(ceiling - self.active, 0)
+
+
+def _scheduled(field: str) -> Subquery:
+    return Subquery(
+        SeatChange.objects.filter(subscription=OuterRef("pk"), state=SeatChange.State.SCHEDULED).values(
+            field
+        )[:1]
+    )
 
 
 def subscriptions_with_seats(*, organization: Organization) -> QuerySet[Subscription]:
-    """The organization's subscriptions, each annotated with `licences_in_use`,
-    in one query whatever the number of users."""
+    """The organization's subscriptions, each annotated with `licences_in_use` and
+    any scheduled decrease, in one query whatever the number of users."""
     return (
         Subscription.objects.filter(organization=organization)
         .select_related("plan__product")
-        .annotate(licences_in_use=Count("licence_assignments"))
+        .annotate(
+            licences_in_use=Count("licence_assignments"),
+            scheduled_maximum=_scheduled("new_quantity"),
+            scheduled_on=_scheduled("effective_at"),
+        )
         .order_by("plan__product__name", "pk")
     )
 
@@ -38,7 +57,20 @@ def seat_summary(subscription: Subscription) -> SeatSummary:
     active = getattr(subscription, "licences_in_use", None)
     if active is None:
         active = LicenceAssignment.objects.filter(subscription=subscription).count()
-    return SeatSummary(maximum=subscription.quantity, active=active)
+    if hasattr(subscription, "scheduled_maximum"):
+        scheduled = (subscription.scheduled_maximum, subscription.scheduled_on)
+    else:
+        scheduled = (
+            SeatChange.objects.filter(subscription=subscription, state=SeatChange.State.SCHEDULED)
+            .values_list("new_quantity", "effective_at")
+            .first()
+        ) or (None, None)
+    return SeatSummary(
+        maximum=subscription.quantity,
+        active=active,
+        scheduled_maximum=scheduled[0],
+        scheduled_on=scheduled[1],
+    )
 
 
 def org_users_with_licences(

@@ -22,6 +22,7 @@ from subscriptions.models import Organization, SeatChange, Subscription
 from .errors import (
     AlreadyLicensed,
     AlreadyWaitingForLicence,
+    DecreaseScheduled,
     EmailAlreadyUsed,
     NoLicenceAvailable,
     StatusCannotHoldLicence,
@@ -86,6 +87,11 @@ def _assign_locked(*, subscription: Subscription, org_user: OrgUser) -> LicenceA
     in_use = LicenceAssignment.objects.filter(subscription=subscription).count()
     if in_use >= subscription.quantity:
         raise NoLicenceAvailable(subscription)
+    # An approved decrease waiting for the period end: a licence given now would not
+    # be there after it (and would hold the decrease back).
+    scheduled = SeatChange.objects.filter(subscription=subscription, state=SeatChange.State.SCHEDULED).first()
+    if scheduled is not None and in_use >= scheduled.new_quantity:
+        raise DecreaseScheduled(subscription, scheduled)
     return LicenceAssignment.objects.create(
         organization_id=subscription.organization_id, subscription=subscription, org_user=org_user
     )

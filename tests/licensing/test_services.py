@@ -4,14 +4,17 @@ from audit.models import AuditEvent
 from licensing import selectors, services
 from licensing.errors import (
     AlreadyLicensed,
+    DecreaseScheduled,
     EmailAlreadyUsed,
     NoLicenceAvailable,
     StatusCannotHoldLicence,
     SubscriptionNotLive,
 )
 from licensing.models import LicenceAssignment, OrgUser
+from subscriptions import seat_changes
 from subscriptions.errors import InvalidInput
 from subscriptions.models import Subscription
+from tests.backoffice.factories import seat_change_signed
 from tests.factories import (
     LicenceAssignmentFactory,
     OrgUserFactory,
@@ -254,3 +257,30 @@ def test_audit_events_are_append_only():
         event.save()
     with pytest.raises(TypeError):
         AuditEvent.objects.all().delete()
+
+
+def test_while_a_decrease_waits_for_the_period_end_no_licence_is_given_beyond_it():
+    plan = PlanFactory(code="documents-yearly", interval="year", decrease_policy="period_end")
+    subscription = SubscriptionFactory(plan=plan, quantity=5)
+    LicenceAssignmentFactory.create_batch(2, subscription=subscription)
+    decrease = seat_change_signed(subscription, 3)
+    seat_changes.seat_change_approve(seat_change=decrease, actor=None, licences_kept=lambda change: 2)
+    decrease.refresh_from_db()
+    assert decrease.state == "scheduled"
+    third, fourth = OrgUserFactory.create_batch(2, organization=subscription.organization)
+
+    services.licence_assign(subscription=subscription, org_user=third)
+    with pytest.raises(DecreaseScheduled) as refused:
+        services.licence_assign(subscription=subscription, org_user=fourth)
+
+    end = subscription.current_period_end
+    assert refused.value.message == (
+        f"No Documents licence can be given: the decrease to 3 users (seat change {decrease.number}) takes "
+        f"effect on {end.day} {end:%B %Y}, and 3 licences are already in use. Free one by making a user "
+        "Inactive, or withdraw the decrease first."
+    )
+    assert LicenceAssignment.objects.filter(subscription=subscription).count() == 3
+    seats = selectors.seat_summary(subscription)
+    assert (seats.maximum, seats.active, seats.available, seats.scheduled_maximum) == (5, 3, 0, 3)
+    (listed,) = selectors.subscriptions_with_seats(organization=subscription.organization)
+    assert selectors.seat_summary(listed) == seats

@@ -6,7 +6,7 @@ from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 from django.template.loader import render_to_string
 
-from .models import Subscription
+from .models import Membership, Subscription
 
 
 def send(*, to: list[str], subject: str, template: str, context: dict, attachments=()) -> None:
@@ -26,7 +26,13 @@ def product_name(subscription: Subscription) -> str:
 
 
 def subscription_links(*, subscription: Subscription, links: dict[str, str], subject: str) -> None:
-    """The unique links of a subscription (activation email or retrieval)."""
+    """The unique links of a subscription (activation email or retrieval), and, when the
+    admin has an account in the organization, where to sign in to give out licences."""
+    signs_in = Membership.objects.filter(
+        organization_id=subscription.organization_id,
+        user__email__iexact=subscription.admin_email,
+        role=Membership.Role.ADMIN,
+    ).exists()
     send(
         to=[subscription.admin_email],
         subject=subject,
@@ -35,6 +41,7 @@ def subscription_links(*, subscription: Subscription, links: dict[str, str], sub
             "subscription": subscription,
             "product": product_name(subscription),
             "links": links,
+            "signs_in": signs_in,
         },
     )
 

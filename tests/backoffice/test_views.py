@@ -399,6 +399,7 @@ def test_a_new_account_from_the_form(accounts, django_capture_on_commit_callback
     assert response.redirect_chain[-1][0] == f"/backoffice/accounts/{organization.pk}/"
     assert organization.account_manager == accounts.am
     assert [m.subject for m in mail.outbox] == ["Opero Documents is now active"]
+    assert "/accounts/login/ with peter@initech.example" in mail.outbox[0].body  # their new account
 
 
 def test_a_new_account_form_shows_each_mistake_on_its_field(accounts):

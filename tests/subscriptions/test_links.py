@@ -4,7 +4,7 @@ from django.db import transaction
 
 from subscriptions import links
 from subscriptions.models import CapabilityLink, Subscription
-from tests.factories import SubscriptionFactory
+from tests.factories import MembershipFactory, SubscriptionFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -30,6 +30,20 @@ def test_activation_emails_the_admin_product_is_now_active_with_two_unique_links
     assert len(urls) == 2
     subscription.refresh_from_db()
     assert subscription.status == "active" and subscription.activated_at is not None
+
+
+def test_an_admin_with_an_account_is_also_told_where_to_sign_in_to_give_out_licences(settings):
+    settings.SITE_URL = "https://seats.example"
+    _, without_account, _ = activate()
+    mail.outbox.clear()
+    subscription = SubscriptionFactory(status=Subscription.Status.PENDING, admin_email="Grace@Acme.example")
+    MembershipFactory(organization=subscription.organization, user__email="grace@acme.example")
+
+    links.subscription_activate(subscription=subscription)
+
+    (with_account,) = mail.outbox
+    assert "sign in at https://seats.example/accounts/login/ with Grace@Acme.example" in with_account.body
+    assert "/accounts/login/" not in without_account.body
 
 
 def test_link_tokens_are_256_bit_and_stored_only_as_a_hash():

@@ -730,6 +730,28 @@ def _reconcile(payment_id: int) -> None:
 # --- Renewals ---------------------------------------------------------------------------
 
 
+def stripe_subscription_stop_renewal(*, subscription_id: int) -> bool:
+    """Tell Stripe to end the subscription at its period end instead of renewing it
+    (the admin cancelled). Safe to repeat. Returns False when there is nothing to
+    tell: no Stripe subscription, or the cancellation was withdrawn meanwhile."""
+    subscription = Subscription.objects.select_related("organization").get(pk=subscription_id)
+    if not subscription.stripe_subscription_id or not subscription.cancel_at_period_end:
+        return False
+    stripe_gateway().subscription_cancel_at_period_end(
+        subscription_id=subscription.stripe_subscription_id,
+        idempotency_key=f"seatmgr-subscription-{subscription.pk}-cancel-at-period-end",
+    )
+    with transaction.atomic():
+        audit_record(
+            action="subscription.stripe_renewal_stopped",
+            organization=subscription.organization,
+            actor_label="system",
+            obj=subscription,
+            after={"stripe_subscription": subscription.stripe_subscription_id},
+        )
+    return True
+
+
 def stripe_subscription_quantity_sync(*, subscription_id: int) -> bool:
     """Set the Stripe subscription's quantity to ours, so that renewals bill the new
     number of seats. Reads the quantity when it runs, so the newest always wins; the

@@ -66,6 +66,15 @@ def sync_stripe_quantity(self, subscription_id: int) -> None:
         _retry_later(self, error)
 
 
+@shared_task(bind=True, acks_late=True, max_retries=STRIPE_RETRIES)
+def stop_stripe_renewal(self, subscription_id: int) -> None:
+    """A subscription cancelled at period end: Stripe does not renew it."""
+    try:
+        services.stripe_subscription_stop_renewal(subscription_id=subscription_id)
+    except PaymentProcessorUnavailable as error:
+        _retry_later(self, error)
+
+
 @shared_task
 def reconcile_payments() -> dict[str, int]:
     """Periodic: payments and webhook events whose outcome never reached us."""

@@ -5,7 +5,7 @@ from django.utils import timezone
 
 from audit.services import audit_record
 
-from . import notifications
+from . import notifications, signals
 from .errors import Conflict, InvalidInput, NotFound
 from .models import ApiKey, Organization, Subscription, hash_secret
 
@@ -88,6 +88,9 @@ def subscription_cancel(
             request=request,
         )
         transaction.on_commit(lambda: notifications.subscription_cancelled(subscription_id=subscription.pk))
+        transaction.on_commit(
+            lambda: signals.subscription_cancel_requested.send(Subscription, subscription_id=subscription.pk)
+        )
     return subscription
 
 

@@ -20,6 +20,10 @@ seat_sync_failing = Signal()
 # `backoffice` emails the organization's account manager.
 seat_change_signed = Signal()
 
+# Sent on commit when a subscription's admin asks to cancel it at the end of the period
+# (kwargs: subscription_id). `billing` tells Stripe not to renew it.
+subscription_cancel_requested = Signal()
+
 # Sent INSIDE the transaction that activates a subscription (kwargs: subscription).
 # `licensing` opens the setup wizard of an organization that has nobody in it yet.
 subscription_activated = Signal()

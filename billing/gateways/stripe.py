@@ -325,6 +325,13 @@ class StripeGateway:
             subscription_id, params=params, options=self._options(idempotency_key)
         )
 
+    @_translate_errors
+    def subscription_cancel_at_period_end(self, *, subscription_id: str, idempotency_key: str) -> None:
+        """Stripe ends the subscription at its current period end instead of renewing."""
+        self._client.v1.subscriptions.update(
+            subscription_id, params={"cancel_at_period_end": True}, options=self._options(idempotency_key)
+        )
+
     # --- Webhooks -------------------------------------------------------------------
 
     def webhook_event(self, *, payload: bytes, signature: str) -> WebhookEvent:

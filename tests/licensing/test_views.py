@@ -6,11 +6,14 @@ from django.utils import timezone
 
 from billing.models import RenewalInvoice
 from licensing.models import LicenceAssignment, OrgUser
+from subscriptions import seat_changes
 from subscriptions.models import Membership, Subscription
+from tests.backoffice.factories import seat_change_signed
 from tests.factories import (
     LicenceAssignmentFactory,
     MembershipFactory,
     OrgUserFactory,
+    PlanFactory,
     SubscriptionFactory,
     UserFactory,
 )
@@ -62,6 +65,8 @@ def test_an_overdue_subscription_says_what_to_pay_and_where(admin_client):
 
     assert "Payment overdue: €45.00, invoice INV-0099." in page
     assert '<a href="https://invoice.stripe.com/i/in_late" rel="noopener">Pay the invoice</a>' in page
+    detail = admin_client.get(f"/subscriptions/{subscription.pk}/").content.decode()
+    assert "Payment overdue: €45.00, invoice INV-0099." in detail
     Subscription.objects.filter(pk=subscription.pk).update(status="active")
     assert "Payment overdue:" not in admin_client.get("/dashboard/").content.decode()
 
@@ -198,3 +203,19 @@ def test_manage_licences_pages_long_user_lists_and_finds_people(admin_client):
     assert "Page 1 of 3 (230 users)" in first and "User 000" in first and "User 100" not in first
     assert "User 229" in last
     assert "User 117" in found and "User 118" not in found
+
+
+def test_while_a_decrease_is_scheduled_the_pages_count_only_the_licences_it_leaves(admin_client):
+    plan = PlanFactory(code="documents-yearly", interval="year", decrease_policy="period_end")
+    subscription = SubscriptionFactory(organization=admin_client.organization, plan=plan, quantity=5)
+    LicenceAssignmentFactory.create_batch(2, subscription=subscription)
+    decrease = seat_change_signed(subscription, 3)
+    seat_changes.seat_change_approve(seat_change=decrease, actor=None, licences_kept=lambda change: 2)
+    end = subscription.current_period_end
+
+    dashboard = admin_client.get("/dashboard/").content.decode()
+    detail = admin_client.get(f"/subscriptions/{subscription.pk}/").content.decode()
+
+    assert f'data-testid="scheduled-maximum">(3 from {end.day} {end:%B %Y})' in dashboard
+    assert 'Licences available</dt><dd data-testid="available">1<' in dashboard
+    assert "Licences available</dt><dd>1<" in detail

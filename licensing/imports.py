@@ -26,6 +26,7 @@ from subscriptions.errors import InvalidInput
 from subscriptions.models import Organization, Subscription
 
 from .models import LicenceAssignment, OrgUser, UserImport
+from .selectors import scheduled_decrease
 
 MAX_BYTES = 5 * 1024 * 1024
 MAX_ROWS = 20_000
@@ -95,9 +96,16 @@ def decode(raw: bytes) -> str:
 
 
 def _live_subscriptions(organization: Organization, *, lock: bool) -> dict[str, Subscription]:
-    queryset = Subscription.objects.filter(
-        organization=organization, status__in=(Subscription.Status.ACTIVE, Subscription.Status.PAST_DUE)
-    ).select_related("plan__product")
+    queryset = (
+        Subscription.objects.filter(
+            organization=organization, status__in=(Subscription.Status.ACTIVE, Subscription.Status.PAST_DUE)
+        )
+        .select_related("plan__product")
+        .annotate(
+            scheduled_maximum=scheduled_decrease("new_quantity"),
+            scheduled_on=scheduled_decrease("effective_at"),
+        )
+    )
     if lock:
         queryset = queryset.select_for_update(of=("self",)).order_by("pk")
     return {subscription.plan.product.code: subscription for subscription in queryset}
@@ -237,7 +245,17 @@ def _licence_shortfalls(plan: ImportPlan, subscriptions, held) -> None:
     for code, change in sorted(delta.items()):
         subscription = subscriptions[code]
         in_use = sum(1 for email in held if code in held[email])
-        if in_use + change > subscription.quantity:
+        scheduled, when = subscription.scheduled_maximum, subscription.scheduled_on
+        if scheduled is not None and in_use + change > min(scheduled, subscription.quantity):
+            # No increase while a decrease waits for the period end (one open change).
+            needed = in_use + change - min(scheduled, subscription.quantity)
+            product = subscription.plan.product.name
+            plan.problems.append(
+                f"{product}: this file gives out {in_use + change} licences, but the decrease to "
+                f"{scheduled} users on {when.day} {when:%B %Y} leaves {scheduled}. Remove {needed} "
+                f"{product} licence{'s' if needed != 1 else ''} from the file, or withdraw the decrease."
+            )
+        elif in_use + change > subscription.quantity:
             needed = in_use + change - subscription.quantity
             product = subscription.plan.product.name
             plan.problems.append(

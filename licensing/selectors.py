@@ -30,7 +30,9 @@ class SeatSummary:
         return max(ceiling - self.active, 0)
 
 
-def _scheduled(field: str) -> Subquery:
+def scheduled_decrease(field: str) -> Subquery:
+    """For annotating subscriptions: `field` of their decrease waiting for the period
+    end (None without one)."""
     return Subquery(
         SeatChange.objects.filter(subscription=OuterRef("pk"), state=SeatChange.State.SCHEDULED).values(
             field
@@ -46,8 +48,8 @@ def subscriptions_with_seats(*, organization: Organization) -> QuerySet[Subscrip
         .select_related("plan__product")
         .annotate(
             licences_in_use=Count("licence_assignments"),
-            scheduled_maximum=_scheduled("new_quantity"),
-            scheduled_on=_scheduled("effective_at"),
+            scheduled_maximum=scheduled_decrease("new_quantity"),
+            scheduled_on=scheduled_decrease("effective_at"),
         )
         .order_by("plan__product__name", "pk")
     )

@@ -4,7 +4,8 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from licensing import imports
 from licensing.models import LicenceAssignment, OrgUser, UserImport
 from subscriptions.errors import InvalidInput
-from subscriptions.models import Subscription
+from subscriptions.models import SeatChange, Subscription
+from tests.backoffice.factories import seat_change_signed
 from tests.factories import (
     LicenceAssignmentFactory,
     MembershipFactory,
@@ -196,3 +197,23 @@ def test_a_file_needing_more_seats_leads_to_the_increase_and_imports_once_it_is_
 
     assert "Import done: 5 created, 0 updated, 0 unchanged." in done
     assert LicenceAssignment.objects.filter(subscription=subscription).count() == 5
+
+
+def test_a_file_is_checked_against_the_total_a_scheduled_decrease_leaves(organization):
+    documents = organization.subscriptions.get(plan__product__code="documents")
+    Subscription.objects.filter(pk=documents.pk).update(quantity=5)
+    documents.refresh_from_db()
+    decrease = seat_change_signed(documents, 3)
+    SeatChange.objects.filter(pk=decrease.pk).update(
+        state="scheduled", effective_at=documents.current_period_end
+    )
+    rows = "".join(f"User {n},u{n}@example.com,Active,documents\n" for n in range(4))
+
+    plan = imports.plan_import(organization=organization, text="name,email,status,products\n" + rows)
+
+    end = documents.current_period_end
+    assert plan.problems == [
+        f"Documents: this file gives out 4 licences, but the decrease to 3 users on {end.day} {end:%B %Y} "
+        "leaves 3. Remove 1 Documents licence from the file, or withdraw the decrease."
+    ]
+    assert plan.seat_increases == []

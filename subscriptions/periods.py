@@ -21,7 +21,7 @@ from audit.services import audit_record
 from . import notifications, seat_changes, signals
 from .models import Plan, SeatChange, SeatSync, Subscription
 
-ENDED_BY = "system (period end)"
+ACTOR_LABEL = "system (period end)"  # who renewed or ended it, in the audit log
 
 logger = logging.getLogger(__name__)
 
@@ -110,22 +110,16 @@ def _renew(subscription: Subscription, *, now: datetime) -> None:
     audit_record(
         action="subscription.renewed",
         organization=subscription.organization,
-        actor_label=ENDED_BY,
+        actor_label=ACTOR_LABEL,
         obj=subscription,
         before={"period": before},
-        after={
-            "period": [
-                subscription.current_period_start.isoformat(),
-                subscription.current_period_end.isoformat(),
-            ],
-            "seats": subscription.quantity,
-        },
+        after={"period": _period(subscription), "seats": subscription.quantity},
     )
 
 
 def _end(subscription: Subscription) -> None:
     for seat_change in subscription.seat_changes.filter(state__in=SeatChange.OPEN_STATES):
-        seat_changes.seat_change_cancel(seat_change=seat_change, actor_label=ENDED_BY)
+        seat_changes.seat_change_cancel(seat_change=seat_change, actor_label=ACTOR_LABEL)
     before = subscription.status
     subscription.status = Subscription.Status.CANCELLED
     subscription.seats_version += 1
@@ -140,7 +134,7 @@ def _end(subscription: Subscription) -> None:
     audit_record(
         action="subscription.ended",
         organization=subscription.organization,
-        actor_label=ENDED_BY,
+        actor_label=ACTOR_LABEL,
         obj=subscription,
         before={"status": before},
         after={"status": subscription.status, "ended_at": subscription.current_period_end.isoformat()},

@@ -15,7 +15,7 @@ from django.db.models.functions import Lower
 from django.utils import timezone
 
 from audit.services import audit_record
-from subscriptions import notifications
+from subscriptions import notifications, seat_changes
 from subscriptions.errors import InvalidInput
 from subscriptions.models import Organization, SeatChange, Subscription
 
@@ -90,7 +90,7 @@ def _assign_locked(*, subscription: Subscription, org_user: OrgUser) -> LicenceA
     # An approved decrease waiting for the period end: a licence given now would not
     # be there after it (and would hold the decrease back).
     scheduled = SeatChange.objects.filter(subscription=subscription, state=SeatChange.State.SCHEDULED).first()
-    if scheduled is not None and in_use >= scheduled.new_quantity:
+    if in_use >= seat_changes.licence_ceiling(subscription, scheduled):
         raise DecreaseScheduled(subscription, scheduled)
     return LicenceAssignment.objects.create(
         organization_id=subscription.organization_id, subscription=subscription, org_user=org_user

@@ -165,6 +165,14 @@ def open_seat_change(*, subscription: Subscription) -> SeatChange | None:
     return subscription.seat_changes.filter(state__in=SeatChange.OPEN_STATES).first()
 
 
+def licence_ceiling(subscription: Subscription, open_change: SeatChange | None) -> int:
+    """How many licences the subscription may hold: its seats, or fewer while an
+    approved decrease (`open_change`) waits for the period end, so that it fits then."""
+    if open_change is not None and open_change.state == SeatChange.State.SCHEDULED:
+        return min(subscription.quantity, open_change.new_quantity)
+    return subscription.quantity
+
+
 def quote_expiry(*, quoted_at: datetime, period_end: datetime) -> datetime:
     return min(quoted_at + QUOTE_VALIDITY, period_end)
 

@@ -5,7 +5,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from . import seat_changes, services
 from .errors import DomainError
-from .models import ApiKey, Membership, SeatChange, Subscription
+from .models import ApiKey, Membership, Subscription
 from .tenancy import org_member_required
 
 
@@ -21,16 +21,13 @@ def subscription_detail(request, pk: int):
         raise Http404
     in_use = subscription.licence_assignments.count()
     open_change = seat_changes.open_seat_change(subscription=subscription)
-    ceiling = subscription.quantity
-    if open_change is not None and open_change.state == SeatChange.State.SCHEDULED:
-        ceiling = min(ceiling, open_change.new_quantity)  # as licensing gives them out
     return render(
         request,
         "subscriptions/detail.html",
         {
             "subscription": subscription,
             "licences_in_use": in_use,
-            "available": max(ceiling - in_use, 0),
+            "available": max(seat_changes.licence_ceiling(subscription, open_change) - in_use, 0),
             "suggested_total": request.GET.get("new_total", ""),
             "is_admin": request.membership.role == Membership.Role.ADMIN,
             "open_change": open_change,

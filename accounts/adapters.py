@@ -1,5 +1,8 @@
 from allauth.account.adapter import DefaultAccountAdapter
+from django.core.exceptions import PermissionDenied
 from django.urls import reverse
+
+from .client_ip import client_ip
 
 
 class AccountAdapter(DefaultAccountAdapter):
@@ -15,3 +18,11 @@ class AccountAdapter(DefaultAccountAdapter):
         if user.is_staff and user.staff_role:
             return reverse("backoffice:approvals")
         return super().get_login_redirect_url(request)
+
+    def get_client_ip(self, request) -> str:
+        """The address allauth's rate limits count by: the real client's behind the
+        trusted proxies (TRUSTED_PROXY_COUNT), like every other rate limit here."""
+        ip = client_ip(request)
+        if not ip:
+            raise PermissionDenied("Unable to determine client IP address")
+        return ip

@@ -2,13 +2,9 @@ from typing import Any
 
 from django.db import models
 
+from accounts.client_ip import client_ip
+
 from .models import AuditEvent
-
-
-def client_ip(request) -> str | None:
-    if request is None:
-        return None
-    return request.META.get("REMOTE_ADDR") or None
 
 
 def audit_record(

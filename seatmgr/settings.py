@@ -300,3 +300,12 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
 }
+
+# --- Client IP behind proxies ---------------------------------------------
+# How many proxies in front of the app append to X-Forwarded-For (a TLS proxy: 1).
+# The client's address is then the entry that many places from the right; with 0
+# the header is ignored and REMOTE_ADDR is the client (accounts/client_ip.py).
+try:
+    TRUSTED_PROXY_COUNT = int(os.environ.get("TRUSTED_PROXY_COUNT") or "0")
+except ValueError as error:
+    raise ImproperlyConfigured("TRUSTED_PROXY_COUNT must be a number of proxies (0, 1, …).") from error

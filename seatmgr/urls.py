@@ -6,11 +6,15 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from licensing import views as licensing_views
 
+from .admin_sign_in import admin_login
+
 urlpatterns = [
     # First: the API's hot path (licence checks) is matched before anything else.
     path("api/v1/", include("seatmgr.api_urls")),
     path("", RedirectView.as_view(pattern_name="dashboard", permanent=False)),
     path("accounts/", include("allauth.urls")),
+    # Before the admin's own URLs: its sign-in is allauth's (seatmgr/admin_sign_in.py).
+    path("admin/login/", admin_login, name="admin_login"),
     path("admin/", admin.site.urls),
     path("dashboard/", licensing_views.dashboard, name="dashboard"),
     path("welcome/", licensing_views.wizard_resume, name="wizard"),

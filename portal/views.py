@@ -9,6 +9,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from accounts.client_ip import client_ip
 from agreements import selectors as agreement_selectors
 from agreements import services as agreement_services
 from billing import receipts
@@ -33,7 +34,7 @@ SIGN = CapabilityLink.Action.SIGN
 
 
 def _client_ip(request) -> str:
-    return request.META.get("REMOTE_ADDR", "")
+    return client_ip(request) or ""
 
 
 def link_entry(request, token: str):
@@ -457,7 +458,8 @@ def cancel_subscription(request):
 
 @require_http_methods(["GET", "POST"])
 def retrieve_links(request):
-    """Re-send the unique links. Same answer whether or not the address is known."""
+    """Re-send the unique links. The same answer, as quickly, whether or not the
+    address is known: the lookup and the emails happen in a task."""
     context = {}
     if request.method == "POST":
         email = request.POST.get("email", "").strip()
@@ -473,7 +475,7 @@ def retrieve_links(request):
                 {"error": error.message, "email": email},
                 status=429,
             )
-        context = {"sent_to": email}
+        context = {"sent": True}
     return render(request, "portal/retrieve_links.html", context)
 
 

@@ -7,11 +7,13 @@ same action. Sending the links again issues new ones and leaves the old ones wor
 """
 
 import hmac
+import logging
 import secrets
+import threading
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db import transaction
+from django.db import connections, transaction
 from django.urls import reverse
 from django.utils import timezone
 
@@ -20,6 +22,8 @@ from audit.services import audit_record
 from . import notifications, signals
 from .errors import Conflict, DomainError
 from .models import CapabilityLink, SeatChange, Subscription, hash_secret
+
+logger = logging.getLogger(__name__)
 
 LINK_ACTIONS_EMAILED = (CapabilityLink.Action.CHANGE_SEATS, CapabilityLink.Action.CANCEL)
 
@@ -170,10 +174,13 @@ def _count_attempt(key: str, limit: int) -> bool:
 
 
 def links_retrieve(*, email: str, ip: str | None) -> None:
-    """ "Retrieve my links": if `email` is the admin address of live subscriptions,
-    email it fresh links for each. Says nothing about whether it is (the caller shows
-    the same answer either way). Raises RateLimited past the per-IP or per-address
-    limit."""
+    """ "Retrieve my links", the part the request waits for: counts the attempt against
+    the per-IP and per-address limits (RateLimited past either) and queues the task
+    `send_retrieved_links`, which looks the address up and emails the links. The
+    request never looks the address up, so it answers alike and as fast whether or
+    not the address is known."""
+    from .tasks import send_retrieved_links  # the tasks module imports the services
+
     email = (email or "").strip().lower()
     ip_ok = _count_attempt(f"links-retrieve:ip:{ip or 'unknown'}", RETRIEVE_LIMIT_PER_IP)
     address_ok = _count_attempt(f"links-retrieve:email:{hash_secret(email)}", RETRIEVE_LIMIT_PER_ADDRESS)
@@ -181,16 +188,46 @@ def links_retrieve(*, email: str, ip: str | None) -> None:
         raise RateLimited(
             "Too many requests for links. Please wait an hour and try again, or contact your account manager."
         )
+    _queue_without_waiting(send_retrieved_links, email)
+
+
+def _queue_without_waiting(task, *args) -> None:
+    """Queue `task` so that the request does not wait for it. The embedded default runs
+    tasks in-process, inside the request (eager): there the task gets a thread of its
+    own instead, so the answer does not wait for it either."""
+    if not task.app.conf.task_always_eager:
+        task.delay(*args)
+        return
+
+    def run() -> None:
+        try:
+            task.delay(*args)
+        except Exception:
+            logger.exception("%s failed", task.name)
+        finally:
+            connections.close_all()  # this thread's own connections
+
+    threading.Thread(target=run, name=task.name, daemon=True).start()
+
+
+def links_retrieve_send(*, email: str) -> int:
+    """If `email` is the admin address of live subscriptions, email it fresh links for
+    each; returns how many. Run by the task `send_retrieved_links`, never inside the
+    request that asked (see `links_retrieve`)."""
+    email = (email or "").strip().lower()
     subscriptions = Subscription.objects.select_related("plan__product", "organization").filter(
         admin_email__iexact=email,
         status__in=(Subscription.Status.ACTIVE, Subscription.Status.PAST_DUE),
     )
+    sent = 0
     for subscription in subscriptions:
         links_email(
             subscription=subscription,
             subject=f"Your {notifications.product_name(subscription)} links",
             actor_label=f"retrieve links ({email})",
         )
+        sent += 1
+    return sent
 
 
 def subscription_activate(*, subscription: Subscription, actor=None, request=None) -> Subscription:

@@ -2,7 +2,7 @@
 
 from celery import shared_task
 
-from . import periods, seat_changes
+from . import links, periods, seat_changes
 
 
 @shared_task
@@ -16,3 +16,10 @@ def roll_subscription_periods() -> dict:
     """Renew, or end, the subscriptions whose period has ended (bounded batch per run)."""
     roll = periods.subscription_periods_roll()
     return {"renewed": len(roll.renewed), "ended": len(roll.ended)}
+
+
+@shared_task
+def send_retrieved_links(email: str) -> int:
+    """ "Retrieve my links": email the links to `email` if it is a subscription's admin
+    address (queued by the request, which answers without knowing)."""
+    return links.links_retrieve_send(email=email)

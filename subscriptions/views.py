@@ -1,6 +1,7 @@
 from django.contrib import messages
 from django.http import Http404
 from django.shortcuts import redirect, render
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 
 from . import seat_changes, services
@@ -39,6 +40,7 @@ def subscription_detail(request, pk: int):
 
 @org_member_required(admin=True)
 @require_http_methods(["GET", "POST"])
+@never_cache  # the answer to a POST shows the new key, once: no cache may keep a copy
 def api_keys(request):
     new_key = None
     if request.method == "POST":

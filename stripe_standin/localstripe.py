@@ -13,6 +13,8 @@ answer back into the pinned version's shapes:
 * PaymentIntents: `allowed_payment_method_types` (the pinned version's name) is
   localstripe's `payment_method_types`; `return_url` and `automatic_payment_methods`
   are unknown to it (it never redirects); `off_session` is only a boolean there.
+  `error_on_requires_action` is unknown too: localstripe leaves such a payment in
+  `requires_action` where Stripe would fail it.
 """
 
 from dataclasses import dataclass
@@ -25,7 +27,7 @@ SUBSCRIPTION_WRITES = (
     "/v1/subscription_items/{item}",
 )
 UNKNOWN_TO_LOCALSTRIPE = {
-    "/v1/payment_intents": ("return_url", "automatic_payment_methods"),
+    "/v1/payment_intents": ("return_url", "automatic_payment_methods", "error_on_requires_action"),
     "/v1/payment_intents/{intent}/confirm": ("return_url", "off_session", "error_on_requires_action"),
     "/v1/subscriptions/{subscription_exposed_id}": ("proration_behavior", "payment_behavior"),
     "/v1/subscription_items/{item}": ("proration_behavior", "payment_behavior"),

@@ -19,6 +19,7 @@ Control endpoints for tests, under /_standin/ (never forwarded):
 
 import asyncio
 import base64
+import collections
 import json
 import time
 from dataclasses import dataclass, field
@@ -38,6 +39,9 @@ _HOP_HEADERS = {
     "content-encoding", "date", "server",
 }  # fmt: skip
 _STATE = web.AppKey("state", "StandIn")
+# The newest requests kept for GET /_standin/requests (tests reset it; a long-running
+# stand-in under ./scripts/run must not grow without end).
+REQUESTS_KEPT = 1000
 
 
 @dataclass
@@ -46,7 +50,7 @@ class StandIn:
     idempotency: IdempotencyStore
     faults: Faults = field(default_factory=Faults)
     memory: rules.Memory = field(default_factory=rules.Memory)
-    requests: list[dict] = field(default_factory=list)
+    requests: collections.deque = field(default_factory=lambda: collections.deque(maxlen=REQUESTS_KEPT))
     session: ClientSession | None = None
 
 
@@ -277,7 +281,7 @@ async def faults_clear(request: web.Request) -> web.Response:
 
 
 async def requests_list(request: web.Request) -> web.Response:
-    return web.json_response({"data": state_of(request).requests})
+    return web.json_response({"data": list(state_of(request).requests)})
 
 
 async def requests_clear(request: web.Request) -> web.Response:

@@ -86,3 +86,45 @@ def test_prices_are_plans_in_localstripe_and_prices_again_in_answers(stripe_stan
     assert client.v1.prices.retrieve(price.id).unit_amount == 2500
     item = subscription["items"]["data"][0]
     assert (item.price.id, item.price.unit_amount, item.quantity) == (price.id, 2500, 2)
+
+
+def test_stripe_js_completes_3d_secure_through_the_stand_in(stripe_standin):
+    """The payment page's path: a card that asks for 3-D Secure, charged by the server
+    (checked), then authenticated by Stripe.js with the publishable key (passed through)."""
+    client = stripe_standin.client()
+    token = stripe_standin.call(
+        "POST",
+        "/v1/tokens",
+        {
+            "key": PUBLISHABLE_KEY,
+            "card[number]": "4000002500003155",
+            "card[exp_month]": "12",
+            "card[exp_year]": "2031",
+            "card[cvc]": "123",
+        },
+        api_key=None,
+    ).body
+    customer = client.v1.customers.create(params={"email": "3ds@example.com"})
+    card = client.v1.customers.payment_sources.create(customer.id, params={"source": token["id"]})
+    intent = client.v1.payment_intents.create(
+        params={
+            "amount": 1300,
+            "currency": "eur",
+            "customer": customer.id,
+            "payment_method": card.id,
+            "confirm": True,
+            "return_url": "https://seatmgr.example/pay/done",
+        }
+    )
+
+    authenticated = stripe_standin.call(
+        "POST",
+        f"/v1/payment_intents/{intent.id}/_authenticate?success=true",
+        json.dumps({"key": PUBLISHABLE_KEY, "client_secret": intent.client_secret}),
+        api_key=None,
+        headers={"Content-Type": "application/json"},
+    )
+
+    assert intent.status == "requires_action"
+    assert authenticated.status == 200
+    assert client.v1.payment_intents.retrieve(intent.id).status == "succeeded"

@@ -11,8 +11,6 @@ it listens on 127.0.0.1 only.
 
 import argparse
 import logging
-import os
-import signal
 import socket
 import subprocess
 import sys
@@ -60,31 +58,28 @@ def main() -> None:
     parser.add_argument(
         "--idempotency-ttl", type=float, default=24 * 3600, help="seconds an idempotency key is kept"
     )
+    parser.add_argument("--access-log", action="store_true", help="log every request")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
 
     localstripe = None
     upstream = args.upstream
-    if upstream is None:
-        port = free_port()
-        upstream = f"http://127.0.0.1:{port}"
-        localstripe = start_localstripe(port, args.state, sys.stderr)
-        wait_until_up(upstream, localstripe)
-    # SIGTERM ends the server like Ctrl-C, so the localstripe started here stops too.
-    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt))
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", args.port))
-    print(f"stripe_standin on http://127.0.0.1:{args.port} in front of {upstream}", flush=True)
     try:
-        web.run_app(
+        if upstream is None:
+            port = free_port()
+            upstream = f"http://127.0.0.1:{port}"
+            localstripe = start_localstripe(port, args.state, sys.stderr)
+            wait_until_up(upstream, localstripe)
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(("127.0.0.1", args.port))
+        print(f"stripe_standin on http://127.0.0.1:{args.port} in front of {upstream}", flush=True)
+        web.run_app(  # returns on SIGINT and SIGTERM
             create_app(upstream, idempotency_ttl=args.idempotency_ttl),
             sock=sock,
             print=None,
-            access_log=logging.getLogger("aiohttp.access") if os.environ.get("STANDIN_ACCESS_LOG") else None,
+            access_log=logging.getLogger("aiohttp.access") if args.access_log else None,
         )
-    except KeyboardInterrupt:
-        pass
     finally:
         if localstripe is not None:
             localstripe.terminate()

@@ -25,7 +25,7 @@ import time
 from dataclasses import dataclass, field
 from urllib.parse import urlencode
 
-from aiohttp import ClientSession, ClientTimeout, web
+from aiohttp import ClientError, ClientSession, ClientTimeout, web
 
 from stripe_standin import catalogue, formencoding, localstripe, rules, validation
 from stripe_standin.catalogue import API_VERSION
@@ -247,10 +247,14 @@ async def handle(request: web.Request) -> web.StreamResponse:
         return _fault_answer(fault, rid)
 
     key = secret_key(request)
-    if request.path.startswith("/v1/") and key is not None:
-        response = await _strict(state, request, rid, key, body, entry)
-    else:
-        response = await _passthrough(state, request, rid, body)
+    try:
+        if request.path.startswith("/v1/") and key is not None:
+            response = await _strict(state, request, rid, key, body, entry)
+        else:
+            response = await _passthrough(state, request, rid, body)
+    except (ClientError, TimeoutError) as error:
+        message = f"stripe_standin could not reach localstripe at {state.upstream}: {error!r}"
+        response = _answer(502, {"error": {"type": "api_error", "message": message}}, rid)
     entry["status"] = response.status
     if fault is not None and fault.delay:
         # The request ran; only its answer is late (a client timing out sees what a

@@ -118,7 +118,7 @@ def _wait_until_up(process: subprocess.Popen, log_path: Path) -> str:
         found = re.search(r"stripe_standin on (\S+) in front of (\S+)", log_path.read_text())
         if found:
             try:
-                with urllib.request.urlopen(found[1] + "/js.stripe.com/v3/", timeout=1):  # noqa: S310
+                with urllib.request.urlopen(found[1] + "/_standin/faults", timeout=1):  # noqa: S310
                     return found[2]
             except (urllib.error.URLError, ConnectionError, TimeoutError):
                 pass

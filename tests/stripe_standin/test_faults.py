@@ -1,9 +1,13 @@
 """Tests can make the stand-in answer as a failing Stripe would, and read what was sent."""
 
+import tempfile
 import urllib.error
 
 import pytest
 import stripe
+
+from stripe_standin.__main__ import free_port
+from tests.stripe_standin.fixtures import start_standin, stop
 
 
 def _intent(client, **options):
@@ -89,3 +93,17 @@ def test_a_malformed_fault_is_refused(stripe_standin):
         stripe_standin.fault("/v1/customers")  # neither a status nor a delay
 
     assert refused.value.code == 400
+
+
+def test_an_unreachable_localstripe_is_a_stripe_api_error():
+    with tempfile.TemporaryDirectory(prefix="seatmgr-standin-down-") as directory:
+        process, standin = start_standin(directory, "--upstream", f"http://127.0.0.1:{free_port()}")
+        try:
+            with pytest.raises(stripe.APIError) as failed:
+                standin.client().v1.customers.create(params={"email": "down@example.com"})
+            refused = standin.call("POST", "/v1/customers", {"emial": "x"})
+        finally:
+            stop(process)
+
+    assert failed.value.http_status == 502
+    assert refused.body["error"]["code"] == "parameter_unknown"  # the checks need no localstripe

@@ -302,6 +302,7 @@ async def reset(request: web.Request) -> web.Response:
 
 
 async def _open_session(app: web.Application) -> None:
+    catalogue.catalogue()  # read once before serving (~1 s), not during a first request
     app[_STATE].session = ClientSession(timeout=ClientTimeout(total=60), auto_decompress=True)
 
 

@@ -2,6 +2,7 @@
 
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import stripe
@@ -110,3 +111,27 @@ def test_keys_expire():
 
     assert first.status == later.status == 200
     assert later.body["email"] == "u@example.com"
+
+
+def test_a_retry_while_the_first_request_still_runs_is_a_409(stripe_standin):
+    """A stand-in in front of the session's one, which holds its answers for 2 s: the
+    outer one still waits for the first request when the second comes."""
+    stripe_standin.fault("/v1/customers", delay=2)
+    headers = {"Idempotency-Key": "k-busy"}
+    params = {"email": "busy@example.com"}
+    with tempfile.TemporaryDirectory(prefix="seatmgr-standin-outer-") as directory:
+        process, outer = start_standin(directory, "--upstream", stripe_standin.url)
+        try:
+            with ThreadPoolExecutor(max_workers=1) as pool:
+                first = pool.submit(outer.call, "POST", "/v1/customers", params, headers=headers)
+                time.sleep(0.5)
+                second = outer.call("POST", "/v1/customers", params, headers=headers)
+                first = first.result()
+            third = outer.call("POST", "/v1/customers", params, headers=headers)
+        finally:
+            stop(process)
+
+    assert first.status == 200
+    assert (second.status, second.body["error"]["code"]) == (409, "idempotency_key_in_use")
+    assert third.headers["Idempotent-Replayed"] == "true"
+    assert len(_customers(stripe_standin, "busy@example.com")) == 1

@@ -1,5 +1,6 @@
 """Parameters are checked against the typed params of the pinned stripe library."""
 
+import base64
 import typing
 
 import pytest
@@ -241,3 +242,19 @@ def test_recorded_requests_show_what_was_sent_and_never_the_secret_key(stripe_st
     assert recorded["stripe_version"] == API_VERSION
     assert recorded["status"] == 200
     assert SECRET_KEY not in str(stripe_standin.requests())
+
+
+def test_a_secret_key_given_as_curl_u_is_checked_like_a_bearer_one(stripe_standin):
+    basic = base64.b64encode(f"{SECRET_KEY}:".encode()).decode()
+
+    answer = stripe_standin.call(
+        "POST", "/v1/customers", {"emial": "x"}, api_key=None, headers={"Authorization": f"Basic {basic}"}
+    )
+
+    assert answer.body["error"]["code"] == "parameter_unknown"
+
+
+def test_conflicting_form_keys_are_an_invalid_hash(stripe_standin):
+    answer = stripe_standin.call("POST", "/v1/customers", "metadata=x&metadata[a]=b")
+
+    assert (answer.status, answer.body["error"]["message"]) == (400, "Invalid hash")

@@ -1,0 +1,124 @@
+"""Rules Stripe documents (and one of our own) that localstripe does not enforce.
+
+Each rule takes the endpoint's path template and the decoded parameters (already
+checked against the pinned version's types) and raises StripeRefusal as Stripe would.
+"""
+
+from dataclasses import dataclass, field
+
+from stripe_standin import currencies
+from stripe_standin.errors import StripeRefusal
+
+PAYMENT_INTENTS = "/v1/payment_intents"
+CONFIRM = "/v1/payment_intents/{intent}/confirm"
+
+
+@dataclass
+class Memory:
+    """What the stand-in learnt from earlier answers: for each PaymentIntent created
+    through it, whether confirming it later needs a `return_url`."""
+
+    redirects_allowed: dict[str, bool] = field(default_factory=dict)
+
+    def remember_intent(self, intent: dict, params: dict) -> None:
+        if intent.get("object") == "payment_intent" and intent.get("id"):
+            self.redirects_allowed[intent["id"]] = _redirects_allowed(params)
+
+
+def _redirects_allowed(params: dict) -> bool:
+    """A PaymentIntent may use redirect-based payment methods unless it was created
+    with `automatic_payment_methods[allow_redirects]=never` or a list of payment
+    method types of its own."""
+    automatic = params.get("automatic_payment_methods")
+    if isinstance(automatic, dict) and automatic.get("allow_redirects") == "never":
+        return False
+    return not params.get("allowed_payment_method_types")
+
+
+def _is_off_session(params: dict) -> bool:
+    return params.get("off_session") in ("true", "one_off", "recurring")
+
+
+def payment_intent_confirmation(template: str, params: dict, memory: Memory, intent_id: str) -> None:
+    """https://docs.stripe.com/changelog/2023-08-16/automatic-payment-methods: since
+    2023-08-16 PaymentIntents accept the payment methods enabled in the Dashboard, so
+    confirming one needs a `return_url` (for those that redirect) unless it is
+    off-session or redirects were excluded; and `error_on_requires_action` needs the
+    payment method types to be given."""
+    if template == PAYMENT_INTENTS and params.get("confirm") == "true":
+        redirects_allowed = _redirects_allowed(params)
+    elif template == CONFIRM:
+        # An intent the stand-in did not see created: Stripe's default applies.
+        redirects_allowed = memory.redirects_allowed.get(intent_id, True)
+    else:
+        return
+    if not redirects_allowed:
+        return
+    if params.get("error_on_requires_action") == "true":
+        raise StripeRefusal(
+            "You cannot use `error_on_requires_action` with a PaymentIntent that accepts the payment "
+            "methods enabled in your Dashboard. Give `allowed_payment_method_types` to fail payments "
+            "that need an action.",
+            param="error_on_requires_action",
+        )
+    if not params.get("return_url") and not _is_off_session(params):
+        raise StripeRefusal(
+            "This PaymentIntent is configured to accept payment methods enabled in your Dashboard. "
+            "Because some of these payment methods might redirect your customer off of your page, you "
+            "must provide a `return_url`. If you don't want to accept redirect-based payment methods, "
+            "set `automatic_payment_methods[enabled]` to `true` and "
+            "`automatic_payment_methods[allow_redirects]` to `never` when creating Setup Intents and "
+            "Payment Intents.",
+            param="return_url",
+            code="parameter_missing",
+        )
+
+
+CHARGED_AMOUNTS = {PAYMENT_INTENTS, "/v1/payment_intents/{intent}", "/v1/charges"}
+
+
+def amounts(template: str, params: dict) -> None:
+    """https://docs.stripe.com/currencies: minor units, amounts that must end in 0 or
+    00, minimum and maximum charge amounts, whole-unit payouts (see currencies.py).
+    Checked where the request names both the amount and its currency."""
+    amount, currency = params.get("amount"), params.get("currency")
+    if not isinstance(amount, str) or not isinstance(currency, str) or not amount:
+        return
+    currency = currency.lower()
+    if template in CHARGED_AMOUNTS:
+        currencies.check_charge_amount(int(amount), currency)
+    elif template == "/v1/payouts":
+        currencies.check_payout_amount(int(amount), currency)
+    elif template in ("/v1/refunds", "/v1/invoiceitems", "/v1/prices", "/v1/plans"):
+        currencies.check_minor_units(int(amount), currency)
+
+
+QUANTITY_UPDATES = {"/v1/subscriptions/{subscription_exposed_id}", "/v1/subscription_items/{item}"}
+
+
+def _changes_quantity(params: dict) -> bool:
+    if "quantity" in params:
+        return True
+    items = params.get("items")
+    return isinstance(items, list) and any(isinstance(item, dict) and "quantity" in item for item in items)
+
+
+def proration_behavior_stated(template: str, params: dict) -> None:
+    """Our own rule, not Stripe's (Stripe defaults to `create_prorations`): every
+    quantity change on a subscription states its `proration_behavior`, because seatmgr
+    charges the prorated difference itself and a renewal must not be prorated twice."""
+    if template in QUANTITY_UPDATES and _changes_quantity(params) and "proration_behavior" not in params:
+        raise StripeRefusal(
+            "stripe_standin's strict rule (seatmgr's own, not Stripe's): a subscription quantity "
+            "change must say `proration_behavior` (seatmgr charges the prorated difference itself, "
+            "so it sends `none`); Stripe would default to `create_prorations` and bill it again.",
+            param="proration_behavior",
+            code="parameter_missing",
+        )
+
+
+def check(template: str, params: dict, memory: Memory, path: str) -> None:
+    intent_id = path.split("/")[3] if template == CONFIRM else ""
+    payment_intent_confirmation(template, params, memory, intent_id)
+    amounts(template, params)
+    proration_behavior_stated(template, params)

@@ -281,6 +281,29 @@ def test_send_test_push_reports_the_outcome(accounts):
     assert AuditEvent.objects.get(action="connected_org.test_push").actor == accounts.am
 
 
+def test_a_test_push_to_an_address_no_longer_allowed_is_refused_without_sending(accounts, settings):
+    receiver = WebhookReceiver()
+    try:
+        ConnectedOrg.objects.create(
+            organization=accounts.organization,
+            kind="webhook",
+            webhook_url=receiver.url,
+            webhook_secret=webhook.new_secret(),
+        )
+        settings.CONNECTED_ORG_ALLOW_LOOPBACK = False
+
+        response = signed_in(accounts.am).post(
+            f"/backoffice/accounts/{accounts.organization.pk}/test-push/", follow=True
+        )
+
+        assert messages_of(response) == [
+            "Test push failed: Not sent: 127.0.0.1 is a loopback address (this server)."
+        ]
+        assert receiver.received == []
+    finally:
+        receiver.stop()
+
+
 def connector_form(**fields) -> dict:
     return {"kind": "built_in", **fields}
 

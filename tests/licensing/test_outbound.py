@@ -11,7 +11,7 @@ from django.utils import timezone
 from audit.models import AuditEvent
 from licensing import delivery
 from licensing.connected_orgs import ConnectedOrgInput, connected_org_save
-from licensing.connectors import Push, PushFailed, webhook
+from licensing.connectors import Push, PushFailed, outbound, webhook
 from licensing.connectors.salesforce import SalesforceConnector
 from licensing.models import ConnectedOrg
 from subscriptions.errors import InvalidInput
@@ -237,6 +237,18 @@ def test_a_test_push_says_delivered_refused_with_the_status_or_unreachable_and_n
         refused.detail,
         unreachable.detail,
     ]
+
+
+def test_an_org_that_accepts_the_connection_but_never_answers_is_just_unreachable(receiver, monkeypatch):
+    """A silent port and a closed one read the same: nothing tells what listens where."""
+    monkeypatch.setattr(outbound, "READ_TIMEOUT", 0.3)
+    subscription = SubscriptionFactory(quantity=3)
+    webhook_org(subscription, receiver.url)
+    receiver.stall_next()
+
+    outcome = delivery.test_push(organization=subscription.organization)
+
+    assert (outcome.ok, outcome.detail) == (False, "Your org could not be reached.")
 
 
 def test_the_django_admins_test_push_reports_a_refusal_without_sending(admin_client, receiver, settings):

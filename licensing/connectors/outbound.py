@@ -229,6 +229,7 @@ class GuardedAdapter(HTTPAdapter):
             raise requests.ConnectionError(f"{host} could not be resolved", request=request) from error
         if problem := _addresses_problem(host, addresses):
             raise Refused(problem)
+        kwargs.pop("proxies", None)  # a proxy would connect to whatever it is asked for
         pinned = request.copy()
         pinned.headers["Host"] = _netloc(host, parts.port)
         pinned.tls_server_name = host  # read by build_connection_pool_key_attributes

@@ -192,6 +192,21 @@ def test_a_push_connects_to_the_checked_address_and_keeps_the_name_in_the_host_h
     assert request.headers["host"] == f"localhost:{receiver.port}"
 
 
+def test_a_proxy_from_the_environment_is_not_used(receiver, monkeypatch):
+    """A proxy connects wherever it is asked: the push goes straight to the checked address."""
+    proxy = WebhookReceiver()
+    try:
+        monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{proxy.port}")
+        monkeypatch.setenv("http_proxy", f"http://127.0.0.1:{proxy.port}")
+        subscription = SubscriptionFactory(quantity=3)
+        webhook_org(subscription, receiver.url)
+
+        assert delivery.test_push(organization=subscription.organization).ok
+        assert len(receiver.received) == 1 and proxy.received == []
+    finally:
+        proxy.stop()
+
+
 def test_a_redirect_is_not_followed(receiver):
     target = WebhookReceiver()
     try:

@@ -85,7 +85,10 @@ class ConnectedOrgForm(forms.Form):
         label="Webhook URL",
         required=False,
         max_length=200,
-        help_text="Seat counts are POSTed here as JSON, signed per Standard Webhooks.",
+        help_text=(
+            "Seat counts are POSTed here as JSON, signed per Standard Webhooks. "
+            "An https:// address on the public internet; redirects are not followed."
+        ),
         widget=forms.URLInput(attrs={"inputmode": "url", "spellcheck": "false"}),
     )
     new_webhook_secret = forms.BooleanField(

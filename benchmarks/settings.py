@@ -25,3 +25,7 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": "WARNING"},
 }
+
+# The benchmarks' connected org is a webhook receiver on 127.0.0.1, which the outbound
+# guard refuses unless loopback is allowed (licensing/connectors/outbound.py).
+CONNECTED_ORG_ALLOW_LOOPBACK = True

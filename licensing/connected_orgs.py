@@ -20,12 +20,13 @@ from audit.services import audit_record
 from subscriptions.errors import InvalidInput
 from subscriptions.models import Organization
 
-from .connectors import webhook
+from .connectors import outbound, webhook
 from .models import ConnectedOrg
 
 SALESFORCE_ID = re.compile(r"^[A-Za-z0-9]{15}([A-Za-z0-9]{3})?$")
-_http_url = URLValidator(schemes=["http", "https"])
-_https_url = URLValidator(schemes=["https"])
+# The form of a URL; the outbound guard then decides where seatmgr may send (https,
+# public addresses; http only to this machine when loopback is allowed for development).
+_url_format = URLValidator(schemes=["http", "https"])
 
 PLAIN_FIELDS = (
     "kind",
@@ -96,13 +97,15 @@ def _apply(connected_org: ConnectedOrg, data: ConnectedOrgInput) -> str:
     connected_org.kind = data.kind
     new_secret = ""
     if data.kind == ConnectedOrg.Kind.WEBHOOK:
-        connected_org.webhook_url = _url(data.webhook_url, field="webhook_url", validator=_http_url)
+        connected_org.webhook_url = _url(data.webhook_url, field="webhook_url", guard=outbound.check_url)
         if data.new_webhook_secret or not connected_org.webhook_secret:
             new_secret = connected_org.webhook_secret = webhook.new_secret()
     elif data.kind == ConnectedOrg.Kind.SALESFORCE:
         signs_in_as = (connected_org.salesforce_login_url, connected_org.salesforce_username)
         connected_org.salesforce_login_url = _url(
-            data.salesforce_login_url, field="salesforce_login_url", validator=_https_url
+            data.salesforce_login_url,
+            field="salesforce_login_url",
+            guard=_salesforce_guard,
         )
         connected_org.salesforce_username = _required(
             data.salesforce_username, field="salesforce_username", what="the integration user's username"
@@ -134,14 +137,27 @@ def _apply(connected_org: ConnectedOrg, data: ConnectedOrgInput) -> str:
     return new_secret
 
 
-def _url(raw: str, *, field: str, validator: URLValidator) -> str:
+def _url(raw: str, *, field: str, guard) -> str:
+    """A well-formed URL that the outbound guard (`guard`) lets seatmgr send to."""
     url = (raw or "").strip()
-    schemes = " or ".join(f"{scheme}://" for scheme in validator.schemes)
     try:
-        validator(url)
+        _url_format(url)
     except ValidationError:
-        raise InvalidInput(f"Enter a full URL starting with {schemes}.", field=field) from None
+        raise InvalidInput("Enter a full URL starting with https://.", field=field) from None
+    try:
+        guard(url)
+    except outbound.Refused as refused:
+        raise InvalidInput(
+            f"This address is not allowed: {refused.message}. Seat counts go only to public https addresses.",
+            field=field,
+        ) from None
     return url
+
+
+def _salesforce_guard(url: str) -> None:
+    """https on a Salesforce domain (login.salesforce.com, a My Domain…), and public."""
+    outbound.check_salesforce_url(url)
+    outbound.check_url(url)
 
 
 def _required(raw: str, *, field: str, what: str) -> str:

@@ -19,14 +19,19 @@ class Received:
 
 
 class WebhookReceiver:
-    """Records every POST. `fail_next(n)` answers 503 to the next n requests;
-    `stall_next()` holds the next request open until `release()`; `stop()`/`start()`
-    take the org down and bring it back on the same port."""
+    """Records every POST. `fail_next(n)` answers 503 to the next n requests (with a
+    body that names what answered, as a real service's error page would);
+    `redirect_to(url)` answers every request with a redirect there; `stall_next()`
+    holds the next request open until `release()`; `stop()`/`start()` take the org
+    down and bring it back on the same port."""
+
+    FAILURE_BODY = b"Service Unavailable: redis_version:7.2.4 on db-internal-01"
 
     def __init__(self):
         self.received: list[Received] = []
         self.accepted: list[Received] = []
         self._failures = 0
+        self._redirect: tuple[int, str] | None = None
         self._stall = threading.Event()
         self._stall.set()
         self._stall_armed = False
@@ -53,11 +58,19 @@ class WebhookReceiver:
                         receiver._failures -= 1
                     stall = receiver._stall_armed
                     receiver._stall_armed = False
+                    redirect = receiver._redirect
                 if stall:
                     receiver._stall.wait(30)
+                if redirect:
+                    self.send_response(redirect[0])
+                    self.send_header("Location", redirect[1])
+                    self.end_headers()
+                    return
                 if fail:
                     self.send_response(503)
+                    self.send_header("Content-Length", str(len(receiver.FAILURE_BODY)))
                     self.end_headers()
+                    self.wfile.write(receiver.FAILURE_BODY)
                     return
                 with receiver._lock:
                     receiver.accepted.append(item)
@@ -79,6 +92,10 @@ class WebhookReceiver:
     def fail_next(self, count: int) -> None:
         with self._lock:
             self._failures = count
+
+    def redirect_to(self, url: str, status: int = 307) -> None:
+        with self._lock:
+            self._redirect = (status, url)
 
     def stall_next(self) -> None:
         with self._lock:

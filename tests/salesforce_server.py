@@ -6,8 +6,10 @@
 
 It listens on 127.0.0.1 only, with a self-signed certificate for 127.0.0.1 and
 localhost generated at start (point SALESFORCE_CA_BUNDLE at `ca_bundle`), keeps its
-licence records in memory and logs every request. `fail_next(n)` answers 503 (or
-another status) to the next n requests. Nothing here ever reaches the internet.
+licence records in memory and logs every request, and the TLS server names clients
+asked for. `fail_next(n)` answers 503 (or another status) to the next n requests;
+`instance_url` is what sign-in names as the instance (its own URL unless set).
+Nothing here ever reaches the internet.
 """
 
 import datetime
@@ -50,8 +52,14 @@ class Certificate:
     key_path: Path
 
 
-def generate_certificate(directory: Path, common_name: str = "seatmgr test Salesforce") -> Certificate:
-    """A self-signed certificate for 127.0.0.1 and localhost, valid for a day."""
+def generate_certificate(
+    directory: Path, common_name: str = "seatmgr test Salesforce", *, ip_address: bool = True
+) -> Certificate:
+    """A self-signed certificate for localhost and (unless `ip_address` is false)
+    127.0.0.1, valid for a day."""
+    names: list[x509.GeneralName] = [x509.DNSName("localhost")]
+    if ip_address:
+        names.append(x509.IPAddress(ipaddress.ip_address("127.0.0.1")))
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
     now = datetime.datetime.now(datetime.UTC)
@@ -63,12 +71,7 @@ def generate_certificate(directory: Path, common_name: str = "seatmgr test Sales
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - datetime.timedelta(minutes=5))
         .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(
-            x509.SubjectAlternativeName(
-                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
-            ),
-            critical=False,
-        )
+        .add_extension(x509.SubjectAlternativeName(names), critical=False)
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
         .add_extension(
             x509.KeyUsage(
@@ -217,6 +220,8 @@ class SalesforceServer:
         self.records: list[dict] = []
         self.log: list[Logged] = []
         self.handshake_failures: list[str] = []
+        self.server_names: list[str | None] = []  # SNI of each TLS handshake
+        self.instance_url: str | None = None
         self.tokens: set[str] = set()
         self._failures = 0
         self._failure_status = 503
@@ -226,6 +231,7 @@ class SalesforceServer:
 
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.load_cert_chain(certificate.cert_path, certificate.key_path)
+        context.sni_callback = self._server_name_asked
         self._server = _TLSServer(("127.0.0.1", 0), self._handler())
         self._server.ssl_context = context
         self._server.on_handshake_failure = self._handshake_failed
@@ -286,6 +292,7 @@ class SalesforceServer:
             self.records.clear()
             self.log.clear()
             self.handshake_failures.clear()
+            self.server_names.clear()
             self.tokens.clear()
             self._failures = 0
 
@@ -301,6 +308,10 @@ class SalesforceServer:
 
     def __exit__(self, *exc):
         self.stop()
+
+    def _server_name_asked(self, tls_socket, server_name, context) -> None:
+        with self._lock:
+            self.server_names.append(server_name)
 
     def _handshake_failed(self, error: Exception) -> None:
         with self._lock:
@@ -321,7 +332,7 @@ class SalesforceServer:
             self.tokens.add(token)
         return 200, {
             "access_token": token,
-            "instance_url": self.url,
+            "instance_url": self.instance_url or self.url,
             "id": f"{self.url}/id/00D5g000000TESTEAA/0055g000000TESTAAA",
             "token_type": "Bearer",
             "issued_at": str(int(time.time() * 1000)),

@@ -16,7 +16,8 @@ import time
 
 import requests
 
-from .base import CONNECT_TIMEOUT, READ_TIMEOUT, Push, PushFailed
+from . import outbound
+from .base import Push, PushFailed
 
 SECRET_PREFIX = "whsec_"  # noqa: S105 - the format's prefix, not a secret
 
@@ -79,16 +80,17 @@ class WebhookConnector:
             ),
         }
         try:
-            response = requests.post(
-                self.url,
-                data=body,
-                headers=headers,
-                timeout=(CONNECT_TIMEOUT, READ_TIMEOUT),
-                allow_redirects=False,
-            )
-        except requests.Timeout:
-            raise PushFailed("Your org did not answer in time.") from None
-        except requests.ConnectionError:
+            with outbound.session() as session:
+                response = session.post(self.url, data=body, headers=headers)
+        except outbound.Redirected as redirect:
+            raise PushFailed(
+                f"Your org answered HTTP {redirect.status}: redirects are not followed."
+            ) from None
+        except outbound.Refused as refused:
+            raise PushFailed(f"Not sent: {refused.message}.") from None
+        except requests.RequestException:
+            # One answer for refused, timed out, TLS failure or no DNS: which of
+            # these it was would tell what listens where.
             raise PushFailed("Your org could not be reached.") from None
         if not 200 <= response.status_code < 300:
             raise PushFailed(f"Your org answered HTTP {response.status_code}.")

@@ -281,6 +281,29 @@ def test_send_test_push_reports_the_outcome(accounts):
     assert AuditEvent.objects.get(action="connected_org.test_push").actor == accounts.am
 
 
+def test_a_test_push_to_an_address_no_longer_allowed_is_refused_without_sending(accounts, settings):
+    receiver = WebhookReceiver()
+    try:
+        ConnectedOrg.objects.create(
+            organization=accounts.organization,
+            kind="webhook",
+            webhook_url=receiver.url,
+            webhook_secret=webhook.new_secret(),
+        )
+        settings.CONNECTED_ORG_ALLOW_LOOPBACK = False
+
+        response = signed_in(accounts.am).post(
+            f"/backoffice/accounts/{accounts.organization.pk}/test-push/", follow=True
+        )
+
+        assert messages_of(response) == [
+            "Test push failed: Not sent: 127.0.0.1 is a loopback address (this server)."
+        ]
+        assert receiver.received == []
+    finally:
+        receiver.stop()
+
+
 def connector_form(**fields) -> dict:
     return {"kind": "built_in", **fields}
 
@@ -337,14 +360,29 @@ def test_a_bad_connector_setting_is_shown_on_its_field_and_nothing_is_stored(acc
     )
 
     assert bad_url.status_code == 400
-    assert bad_url.context["form"].errors == {
-        "webhook_url": ["Enter a full URL starting with http:// or https://."]
-    }
+    assert bad_url.context["form"].errors == {"webhook_url": ["Enter a full URL starting with https://."]}
     assert bad_salesforce.status_code == 400
     assert bad_salesforce.context["form"].errors == {
         "salesforce_subscriber_org_id": ["Enter the subscriber org id: 15 or 18 letters and digits."]
     }
     assert "shh" not in bad_salesforce.content.decode()  # secrets are never echoed back
+    assert not ConnectedOrg.objects.exists()
+    assert not AuditEvent.objects.filter(action="connected_org.updated").exists()
+
+
+def test_an_internal_address_is_refused_on_its_field_and_nothing_is_stored(accounts):
+    response = signed_in(accounts.am).post(
+        f"/backoffice/accounts/{accounts.organization.pk}/connected-org/",
+        connector_form(kind="webhook", webhook_url="https://169.254.169.254/latest/meta-data/"),
+    )
+
+    assert response.status_code == 400
+    assert response.context["form"].errors == {
+        "webhook_url": [
+            "This address is not allowed: 169.254.169.254 is a link-local address (cloud metadata services "
+            "live there). Seat counts go only to public https addresses."
+        ]
+    }
     assert not ConnectedOrg.objects.exists()
     assert not AuditEvent.objects.filter(action="connected_org.updated").exists()
 

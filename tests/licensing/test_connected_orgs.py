@@ -106,7 +106,10 @@ def test_the_django_admin_shows_connectors_without_their_secrets_and_cannot_edit
 
 @pytest.mark.parametrize(
     "changes",
-    [{"salesforce_login_url": "https://elsewhere.example"}, {"salesforce_username": "someone@else.example"}],
+    [
+        {"salesforce_login_url": "https://acme.my.salesforce.com"},
+        {"salesforce_username": "someone@else.example"},
+    ],
 )
 def test_the_stored_secrets_are_not_kept_for_a_new_login_url_or_user(changes):
     organization = OrganizationFactory()

@@ -145,8 +145,8 @@ def test_a_push_signs_in_finds_the_org_and_package_licence_and_sets_its_seats(
 def test_the_stand_ins_certificate_is_trusted_over_the_environments_ca_bundle(
     subscription, salesforce, licence, monkeypatch
 ):
-    """requests lets REQUESTS_CA_BUNDLE override a session's `verify`: the connector
-    must pass SALESFORCE_CA_BUNDLE on each request, or the setting is silently lost."""
+    """requests lets REQUESTS_CA_BUNDLE override a session's `verify`: the connector's
+    session must ignore the environment, or SALESFORCE_CA_BUNDLE is silently lost."""
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", certifi.where())
     monkeypatch.setenv("CURL_CA_BUNDLE", certifi.where())
 

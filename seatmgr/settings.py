@@ -174,6 +174,9 @@ FIELD_ENCRYPTION_KEY = os.environ.get("FIELD_ENCRYPTION_KEY", "")
 # Certificate authorities for Salesforce's TLS (empty: the system's). Tests set it to
 # their local Salesforce stand-in's certificate.
 SALESFORCE_CA_BUNDLE = os.environ.get("SALESFORCE_CA_BUNDLE", "")
+# Connected orgs on this machine (http://localhost, 127.0.0.1, ::1) are refused unless this is
+# on: for development and tests only. Private, link-local and metadata addresses are always refused.
+CONNECTED_ORG_ALLOW_LOOPBACK = env_bool("CONNECTED_ORG_ALLOW_LOOPBACK", False)
 
 # --- Stripe -----------------------------------------------------------------
 # Production talks to api.stripe.com (STRIPE_API_BASE unset) and pages load Stripe.js

@@ -39,9 +39,12 @@ RUN pip install --no-deps /app
 
 # Static files are collected into the image so that every service has the
 # manifest (the worker renders emails and PDFs too); the web service collects
-# again at start, which is then a no-op. The key exists only for this step:
-# the settings refuse DEBUG=0 without one. var/media is the uploads volume.
-RUN DEBUG=0 SECRET_KEY=collectstatic-at-build-time python manage.py collectstatic --noinput \
+# again at start, which is then a no-op. The settings refuse DEBUG=0 without
+# their secrets and servers: these values exist only for this step, and nothing
+# is contacted. var/media is the uploads volume.
+RUN DEBUG=0 SECRET_KEY=collectstatic-at-build-time FIELD_ENCRYPTION_KEY=collectstatic-at-build-time \
+        REDIS_URL=redis://build.invalid:6379/0 EMAIL_HOST=build.invalid \
+        python manage.py collectstatic --noinput \
     && mkdir -p /app/var/media \
     && chown -R app:app /app/var
 

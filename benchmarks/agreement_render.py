@@ -21,6 +21,7 @@ import argparse
 import hashlib
 import io
 import os
+import secrets
 import statistics
 import sys
 import time
@@ -30,6 +31,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "seatmgr.settings")
+# Development settings (no database, cache or email is used); the settings need a key.
+os.environ.setdefault("DEBUG", "1")
+os.environ.setdefault("SECRET_KEY", secrets.token_urlsafe(50))
 
 import django  # noqa: E402
 

@@ -2,12 +2,29 @@
 
 DEBUG is off (no query log kept in memory, no debug pages) and the URLconf adds
 `/bench/bare/`, the yardstick every other endpoint is compared with. Run with
-SECRET_KEY set (the app's settings refuse to start without one when DEBUG is off).
+SECRET_KEY and REDIS_URL set (the app's settings refuse to start without them when
+DEBUG is off); the benchmark scripts set them.
 """
+
+import base64
+import hashlib
+import os
+
+# The app's settings refuse DEBUG=0 without an SMTP server and a field encryption
+# key. The benchmarks send no email (EMAIL_BACKEND below keeps them in the database)
+# and use a key derived from the run's SECRET_KEY, which every process of a run shares.
+os.environ.setdefault("EMAIL_HOST", "smtp.invalid")
+os.environ.setdefault(
+    "FIELD_ENCRYPTION_KEY",
+    base64.urlsafe_b64encode(hashlib.sha256(os.environ.get("SECRET_KEY", "").encode()).digest()).decode(),
+)
 
 from seatmgr.settings import *  # noqa: F403
 
 DEBUG = False
+EMAIL_BACKEND = "devmail.backends.StoredEmailBackend"
+# Plain HTTP on loopback: no redirect to https://.
+SECURE_SSL_REDIRECT = False
 ROOT_URLCONF = "benchmarks.urls"
 ALLOWED_HOSTS = ["localhost", "127.0.0.1"]
 

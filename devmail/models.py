@@ -2,7 +2,7 @@ from django.db import models
 
 
 class StoredEmail(models.Model):
-    """An email the embedded default kept instead of sending (DEBUG only)."""
+    """An email the embedded default kept instead of sending (DEBUG only; shown with DEV_MAILBOX)."""
 
     created_at = models.DateTimeField(auto_now_add=True)
     subject = models.CharField(max_length=500)

@@ -1,13 +1,12 @@
 """A text field encrypted at rest with Fernet (AES-128-CBC + HMAC-SHA256).
 
-The key comes from the environment (FIELD_ENCRYPTION_KEY, a Fernet key); without it
-a key is derived from SECRET_KEY so the embedded default works. Rotating keys:
-FIELD_ENCRYPTION_KEY may hold several comma-separated keys, the first encrypts.
+The key is the FIELD_ENCRYPTION_KEY setting (Fernet keys): from the environment,
+required when DEBUG is off (seatmgr/settings.py; only development derives one).
+Rotating keys: FIELD_ENCRYPTION_KEY may hold several comma-separated keys, the first
+encrypts.
 """
 
-import base64
 import functools
-import hashlib
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from django.conf import settings
@@ -21,8 +20,7 @@ PREFIX = "fernet:"
 def _fernet() -> MultiFernet:
     keys = [k.strip() for k in (settings.FIELD_ENCRYPTION_KEY or "").split(",") if k.strip()]
     if not keys:
-        derived = hashlib.sha256(("field-encryption:" + settings.SECRET_KEY).encode()).digest()
-        keys = [base64.urlsafe_b64encode(derived).decode()]
+        raise ImproperlyConfigured("FIELD_ENCRYPTION_KEY is empty: stored secrets cannot be encrypted.")
     try:
         return MultiFernet([Fernet(key) for key in keys])
     except ValueError as error:

@@ -2,4 +2,4 @@ from django.conf import settings
 
 
 def site(request):
-    return {"VENDOR_NAME": settings.VENDOR_NAME, "DEBUG": settings.DEBUG}
+    return {"VENDOR_NAME": settings.VENDOR_NAME}

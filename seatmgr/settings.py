@@ -1,16 +1,22 @@
 """seatmgr settings, read from the environment.
 
-With no environment at all the app runs on its embedded defaults: SQLite,
-Celery tasks executed in-process, email stored in the database and readable
-at /_dev/mail/ (DEBUG only). Production sets DATABASE_URL, REDIS_URL,
-SECRET_KEY, ALLOWED_HOSTS and DEBUG=0 (see docker-compose.yml).
+They fail closed: with no environment at all DEBUG is off, and the settings
+refuse to load until production's requirements are met (SECRET_KEY, a shared
+cache in REDIS_URL, FIELD_ENCRYPTION_KEY, an SMTP server in EMAIL_HOST; see
+docker-compose.yml). The embedded default (`./scripts/run`) sets DEBUG=1,
+DEV_MAILBOX=1 and a SECRET_KEY of its own: SQLite, Celery tasks executed
+in-process, a cache in files that its processes share, email stored in the
+database and readable at /_dev/mail/.
 """
 
+import base64
+import hashlib
 import os
 from pathlib import Path
 
 import dj_database_url
 from celery.schedules import crontab
+from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -27,12 +33,18 @@ def env_list(name: str, default: str) -> list[str]:
     return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
 
 
-DEBUG = env_bool("DEBUG", True)
+def env_int(name: str, default: int) -> int:
+    value = os.environ.get(name, "").strip()
+    return int(value) if value else default
+
+
+DEBUG = env_bool("DEBUG", False)
+# No default, not even for development: a key in the repository signs anyone's sessions.
 SECRET_KEY = os.environ.get("SECRET_KEY", "")
 if not SECRET_KEY:
-    if not DEBUG:
-        raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off.")
-    SECRET_KEY = "insecure-local-development-key-never-use-in-production"  # noqa: S105
+    raise ImproperlyConfigured(
+        "SECRET_KEY must be set (./scripts/run and ./scripts/test set one of their own)."
+    )
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", "")
@@ -53,6 +65,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "allauth",
     "allauth.account",
+    "csp",
     "accounts",
     "audit",
     "devmail",
@@ -66,6 +79,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "seatmgr.csp.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -119,8 +133,22 @@ if REDIS_URL:
             "KEY_PREFIX": os.environ.get("CACHE_KEY_PREFIX", "seatmgr"),
         }
     }
+elif not DEBUG:
+    # A cache per process would keep answering from what it saw last: a revoked API key
+    # or a removed licence would go on working in every other gunicorn worker, and each
+    # worker would count rate limits on its own.
+    raise ImproperlyConfigured("REDIS_URL must be set when DEBUG is off: every process must share one cache.")
 else:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    # The embedded default runs two processes (the web server and run_periodic_tasks):
+    # they share the licence checks' generation (subscriptions/hot_cache.py) and the
+    # rate limits through files.
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+            "LOCATION": os.environ.get("CACHE_DIR", str(BASE_DIR / "var" / "cache")),
+            "OPTIONS": {"MAX_ENTRIES": 100_000},
+        }
+    }
 
 CELERY_BROKER_URL = REDIS_URL or "memory://"
 CELERY_RESULT_BACKEND = None
@@ -169,8 +197,21 @@ CELERY_BEAT_SCHEDULE = {
 }
 
 # Secrets stored in the database (connected-org credentials) are encrypted with this
-# Fernet key (comma-separate several to rotate; the first encrypts).
+# Fernet key (comma-separate several to rotate; the first encrypts). Production must
+# set it: a key derived from SECRET_KEY would change with SECRET_KEY's rotation, and
+# whoever learns SECRET_KEY would read every stored secret. Development derives one so
+# that a SECRET_KEY is all it needs.
 FIELD_ENCRYPTION_KEY = os.environ.get("FIELD_ENCRYPTION_KEY", "")
+if not FIELD_ENCRYPTION_KEY:
+    if not DEBUG:
+        raise ImproperlyConfigured(
+            "FIELD_ENCRYPTION_KEY must be set when DEBUG is off "
+            "(a Fernet key: python -c 'from cryptography.fernet import Fernet; "
+            "print(Fernet.generate_key().decode())')."
+        )
+    FIELD_ENCRYPTION_KEY = base64.urlsafe_b64encode(
+        hashlib.sha256(("field-encryption:" + SECRET_KEY).encode()).digest()
+    ).decode()
 # Certificate authorities for Salesforce's TLS (empty: the system's). Tests set it to
 # their local Salesforce stand-in's certificate.
 SALESFORCE_CA_BUNDLE = os.environ.get("SALESFORCE_CA_BUNDLE", "")
@@ -225,17 +266,26 @@ AUTH_PASSWORD_VALIDATORS = [
 
 # --- Email ----------------------------------------------------------------
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "seatmgr <no-reply@seatmgr.local>")
-EMAIL_URL = os.environ.get("EMAIL_HOST", "")
-if EMAIL_URL:
+EMAIL_HOST = os.environ.get("EMAIL_HOST", "")
+if EMAIL_HOST:
     EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
-    EMAIL_HOST = EMAIL_URL
     EMAIL_PORT = int(os.environ.get("EMAIL_PORT", "587"))
     EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
     EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
     EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", True)
+elif not DEBUG:
+    # Refused rather than printed to the console: emails carry unique links and sign-in
+    # codes, which do not belong in logs, and no customer would ever receive one.
+    raise ImproperlyConfigured("EMAIL_HOST must be set when DEBUG is off: emails must reach people.")
 else:
-    # Kept in the database and readable at /_dev/mail/ while DEBUG is on.
+    # Kept in the database, and readable at /_dev/mail/ when DEV_MAILBOX is on.
     EMAIL_BACKEND = "devmail.backends.StoredEmailBackend"
+
+# The mailbox at /_dev/mail/ shows every email of every organization (unique links,
+# sign-in codes) to anyone who can reach the server: a developer's machine only.
+DEV_MAILBOX = env_bool("DEV_MAILBOX", False)
+if DEV_MAILBOX and not DEBUG:
+    raise ImproperlyConfigured("DEV_MAILBOX cannot be on when DEBUG is off.")
 
 # --- I18N, time, static ---------------------------------------------------
 LANGUAGE_CODE = "en-gb"
@@ -261,13 +311,45 @@ MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", str(BASE_DIR / "var" / "media")))
 # --- Security ---------------------------------------------------------------
 SESSION_COOKIE_HTTPONLY = True
 CSRF_COOKIE_HTTPONLY = False
+# SAMEORIGIN, not DENY: the signing page shows the agreement PDF in a frame of its own
+# (hence security.W019 silenced below; CSP's frame-ancestors says the same).
 X_FRAME_OPTIONS = "SAMEORIGIN"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 if not DEBUG:
     SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", True)
     CSRF_COOKIE_SECURE = env_bool("SECURE_COOKIES", True)
+    # Behind a TLS proxy that sets X-Forwarded-Proto (and strips it from clients).
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)
+    SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 365 * 24 * 3600)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    # Preloading commits the whole domain to HTTPS in browsers for months, beyond this
+    # app: the operator's decision (hence security.W021 silenced below).
+    SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
+SILENCED_SYSTEM_CHECKS = ["security.W019", "security.W021"]
+
+# Content-Security-Policy (django-csp): our own origin only. seatmgr.csp adds Stripe's
+# origins, read from STRIPE_JS_URL and STRIPE_API_BASE on each response, so the policy
+# allows exactly the Stripe.js the payment page loads (js.stripe.com in production, a
+# localstripe on 127.0.0.1 in development and tests). No inline script or style
+# anywhere: pages load their code from /static/. Images may be data: URLs (Swagger
+# UI's icons, the drawn signature's preview).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "img-src": [SELF, "data:"],
+        "font-src": [SELF],
+        "connect-src": [SELF],
+        "frame-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [SELF],
+    },
+}
 
 # --- API ------------------------------------------------------------------
 REST_FRAMEWORK = {

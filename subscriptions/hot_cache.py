@@ -1,8 +1,11 @@
 """A per-process cache for the hot read paths (API-key lookup, licence checks) that
 stays correct across processes, within a bound.
 
-Every entry is tagged with a *generation* kept in the shared cache (Redis in
-production). Any write that could change an answer (licences, org users,
+Every entry is tagged with a *generation* kept in the shared cache: Redis in
+production (the settings refuse DEBUG=0 without it), files under var/cache/ in the
+embedded default, whose web server and periodic-task process share them. A cache
+of one process (locmem) would break the promise below: the other processes would
+never see a new generation. Any write that could change an answer (licences, org users,
 subscriptions, API keys) replaces the generation when its transaction commits, in
 the shared cache and in the writing process at once. Other processes re-read the
 generation at most every `MAX_STALENESS` seconds and drop everything they had when

@@ -1,7 +1,9 @@
 """The suite runs on PostgreSQL and Redis, never silently on SQLite.
 
 `./scripts/test` exports DATABASE_URL and REDIS_URL (the machine's own services,
-or throwaway ones it starts); running pytest by hand needs both set.
+or throwaway ones it starts); running pytest by hand needs both set. The rest of
+what the settings require is set by tests/settings.py (DJANGO_SETTINGS_MODULE in
+pyproject.toml).
 """
 
 import os

@@ -10,16 +10,21 @@ import ast
 import json
 import os
 import re
+import secrets
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 import yaml
+from cryptography.fernet import Fernet
+from django.conf import settings
 
 ROOT = Path(__file__).resolve().parent.parent
 APP_SERVICES = ("web", "worker", "beat")
-REQUIRED = {"SECRET_KEY", "DATABASE_URL", "REDIS_URL"}
+REQUIRED = {"SECRET_KEY", "FIELD_ENCRYPTION_KEY", "DATABASE_URL", "REDIS_URL", "EMAIL_HOST"}
+# Compose refuses to start without these (${NAME:?...}) rather than let the settings refuse.
+REQUIRED_FROM_OPERATOR = ("SECRET_KEY", "FIELD_ENCRYPTION_KEY", "EMAIL_HOST")
 
 # ${NAME}, ${NAME:-default}, ${NAME-default}, ${NAME:?message}, ${NAME?message}
 COMPOSE_VARIABLE = re.compile(r"\$\{(?P<name>\w+)(?:(?P<op>:?[-?])(?P<arg>[^}]*))?\}")
@@ -68,13 +73,18 @@ def interpolate(value: str) -> str:
     return COMPOSE_VARIABLE.sub(substitute, value).replace("$$", "$")
 
 
-def run_python(code: str, env: dict[str, str]) -> subprocess.CompletedProcess:
-    """Run code in a fresh interpreter that sees only env (plus PATH and HOME)."""
+def base_env() -> dict[str, str]:
+    """PATH, HOME and LANG, and the app's own settings module (not the tests')."""
     base = {name: os.environ[name] for name in ("PATH", "HOME", "LANG") if name in os.environ}
+    return {**base, "DJANGO_SETTINGS_MODULE": "seatmgr.settings"}
+
+
+def run_python(code: str, env: dict[str, str]) -> subprocess.CompletedProcess:
+    """Run code in a fresh interpreter that sees only env (plus base_env())."""
     return subprocess.run(
         [sys.executable, "-c", code],
         cwd=ROOT,
-        env={**base, "DJANGO_SETTINGS_MODULE": "seatmgr.settings", **env},
+        env={**base_env(), **env},
         capture_output=True,
         text=True,
         timeout=120,
@@ -95,8 +105,9 @@ def test_app_services_get_the_required_secrets_in_production_mode(compose):
         env = service_env(compose, service)
         assert not REQUIRED - set(env), f"{service} lacks {sorted(REQUIRED - set(env))}"
         assert env["DEBUG"] == "0", f"{service} runs with DEBUG={env['DEBUG']!r}"
-        # ${SECRET_KEY:?...}: compose refuses to start rather than run without one.
-        assert re.fullmatch(r"\$\{SECRET_KEY:\?[^}]*\}", env["SECRET_KEY"]), env["SECRET_KEY"]
+        for name in REQUIRED_FROM_OPERATOR:
+            assert re.fullmatch(rf"\$\{{{name}:\?[^}}]*\}}", env[name]), (service, name, env[name])
+        assert "DEV_MAILBOX" not in env, service
 
 
 def test_web_worker_and_beat_share_one_environment(compose):
@@ -194,16 +205,138 @@ def test_production_talks_to_stripe_itself_with_keys_compose_requires(compose):
     assert secret_key == "dummy-stripe-secret-key"
 
 
+def production_env(compose: dict) -> dict[str, str]:
+    """What compose gives the web service, with secrets as an operator would make them."""
+    env = {name: interpolate(value) for name, value in service_env(compose, "web").items()}
+    return {
+        **env,
+        "SECRET_KEY": secrets.token_urlsafe(50),
+        "FIELD_ENCRYPTION_KEY": Fernet.generate_key().decode(),
+        "ALLOWED_HOSTS": "seats.example.com",
+        "CSRF_TRUSTED_ORIGINS": "https://seats.example.com",
+        "SITE_URL": "https://seats.example.com",
+    }
+
+
+def test_check_deploy_finds_nothing_in_the_production_shape(compose):
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=ROOT,
+        env={**base_env(), **production_env(compose)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    # The checks silenced in settings.SILENCED_SYSTEM_CHECKS are listed, with why, in the README.
+    assert re.search(r"System check identified no issues \(\d+ silenced\)\.", result.stdout), result.stdout
+    readme = (ROOT / "README.md").read_text()
+    assert settings.SILENCED_SYSTEM_CHECKS
+    for check in settings.SILENCED_SYSTEM_CHECKS:
+        assert f"`{check}`" in readme, check
+
+
+def test_production_pages_are_https_only_under_a_content_security_policy(compose):
+    code = """if True:
+        import json
+        import django
+        django.setup()
+        from django.test import Client
+        client = Client(HTTP_HOST="seats.example.com")
+        plain = client.get("/api/docs/?script=")
+        secure = client.get("/api/docs/?script=", headers={"X-Forwarded-Proto": "https"})
+        mailbox = client.get("/_dev/mail/", headers={"X-Forwarded-Proto": "https"})
+        print(json.dumps({
+            "plain": [plain.status_code, plain.get("Location")],
+            "secure": secure.status_code,
+            "hsts": secure.get("Strict-Transport-Security"),
+            "csp": secure.get("Content-Security-Policy"),
+            "mailbox": mailbox.status_code,
+        }))
+    """
+    result = run_python(code, production_env(compose))
+    assert result.returncode == 0, result.stderr
+    loaded = json.loads(result.stdout.strip().splitlines()[-1])
+
+    assert loaded["plain"] == [301, "https://seats.example.com/api/docs/?script="]
+    assert loaded["secure"] == 200
+    assert loaded["hsts"] == "max-age=31536000; includeSubDomains"
+    policy = {
+        directive.split()[0]: directive.split()[1:] for directive in loaded["csp"].split("; ") if directive
+    }
+    assert policy["default-src"] == ["'self'"]
+    assert policy["script-src"] == ["'self'", "https://js.stripe.com"]
+    assert policy["style-src"] == ["'self'"]
+    assert policy["frame-src"] == ["'self'", "https://js.stripe.com", "https://hooks.stripe.com"]
+    assert policy["connect-src"] == ["'self'", "https://api.stripe.com"]
+    assert policy["object-src"] == ["'none'"]
+    assert policy["frame-ancestors"] == ["'self'"]
+    assert not any("unsafe" in source for sources in policy.values() for source in sources), policy
+    assert loaded["mailbox"] == 404, "the dev mailbox is not even routed in production"
+
+
+def refusal(env: dict[str, str]) -> str:
+    result = run_python("import django; django.setup()", env)
+    assert result.returncode != 0, "the settings loaded"
+    return result.stderr.strip().splitlines()[-1]
+
+
+def test_settings_with_no_environment_refuse_to_load():
+    assert refusal({}) == (
+        "django.core.exceptions.ImproperlyConfigured: "
+        "SECRET_KEY must be set (./scripts/run and ./scripts/test set one of their own)."
+    )
+
+
 @pytest.mark.parametrize("secret_key", [None, ""], ids=["unset", "empty"])
-def test_settings_refuse_to_load_in_production_without_a_secret_key(secret_key):
-    env = {"DEBUG": "0", "DATABASE_URL": "postgres://seatmgr@db:5432/seatmgr"}
+@pytest.mark.parametrize("debug", ["0", "1"])
+def test_settings_refuse_to_load_without_a_secret_key(compose, secret_key, debug):
+    env = {**production_env(compose), "DEBUG": debug}
+    del env["SECRET_KEY"]
     if secret_key is not None:
         env["SECRET_KEY"] = secret_key
 
-    result = run_python("import django; django.setup()", env)
+    assert "SECRET_KEY must be set" in refusal(env)
 
-    assert result.returncode != 0
-    assert "ImproperlyConfigured: SECRET_KEY must be set when DEBUG is off." in result.stderr
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        ("REDIS_URL", "REDIS_URL must be set when DEBUG is off: every process must share one cache."),
+        ("FIELD_ENCRYPTION_KEY", "FIELD_ENCRYPTION_KEY must be set when DEBUG is off"),
+        ("EMAIL_HOST", "EMAIL_HOST must be set when DEBUG is off: emails must reach people."),
+    ],
+)
+def test_production_settings_refuse_to_load_without(compose, name, message):
+    env = production_env(compose)
+    del env[name]
+
+    assert f"ImproperlyConfigured: {message}" in refusal(env)
+
+
+def test_production_settings_refuse_the_dev_mailbox(compose):
+    env = {**production_env(compose), "DEV_MAILBOX": "1"}
+
+    assert refusal(env).endswith("ImproperlyConfigured: DEV_MAILBOX cannot be on when DEBUG is off.")
+
+
+def test_the_embedded_default_shares_its_cache_between_processes(tmp_path):
+    code = """if True:
+        import json
+        import django
+        from django.conf import settings
+        django.setup()
+        print(json.dumps([settings.DEBUG, settings.DEV_MAILBOX, settings.CACHES["default"]]))
+    """
+    env = {"DEBUG": "1", "SECRET_KEY": secrets.token_urlsafe(50)}
+    result = run_python(code, env)
+    assert result.returncode == 0, result.stderr
+    debug, mailbox, cache = json.loads(result.stdout.strip().splitlines()[-1])
+
+    assert (debug, mailbox) == (True, False), "the mailbox is off unless asked for"
+    assert cache["BACKEND"] == "django.core.cache.backends.filebased.FileBasedCache"
+    assert cache["LOCATION"] == str(ROOT / "var" / "cache")
 
 
 def test_dockerfile_runs_as_an_unprivileged_user_with_weasyprint_libraries():

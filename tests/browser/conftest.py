@@ -1,5 +1,10 @@
 """Playwright for Python driving Debian's Chromium (`/usr/bin/chromium`) against
-Django's live server. Screenshots go to test-artifacts/ for people to look at."""
+Django's live server. Screenshots go to test-artifacts/ for people to look at.
+
+Every page runs under the app's Content-Security-Policy, and a test fails when the
+browser refuses anything by it (an inline script or style, a script from elsewhere):
+Chromium reports each refusal on the console ("Refused to …"), and the page fixture
+collects them."""
 
 import os
 from pathlib import Path
@@ -33,13 +38,28 @@ def browser():
         browser.close()
 
 
+def is_csp_violation(message) -> bool:
+    return message.type == "error" and "Content Security Policy" in message.text
+
+
 @pytest.fixture
-def page(browser, live_server):
+def csp_violations():
+    """What the browser refused under the Content-Security-Policy during the test."""
+    return []
+
+
+@pytest.fixture
+def page(browser, live_server, csp_violations):
     context = browser.new_context(base_url=live_server.url, viewport={"width": 1280, "height": 900})
+    context.on(
+        "console",
+        lambda message: csp_violations.append(message.text) if is_csp_violation(message) else None,
+    )
     page = context.new_page()
     page.set_default_timeout(15_000)
     yield page
     context.close()
+    assert not csp_violations, "the Content-Security-Policy refused:\n" + "\n".join(csp_violations)
 
 
 @pytest.fixture

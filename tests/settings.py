@@ -19,7 +19,7 @@ os.environ["DEV_MAILBOX"] = "1"
 os.environ.setdefault("SECRET_KEY", secrets.token_urlsafe(50))
 os.environ.setdefault("FIELD_ENCRYPTION_KEY", Fernet.generate_key().decode())
 
-from seatmgr.settings import *  # noqa: E402, F403
+from seatmgr.settings import *  # noqa: F403
 
 # The tests' connected orgs are real local servers on 127.0.0.1 (tests/receivers.py,
 # tests/salesforce_server.py). Tests of the outbound guard turn this off.

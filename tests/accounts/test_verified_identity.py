@@ -169,3 +169,25 @@ def test_nobody_can_sign_up_on_their_own_even_with_an_address_someone_claimed(at
 
     assert response.status_code in (200, 403)
     assert not User.objects.filter(email=VICTIM).exists()
+
+
+def test_the_migration_verifies_only_login_addresses_nobody_has_touched():
+    from importlib import import_module
+
+    from django.apps import apps
+
+    migration = import_module("accounts.migrations.0002_verify_vendor_given_login_addresses")
+    untouched = UserFactory(email="Given@Vendor.example", verified=False)
+    changed = UserFactory(email=VICTIM, verified=False)
+    EmailAddress.objects.create(user=changed, email=VICTIM, verified=False, primary=True)
+    owner = UserFactory(email="owner@bigcorp.example")
+    EmailAddress.objects.create(user=owner, email="shared@bigcorp.example", verified=True)
+    duplicate = UserFactory(email="Shared@bigcorp.example", verified=False)
+
+    migration.verify_untouched_login_addresses(apps, None)
+
+    assert EmailAddress.objects.get(user=untouched).email == "given@vendor.example"
+    assert EmailAddress.objects.get(user=untouched).verified
+    assert not EmailAddress.objects.get(user=changed).verified
+    assert EmailAddress.objects.filter(user=owner, verified=True).count() == 2
+    assert not EmailAddress.objects.filter(user=duplicate).exists()

@@ -37,21 +37,18 @@ def invitation_url(raw_token: str) -> str:
 def invitation_create(
     *, organization: Organization, email: str, role: str = Membership.Role.ADMIN, actor=None, request=None
 ) -> Invitation:
-    """Invite `email` to `organization` and email it the link, on commit. An address
-    already invited (and not yet accepted) gets a fresh link and the earlier one stops
-    working. Audit: `invitation.created`."""
+    """Invite `email` to `organization` and email it the link, on commit (the raw
+    token is only in that email). One open invitation per address and organization
+    (a constraint). Audit: `invitation.created`."""
     email = email.strip().lower()
     raw = secrets.token_urlsafe(32)
     with transaction.atomic():
-        invitation, _ = Invitation.objects.update_or_create(
+        invitation = Invitation.objects.create(
             organization=organization,
             email=email,
-            accepted_at__isnull=True,
-            defaults={
-                "role": role,
-                "token_hash": hash_secret(raw),
-                "invited_by": actor if getattr(actor, "is_authenticated", False) else None,
-            },
+            role=role,
+            token_hash=hash_secret(raw),
+            invited_by=actor if getattr(actor, "is_authenticated", False) else None,
         )
         audit_record(
             action="invitation.created",
@@ -85,12 +82,13 @@ def invitation_resolve(raw_token: str) -> Invitation | None:
 
 def invitation_accept(*, invitation: Invitation, user, request=None) -> Membership:
     """`user` accepts: they become a member of the invitation's organization with its
-    role (an existing membership is raised to admin if that is the role).
+    role (a membership they already have, say one the vendor added in the Django admin,
+    is kept as it is).
 
     Under the invitation's row lock: refused (InvitationForAnotherAddress) unless
     `user` verified the invited address, and (Conflict) once accepted, so a link
-    works once. Audit: `invitation.accepted` and `membership.created` (or
-    `membership.role_changed`), with `user` as the actor."""
+    works once. Audit: `invitation.accepted` and `membership.created`, with `user` as
+    the actor."""
     with transaction.atomic():
         invitation = (
             Invitation.objects.select_for_update(of=("self",))
@@ -125,19 +123,6 @@ def invitation_accept(*, invitation: Invitation, user, request=None) -> Membersh
                 actor=user,
                 obj=membership,
                 after={"email": user.email, "role": membership.role},
-                request=request,
-            )
-        elif invitation.role == Membership.Role.ADMIN and membership.role != Membership.Role.ADMIN:
-            before = membership.role
-            membership.role = Membership.Role.ADMIN
-            membership.save(update_fields=["role"])
-            audit_record(
-                action="membership.role_changed",
-                organization=organization,
-                actor=user,
-                obj=membership,
-                before={"role": before},
-                after={"role": membership.role},
                 request=request,
             )
     return membership

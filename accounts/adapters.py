@@ -1,4 +1,5 @@
 from allauth.account.adapter import DefaultAccountAdapter
+from allauth.account.models import EmailAddress
 from django.core.exceptions import PermissionDenied
 from django.urls import reverse
 
@@ -10,6 +11,19 @@ class AccountAdapter(DefaultAccountAdapter):
 
     def is_open_for_signup(self, request) -> bool:
         return False
+
+    def can_delete_email(self, email_address: EmailAddress) -> bool:
+        """Never the last verified address: allauth lets an account without one make an
+        unverified address its primary (login) address."""
+        if email_address.pk and email_address.verified:
+            others_verified = (
+                EmailAddress.objects.filter(user_id=email_address.user_id, verified=True)
+                .exclude(pk=email_address.pk)
+                .exists()
+            )
+            if not others_verified:
+                return False
+        return super().can_delete_email(email_address)
 
     def get_login_redirect_url(self, request) -> str:
         """Without a `next`, vendor staff with a back-office role land in the back

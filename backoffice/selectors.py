@@ -16,7 +16,15 @@ from billing.models import Payment
 from licensing import selectors as licensing
 from licensing.models import LicenceAssignment
 from subscriptions.links import LINK_ACTIONS_EMAILED
-from subscriptions.models import CapabilityLink, Membership, Organization, Product, SeatChange, SeatSync
+from subscriptions.models import (
+    CapabilityLink,
+    Invitation,
+    Membership,
+    Organization,
+    Product,
+    SeatChange,
+    SeatSync,
+)
 
 from . import charts
 from .access import BACKOFFICE_ROLES, StaffScope
@@ -186,6 +194,7 @@ class SubscriptionPanel:
 class AccountOverview:
     organization: Organization
     admins: list[Membership]
+    invitations: list[Invitation]  # not yet accepted
     subscriptions: list[SubscriptionPanel]
     seat_changes: list[SeatChange]
     seat_syncs: list[SeatSync]
@@ -274,6 +283,7 @@ def account_overview(*, organization: Organization, now: datetime | None = None)
             .select_related("user")
             .order_by("user__email")
         ),
+        invitations=list(organization.invitations.filter(accepted_at__isnull=True).order_by("email")),
         subscriptions=panels,
         seat_changes=list(
             SeatChange.objects.filter(subscription__organization=organization)

@@ -15,11 +15,12 @@ from django.utils import timezone
 from django.utils.text import slugify
 
 from accounts.models import User
+from accounts.services import existing_account, user_create_verified
 from audit.services import audit_record
 from portal import services as portal
-from subscriptions import links, seat_changes
+from subscriptions import invitations, links, seat_changes
 from subscriptions.errors import InvalidInput
-from subscriptions.models import Membership, Organization, Plan, SeatChange, Subscription
+from subscriptions.models import Invitation, Membership, Organization, Plan, SeatChange, Subscription
 from subscriptions.periods import period_end_for
 
 from . import notifications, selectors
@@ -204,13 +205,23 @@ def account_create(
     slug: str = "",
     activate: bool = False,
     request=None,
-) -> tuple[Organization, Subscription]:
-    """A new customer: the organization, its admin (a sign-in account, new or existing,
-    made an admin member) and its first subscription, all or nothing.
+) -> tuple[Organization, Subscription, Invitation | None]:
+    """A new customer: the organization, its admin and its first subscription, all or
+    nothing. Returns the organization, the subscription and, when the admin address
+    already leads to an account, the invitation sent to it (else None).
 
-    The account manager is the actor unless a manager picks another. The admin signs in
-    by emailed code (no password is set). Refuses a slug already taken and an address
-    that belongs to vendor staff. Audit: `organization.created`, `membership.created`,
+    The admin address is whoever the account manager names, so:
+    - an address no account verified or signs in with gets a new sign-in account
+      (no password: they sign in by emailed code), its address verified (the account
+      manager typed it, and the activation email goes there), made an admin member;
+    - an address that leads to an existing account (`accounts.services.existing_account`)
+      attaches nobody: it gets an invitation, and that person becomes an admin only by
+      accepting it signed in with the address verified (`subscriptions.invitations`).
+    The subscription's unique links go to the address either way.
+
+    The account manager is the actor unless a manager picks another. Refuses a slug
+    already taken and an address that belongs to vendor staff. Audit:
+    `organization.created`, `membership.created` or `invitation.created`,
     `subscription.created`, all with the actor.
     """
     name = " ".join((name or "").split())
@@ -235,7 +246,7 @@ def account_create(
             raise InvalidInput(
                 f"“{slug}” is already used by another organization: choose another.", field="slug"
             )
-        admin = User.objects.filter(email__iexact=admin_email).first()
+        admin = existing_account(admin_email)
         if admin is not None and admin.is_staff:
             raise InvalidInput(
                 "That address belongs to vendor staff: enter the customer's own admin.", field="admin_email"
@@ -262,19 +273,24 @@ def account_create(
             },
             request=request,
         )
+        invitation = None
         if admin is None:
-            admin = User.objects.create_user(email=admin_email, full_name=admin_name)
-        membership = Membership.objects.create(
-            user=admin, organization=organization, role=Membership.Role.ADMIN
-        )
-        audit_record(
-            action="membership.created",
-            organization=organization,
-            actor=actor,
-            obj=membership,
-            after={"email": admin.email, "role": membership.role},
-            request=request,
-        )
+            admin = user_create_verified(email=admin_email, full_name=admin_name)
+            membership = Membership.objects.create(
+                user=admin, organization=organization, role=Membership.Role.ADMIN
+            )
+            audit_record(
+                action="membership.created",
+                organization=organization,
+                actor=actor,
+                obj=membership,
+                after={"email": admin.email, "role": membership.role},
+                request=request,
+            )
+        else:
+            invitation = invitations.invitation_create(
+                organization=organization, email=admin_email, actor=actor, request=request
+            )
         subscription = subscription_create(
             organization=organization,
             plan=plan,
@@ -285,7 +301,7 @@ def account_create(
             activate=activate,
             request=request,
         )
-    return organization, subscription
+    return organization, subscription, invitation
 
 
 # --- Audit export ----------------------------------------------------------------------

@@ -248,7 +248,7 @@ def account_new(request):
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
-            organization, subscription = services.account_create(
+            organization, subscription, invitation = services.account_create(
                 actor=request.user,
                 name=data["name"],
                 slug=data["slug"],
@@ -265,16 +265,23 @@ def account_new(request):
         except DomainError as error:
             add_service_error(form, error)
         else:
-            messages.success(request, _created_message(organization.name, subscription))
+            messages.success(request, _created_message(organization.name, subscription, invitation))
             return redirect("backoffice:account", organization.pk)
     return render(request, "backoffice/account_new.html", {"form": form}, status=400 if form.errors else 200)
 
 
-def _created_message(name: str, subscription) -> str:
+def _created_message(name: str, subscription, invitation) -> str:
     product = subscription.plan.product.name
     if subscription.is_live:
-        return f"{name}: {product} is active; the unique links went to {subscription.admin_email}."
-    return f"{name}: {product} created, not yet active. Activate it when the customer is ready."
+        text = f"{name}: {product} is active; the unique links went to {subscription.admin_email}."
+    else:
+        text = f"{name}: {product} created, not yet active. Activate it when the customer is ready."
+    if invitation is not None:
+        text += (
+            f" {invitation.email} already has a sign-in account, so it was sent an invitation:"
+            " it becomes an admin once it accepts."
+        )
+    return text
 
 
 @backoffice_view
@@ -298,7 +305,7 @@ def subscription_new(request, pk: int):
         except DomainError as error:
             add_service_error(form, error)
         else:
-            messages.success(request, _created_message(organization.name, subscription))
+            messages.success(request, _created_message(organization.name, subscription, None))
             return redirect("backoffice:account", organization.pk)
     return render(
         request,

@@ -246,7 +246,22 @@ ACCOUNT_ADAPTER = "accounts.adapters.AccountAdapter"
 ACCOUNT_LOGIN_METHODS = {"email"}
 ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*", "password2*"]
 ACCOUNT_USER_MODEL_USERNAME_FIELD = None
-ACCOUNT_EMAIL_VERIFICATION = "none"
+# Only a verified address signs anyone in: a password sign-in with an unverified
+# address stops at "verify your email"; codes and password resets go only to the
+# account that verified the address (accounts.forms), and to no one otherwise
+# (nothing is sent to unknown addresses). Changing one's address keeps the old one
+# until the new one is confirmed, so an unverified address never becomes the login.
+ACCOUNT_EMAIL_VERIFICATION = "mandatory"
+ACCOUNT_UNIQUE_EMAIL = True
+ACCOUNT_PREVENT_ENUMERATION = True
+ACCOUNT_EMAIL_UNKNOWN_ACCOUNTS = False
+ACCOUNT_CHANGE_EMAIL = True
+ACCOUNT_CONFIRM_EMAIL_ON_GET = False
+ACCOUNT_LOGIN_ON_EMAIL_CONFIRMATION = False
+ACCOUNT_FORMS = {
+    "request_login_code": "accounts.forms.VerifiedLoginCodeForm",
+    "reset_password": "accounts.forms.VerifiedResetPasswordForm",
+}
 ACCOUNT_LOGIN_BY_CODE_ENABLED = True
 ACCOUNT_LOGOUT_ON_GET = False
 ACCOUNT_SESSION_REMEMBER = None

@@ -46,6 +46,38 @@ class Membership(models.Model):
         return f"{self.user} ({self.get_role_display()}) in {self.organization}"
 
 
+class Invitation(models.Model):
+    """An existing account's address named as an organization's admin: the person
+    becomes a member only by accepting, signed in as an account that verified this
+    address, from the emailed link (a 256-bit token; only its hash is stored)."""
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="invitations")
+    email = models.EmailField(help_text="Who is invited (lower-case).")
+    role = models.CharField(max_length=10, choices=Membership.Role.choices, default=Membership.Role.ADMIN)
+    token_hash = models.CharField(max_length=64, unique=True)
+    invited_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    accepted_at = models.DateTimeField(null=True, blank=True)
+    accepted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ("-created_at",)
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization", "email"],
+                condition=Q(accepted_at__isnull=True),
+                name="invitation_one_open_per_address",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.email} invited to {self.organization}"
+
+
 class Product(models.Model):
     code = models.SlugField(max_length=50, unique=True)
     name = models.CharField(max_length=100)

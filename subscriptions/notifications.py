@@ -6,7 +6,7 @@ from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 from django.template.loader import render_to_string
 
-from .models import Membership, Subscription
+from .models import Invitation, Membership, Subscription
 
 
 def send(*, to: list[str], subject: str, template: str, context: dict, attachments=()) -> None:
@@ -69,4 +69,15 @@ def subscription_ended(*, subscription_id: int) -> None:
         subject=f"{product_name(subscription)} has ended",
         template="subscription_ended",
         context={"subscription": subscription, "product": product_name(subscription)},
+    )
+
+
+def invitation_sent(*, invitation_id: int, url: str) -> None:
+    """The invitation to become a member (admin) of an organization, with its link."""
+    invitation = Invitation.objects.select_related("organization").get(pk=invitation_id)
+    send(
+        to=[invitation.email],
+        subject=f"You are invited to manage {invitation.organization.name} on {settings.VENDOR_NAME}",
+        template="invitation",
+        context={"invitation": invitation, "url": url},
     )

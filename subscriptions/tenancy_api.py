@@ -1,7 +1,8 @@
 """The tenant of an API request, resolved from its credentials in one place.
 
 An API key belongs to one organization; a signed-in person acts for the
-organization of their admin membership. Nothing the client sends (an id in the
+organization they work in (`tenancy.membership_for`: the one chosen in their
+session), as an admin of it. Nothing the client sends (an id in the
 URL or the body) ever chooses the organization: views fetch objects *within* the
 one resolved here, so another tenant's id is simply not found.
 """
@@ -25,7 +26,7 @@ def organization_for_request(request) -> Organization:
         if organization is None:
             raise exceptions.AuthenticationFailed("This API key's organization no longer exists.")
         return organization
-    membership = membership_for(principal)
+    membership = membership_for(principal, getattr(request, "session", None))
     if membership is None:
         raise exceptions.PermissionDenied(
             "You are not a member of any customer organization.", code="no_organization"

@@ -1,6 +1,7 @@
 from datetime import timedelta
 
 import factory
+from allauth.account.models import EmailAddress
 from django.db import transaction
 from django.utils import timezone
 
@@ -24,6 +25,13 @@ class UserFactory(factory.django.DjangoModelFactory):
     def _save(obj, create, extracted, **kwargs):
         if create:
             obj.save()
+
+    @factory.post_generation
+    def verified(obj, create, extracted, **kwargs):
+        """The login address is verified, as for every account the vendor creates;
+        `verified=False` for an account that never confirmed its address."""
+        if create and extracted is not False:
+            EmailAddress.objects.create(user=obj, email=obj.email.lower(), verified=True, primary=True)
 
 
 class OrganizationFactory(factory.django.DjangoModelFactory):

@@ -11,7 +11,7 @@ from django.urls import URLPattern, URLResolver, get_resolver
 
 from licensing.models import LicenceAssignment, OrgUser, UserImport
 from subscriptions import links
-from subscriptions.models import ApiKey, CapabilityLink, SeatChange, hash_secret
+from subscriptions.models import ApiKey, CapabilityLink, Invitation, Membership, SeatChange, hash_secret
 from tests.factories import (
     LicenceAssignmentFactory,
     MembershipFactory,
@@ -82,6 +82,13 @@ class World:
         _, self.cancel_token_a = links.link_issue(
             subscription=self.sub_a, action=CapabilityLink.Action.CANCEL, email="a@a.example"
         )
+        # An invitation to B for someone else, as emailed to them.
+        self.invitation_token_b = "invitation-to-b-" + "x" * 30
+        Invitation.objects.create(
+            organization=self.b.organization,
+            email="new-admin@b.example",
+            token_hash=hash_secret(self.invitation_token_b),
+        )
 
     @staticmethod
     def _key(organization):
@@ -118,6 +125,7 @@ class World:
             SeatChange.objects.get(pk=self.change_b.pk).state,
             self.sub_b.__class__.objects.get(pk=self.sub_b.pk).cancel_at_period_end,
             UserImport.objects.get(pk=self.import_b.pk).applied_at,
+            sorted(Membership.objects.filter(organization=self.b.organization).values_list("user_id")),
         )
 
 
@@ -127,6 +135,7 @@ def object_kwargs(world):
     return {
         "subscriptions:detail": [{"pk": b.sub_b.pk}],
         "subscriptions:api_key_revoke": [{"pk": b.key_b.pk}],
+        "subscriptions:invitation": [{"token": b.invitation_token_b}],
         "licensing:user_status": [{"pk": b.user_b.pk}],
         "licensing:import_preview": [{"pk": b.import_b.pk}],
         "licensing:user_delete": [{"pk": b.user_b.pk}],

@@ -249,7 +249,7 @@ def create_account(actor, plan, **overrides):
 def test_a_new_account_has_its_admin_and_a_pending_subscription(plan):
     am = staff_factory("account_manager")
 
-    organization, subscription = create_account(am, plan)
+    organization, subscription, invitation = create_account(am, plan)
 
     assert (organization.name, organization.slug, organization.billing_email) == (
         "Initech Ltd",
@@ -259,6 +259,10 @@ def test_a_new_account_has_its_admin_and_a_pending_subscription(plan):
     assert organization.account_manager == am
     admin = User.objects.get(email="peter@initech.example")
     assert admin.full_name == "Peter Gibbons" and not admin.has_usable_password() and not admin.is_staff
+    assert invitation is None
+    # The account manager typed the address and the activation email goes there: it
+    # is verified, so the admin can sign in by emailed code.
+    assert admin.emailaddress_set.filter(email="peter@initech.example", verified=True, primary=True).exists()
     assert Membership.objects.get(organization=organization).role == "admin"
     assert (subscription.status, subscription.quantity, subscription.admin_email) == (
         "pending",
@@ -278,7 +282,7 @@ def test_activating_a_new_account_sends_the_product_is_now_active_email(
     am = staff_factory("account_manager")
 
     with django_capture_on_commit_callbacks(execute=True):
-        _, subscription = create_account(am, plan, activate=True)
+        _, subscription, _ = create_account(am, plan, activate=True)
 
     subscription.refresh_from_db()
     assert subscription.status == Subscription.Status.ACTIVE
@@ -293,8 +297,8 @@ def test_an_account_manager_cannot_give_the_account_to_someone_else_but_a_manage
     am, manager = staff_factory("account_manager"), staff_factory("manager")
     colleague = staff_factory("account_manager")
 
-    mine, _ = create_account(am, plan, account_manager=colleague)
-    theirs, _ = create_account(manager, plan, slug="initech-2", account_manager=colleague)
+    mine, _, _ = create_account(am, plan, account_manager=colleague)
+    theirs, _, _ = create_account(manager, plan, slug="initech-2", account_manager=colleague)
 
     assert mine.account_manager == am
     assert theirs.account_manager == colleague
@@ -333,15 +337,28 @@ def test_a_taken_short_name_is_refused(plan):
     assert Organization.objects.count() == 1
 
 
-def test_an_existing_customer_becomes_admin_of_the_new_organization_too(plan):
+def test_an_existing_customers_address_gets_an_invitation_not_a_membership(
+    plan, django_capture_on_commit_callbacks
+):
     am = staff_factory("account_manager")
-    create_account(am, plan)
+    first, _, _ = create_account(am, plan)
+    peter = User.objects.get(email="peter@initech.example")
 
-    second, _ = create_account(am, plan, name="Initech Europe")
+    with django_capture_on_commit_callbacks(execute=True):
+        second, _, invitation = create_account(am, plan, name="Initech Europe", activate=True)
 
-    assert User.objects.filter(email="peter@initech.example").count() == 1
-    assert Membership.objects.filter(user__email="peter@initech.example").count() == 2
-    assert second.slug == "initech-europe"
+    assert User.objects.filter(email__iexact="peter@initech.example").count() == 1
+    assert list(Membership.objects.filter(user=peter).values_list("organization", flat=True)) == [first.pk]
+    assert (invitation.organization, invitation.email, invitation.accepted_at) == (
+        second,
+        "peter@initech.example",
+        None,
+    )
+    assert AuditEvent.objects.filter(action="invitation.created", actor=am, organization=second).exists()
+    assert not AuditEvent.objects.filter(action="membership.created", organization=second).exists()
+    subjects = sorted(m.subject for m in mail.outbox)
+    assert subjects == ["Opero Signature is now active", "You are invited to manage Initech Europe on Opero"]
+    assert all(m.to == ["peter@initech.example"] for m in mail.outbox)
 
 
 # --- A change on the customer's behalf ---------------------------------------------------

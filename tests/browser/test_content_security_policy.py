@@ -54,7 +54,7 @@ def test_the_vendor_admin_works_in_the_django_admin(page, screenshot):
     page.goto("/admin/")
     page.get_by_label("Email").fill("vendor@seatmgr.example")
     page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
+    page.get_by_role("button", name="Sign in").click()
     expect(page.get_by_role("heading", name="Site administration")).to_be_visible()
 
     page.goto("/admin/subscriptions/subscription/")

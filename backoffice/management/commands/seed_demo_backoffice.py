@@ -50,8 +50,8 @@ class Command(BaseCommand):
             )
             agreements.agreement_sign(
                 agreement=agreements.agreement_issue(seat_change=change),
+                signer=agreements.Signer(user=admin.user),
                 signer_name=admin.user.get_full_name(),
-                signer_email=admin.user.email,
                 consent=True,
                 accept_terms=True,
                 signature_kind="typed",

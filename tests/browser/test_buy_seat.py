@@ -53,7 +53,7 @@ def test_adding_an_active_user_with_no_licence_left_buys_the_seat_and_licenses_t
     expect(page).to_have_url(re.compile(rf"/subscriptions/{subscription.pk}/changes/{change.number}/$"))
     assert PendingLicence.objects.get().org_user.email == "nia@acme.example"
     page.get_by_label("Full name").fill("Ada Admin")
-    page.get_by_label("Email").fill("ada@acme.example")
+    expect(page.get_by_test_id("signer-email")).to_have_text("ada@acme.example")  # signed in as
     page.get_by_label("I agree to sign electronically").check()
     page.get_by_label("I accept the terms").check()
     page.get_by_label("Type", exact=True).check()

@@ -120,3 +120,39 @@ def test_a_keyboard_user_signs_with_a_typed_signature_and_sees_mistakes_explaine
     page.get_by_role("button", name="Sign agreement").focus()
     page.keyboard.press("Enter")
     expect(page.get_by_test_id("state")).to_have_text("Waiting for payment")
+
+
+def test_the_admin_names_someone_else_who_signs_with_their_own_link(page, browser, live_server, settings):
+    url = emailed_change_link(live_server, settings)
+    page.goto(url)
+    page.get_by_label("New total number of users").fill("4")
+    page.get_by_label("Someone else signs (for example, finance)").check()
+    page.get_by_role("button", name="Continue to the agreement").click()  # name and email left empty
+
+    expect(page.get_by_text("Enter the full name of the person who will sign")).to_be_visible()
+    assert not SeatChange.objects.exists()
+    page.get_by_label("Signer's full name").fill("Fin Ance")
+    page.get_by_label("Signer's email").fill("fin@acme.example")
+    page.get_by_role("button", name="Continue to the agreement").click()
+    expect(page.get_by_text("Waiting for Fin Ance (fin@acme.example) to sign")).to_be_visible()
+    expect(page.get_by_role("button", name="Sign agreement")).to_have_count(0)
+
+    (request,) = [m for m in mail.outbox if m.to == ["fin@acme.example"]]
+    signing_url = next(line for line in request.body.splitlines() if "/l/" in line)
+    signer = browser.new_context(base_url=live_server.url).new_page()
+    signer.goto(signing_url)
+    assert "/link/" in signer.url and signing_url.rstrip("/").rsplit("/", 1)[1] not in signer.url
+    expect(signer.get_by_test_id("signer-email")).to_have_text("fin@acme.example")
+    signer.get_by_label("Full name").fill("Fin Ance")
+    signer.get_by_label("I agree to sign electronically").check()
+    signer.get_by_label("I accept the terms").check()
+    signer.get_by_label("Type", exact=True).check()
+    signer.get_by_label("Type your name as your signature").fill("Fin Ance")
+    signer.get_by_role("button", name="Sign agreement").click()
+    expect(signer.get_by_test_id("state")).to_have_text("Waiting for payment")
+    signer.context.close()
+
+    agreement = Agreement.objects.get()
+    assert (agreement.signer_email, agreement.signer_identified_by) == ("fin@acme.example", "emailed_link")
+    page.reload()
+    expect(page.get_by_test_id("state")).to_have_text("Waiting for payment")

@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 
+from allauth.account.models import EmailAddress
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -162,8 +163,8 @@ def signing_refusal(*, seat_change: SeatChange, signer: Signer) -> str:
     - a change that names a signer is signed only with the signing link of that change
       emailed to that address: neither the admin's link nor a signed-in admin signs it;
     - otherwise the subscription's admin signs (with their link to change seats, or
-      signed in as an admin of the organization), or whoever holds a signing link of
-      that change (one the API handed out, say).
+      signed in as an admin of the organization whose login address is verified), or
+      whoever holds a signing link of that change (one the API handed out, say).
     A link must be active and of the change's subscription; a signing link signs its
     own change only."""
     named = seat_change.signer_email if seat_change.state == SeatChange.State.DRAFT else ""
@@ -192,7 +193,16 @@ def signing_refusal(*, seat_change: SeatChange, signer: Signer) -> str:
             return "Only an admin of the organization can sign its seat change agreements."
     if named:
         return _named_signer_only(seat_change)
+    if link is None and not _login_address_verified(signer):
+        return (
+            f"Confirm your email address {signer.email} first (we emailed you a link): the "
+            "certificate of completion gives the address you are signed in with."
+        )
     return ""
+
+
+def _login_address_verified(signer: Signer) -> bool:
+    return EmailAddress.objects.filter(user=signer.user, email__iexact=signer.email, verified=True).exists()
 
 
 def _named_signer_only(seat_change: SeatChange) -> str:

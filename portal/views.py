@@ -171,11 +171,8 @@ def _seat_change_page(request, seat_change, *, form=None, errors=None, status=20
     access = request.access
     agreement = agreement_selectors.agreement_for_seat_change(seat_change)
     signer = access.signer
-    can_sign = (
-        agreement is not None
-        and seat_change.state == SeatChange.State.DRAFT
-        and not agreement_services.signing_refusal(seat_change=seat_change, signer=signer)
-    )
+    refusal = agreement_services.signing_refusal(seat_change=seat_change, signer=signer)
+    can_sign = agreement is not None and seat_change.state == SeatChange.State.DRAFT and not refusal
     if can_sign:
         agreement_services.agreement_mark_viewed(agreement=agreement)
     payment = billing_selectors.payment_for_seat_change(seat_change)
@@ -210,6 +207,7 @@ def _seat_change_page(request, seat_change, *, form=None, errors=None, status=20
             "form_errors": errors if can_sign else None,
             # A refusal the form can't show (it is not shown when signing is refused).
             "page_error": next(iter(errors.values())) if errors and not can_sign else "",
+            "sign_refusal": refusal,
             "signer_defaults": {
                 "name": seat_change.signer_name or (access.user.get_full_name() if access.user else ""),
                 "email": signer.email,

@@ -23,6 +23,7 @@ from tests.agreements.factories import (
     seat_change_factory,
     sign,
     signing_link,
+    verified,
 )
 from tests.agreements.pdfs import image_count, page_texts, reader
 from tests.factories import MembershipFactory
@@ -310,9 +311,11 @@ def admins_change_link(agreement):
 
 
 def admin_of(agreement, email="admin@customer.example"):
-    return MembershipFactory(
-        organization=agreement.seat_change.subscription.organization, user__email=email
-    ).user
+    return verified(
+        MembershipFactory(
+            organization=agreement.seat_change.subscription.organization, user__email=email
+        ).user
+    )
 
 
 def assert_nothing_signed(agreement):
@@ -415,7 +418,7 @@ def test_the_admins_link_signs_as_the_admin_address_when_nobody_else_is_named():
 @pytest.mark.parametrize("role", [Membership.Role.MEMBER, None])
 def test_only_an_admin_of_the_organization_signs_when_signed_in(role):
     agreement = agreement_factory()
-    user = (
+    user = verified(
         MembershipFactory(organization=agreement.seat_change.subscription.organization, role=role).user
         if role
         else MembershipFactory().user  # an admin of another organization
@@ -423,6 +426,17 @@ def test_only_an_admin_of_the_organization_signs_when_signed_in(role):
 
     with pytest.raises(SignerNotAllowed, match="Only an admin"):
         sign(agreement, signer=services.Signer(user=user))
+
+    agreement.refresh_from_db()
+    assert not agreement.is_signed
+
+
+def test_a_signed_in_admin_whose_address_is_not_verified_cannot_sign():
+    agreement = agreement_factory()
+    admin = MembershipFactory(organization=agreement.seat_change.subscription.organization).user
+
+    with pytest.raises(SignerNotAllowed, match=f"Confirm your email address {admin.email} first"):
+        sign(agreement, signer=services.Signer(user=admin))
 
     agreement.refresh_from_db()
     assert not agreement.is_signed

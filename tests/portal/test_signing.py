@@ -12,6 +12,7 @@ from django.test import Client
 from agreements.models import Agreement
 from audit.models import AuditEvent
 from subscriptions.models import SeatChange
+from tests.agreements.factories import verified
 from tests.agreements.pdfs import page_texts
 from tests.factories import MembershipFactory
 from tests.portal.conftest import open_link
@@ -72,7 +73,7 @@ def test_a_signed_in_admin_cannot_sign_a_change_someone_else_is_named_to_sign(cl
     admin = MembershipFactory(
         organization=activated.subscription.organization, user__email="ada@acme.example"
     )
-    client.force_login(admin.user)
+    client.force_login(verified(admin.user))
     url = f"/subscriptions/{activated.subscription.pk}/changes/{change.number}/"
 
     assert "Waiting for Fin Ance (fin@acme.example) to sign" in client.get(url).content.decode()
@@ -123,7 +124,7 @@ def test_a_signed_in_admin_signs_as_their_account_address(client, activated):
     admin = MembershipFactory(
         organization=activated.subscription.organization, user__email="grace@acme.example"
     )
-    client.force_login(admin.user)
+    client.force_login(verified(admin.user))
     base = f"/subscriptions/{activated.subscription.pk}/"
     client.post(f"{base}change/", {"new_total": "4"})
     change = SeatChange.objects.get()
@@ -188,3 +189,21 @@ def test_two_sign_requests_at_once_sign_once_and_both_get_a_page(client, activat
     assert any(f"Agreement {change.number} is already signed" in page for page in pages)
     assert all('data-testid="state">Waiting for payment<' in page for page in pages)
     assert AuditEvent.objects.filter(action="agreement.signed").count() == 1
+
+
+def test_a_signed_in_admin_with_an_unverified_address_is_asked_to_confirm_it_first(client, activated):
+    admin = MembershipFactory(
+        organization=activated.subscription.organization, user__email="new@acme.example"
+    )
+    client.force_login(admin.user)
+    base = f"/subscriptions/{activated.subscription.pk}/"
+    client.post(f"{base}change/", {"new_total": "4"})
+    change = SeatChange.objects.get()
+
+    page = client.get(f"{base}changes/{change.number}/").content.decode()
+    refused = client.post(f"{base}changes/{change.number}/sign/", SIGNING)
+
+    assert "Confirm your email address new@acme.example first" in page and "Sign agreement" not in page
+    assert refused.status_code == 403
+    change.refresh_from_db()
+    assert change.state == "draft" and not Agreement.objects.get(seat_change=change).is_signed

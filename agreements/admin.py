@@ -8,7 +8,7 @@ class AgreementAdmin(admin.ModelAdmin):
     """Read-only: agreements are written by the signing service, never by hand."""
 
     list_display = ("__str__", "organization", "sent_at", "viewed_at", "signed_at", "signer_email")
-    list_filter = ("signature_kind",)
+    list_filter = ("signature_kind", "signer_identified_by")
     search_fields = ("seat_change__number", "organization__name", "signer_email", "signed_sha256")
     list_select_related = ("seat_change", "organization")
     fields = (
@@ -20,6 +20,7 @@ class AgreementAdmin(admin.ModelAdmin):
         "signed_at",
         "signer_name",
         "signer_email",
+        "signer_identified_by",
         "signer_ip",
         "signer_user_agent",
         "signature_kind",

@@ -1,4 +1,4 @@
-from subscriptions.errors import Conflict
+from subscriptions.errors import Conflict, DomainError
 
 
 class AgreementAlreadySigned(Conflict):
@@ -10,3 +10,11 @@ class AgreementAlreadySigned(Conflict):
 
 class AgreementNotIssuable(Conflict):
     code = "agreement_not_issuable"
+
+
+class SignerNotAllowed(DomainError):
+    """Whoever is asking may not sign this agreement (another person is named to sign
+    it, or their link no longer works)."""
+
+    code = "signer_not_allowed"
+    status_code = 403

@@ -22,6 +22,12 @@ class Agreement(models.Model):
         DRAWN = "drawn", "Drawn"
         TYPED = "typed", "Typed"
 
+    class SignerIdentifiedBy(models.TextChoices):
+        """How the signer's address was established: never typed in a form."""
+
+        EMAILED_LINK = "emailed_link", "By a link emailed to the signer"
+        SIGNED_IN = "signed_in", "Signed in to their account"
+
     organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
     seat_change = models.OneToOneField(SeatChange, on_delete=models.CASCADE, related_name="agreement")
     unsigned_pdf = models.BinaryField(editable=False)
@@ -37,6 +43,8 @@ class Agreement(models.Model):
     signed_at = models.DateTimeField(null=True, blank=True)
     signer_name = models.CharField(max_length=200, blank=True)
     signer_email = models.EmailField(blank=True)
+    # Empty for the agreements signed before the method was recorded.
+    signer_identified_by = models.CharField(max_length=12, choices=SignerIdentifiedBy.choices, blank=True)
     signer_ip = models.GenericIPAddressField(null=True, blank=True)
     signer_user_agent = models.CharField(max_length=500, blank=True)
     signature_kind = models.CharField(max_length=5, choices=SignatureKind.choices, blank=True)
@@ -60,6 +68,10 @@ class Agreement(models.Model):
             models.CheckConstraint(
                 condition=Q(signature_kind__in=["", "drawn", "typed"]),
                 name="agreement_signature_kind_valid",
+            ),
+            models.CheckConstraint(
+                condition=Q(signer_identified_by__in=["", "emailed_link", "signed_in"]),
+                name="agreement_signer_identified_by_valid",
             ),
         ]
 
@@ -91,3 +103,17 @@ class Agreement(models.Model):
     @property
     def is_signed(self) -> bool:
         return self.signed_at is not None
+
+    @property
+    def signer_identification(self) -> str:
+        return signer_identification(self.signer_identified_by, self.signer_email)
+
+
+def signer_identification(identified_by: str, email: str) -> str:
+    """How the signer was identified, in the words the certificate and the verification
+    page use ("by a link emailed to …", "signed in as …"); "" when not recorded."""
+    if identified_by == Agreement.SignerIdentifiedBy.EMAILED_LINK:
+        return f"by a link emailed to {email}"
+    if identified_by == Agreement.SignerIdentifiedBy.SIGNED_IN:
+        return f"signed in as {email}"
+    return ""

@@ -23,6 +23,8 @@ import pdfs
 from pdfs import StaticFileRefused, static_path_for
 from pdfs import static_file as _static_file
 
+from .models import signer_identification
+
 if TYPE_CHECKING:
     from subscriptions.models import SeatChange
 
@@ -60,6 +62,7 @@ class Signature:
 
     signer_name: str
     signer_email: str
+    signer_identified_by: str  # Agreement.SignerIdentifiedBy
     signer_ip: str | None
     signer_user_agent: str
     kind: str  # "drawn" or "typed"
@@ -70,6 +73,11 @@ class Signature:
     consent_at: datetime
     signed_at: datetime
     unsigned_sha256: str
+
+    @property
+    def identification(self) -> str:
+        """ "by a link emailed to …" or "signed in as …"."""
+        return signer_identification(self.signer_identified_by, self.signer_email)
 
     @property
     def png_data_url(self) -> str:

@@ -12,21 +12,20 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 
+from allauth.account.models import EmailAddress
 from django.conf import settings
-from django.core.exceptions import ValidationError
-from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from audit.services import audit_record
 from subscriptions.errors import InvalidInput
-from subscriptions.models import SeatChange
+from subscriptions.models import CapabilityLink, Membership, SeatChange
 from subscriptions.seat_changes import QuoteExpired, seat_change_mark_signed
 
 from . import notifications, rendering
-from .errors import AgreementAlreadySigned, AgreementNotIssuable
-from .models import Agreement
+from .errors import AgreementAlreadySigned, AgreementNotIssuable, SignerNotAllowed
+from .models import Agreement, signer_identification
 
 # A drawn signature arrives as a PNG data URL from the browser's canvas.
 SIGNATURE_PNG_PREFIX = "data:image/png;base64,"
@@ -117,13 +116,120 @@ def agreement_mark_viewed(*, agreement: Agreement, at: datetime | None = None, r
     return agreement
 
 
+# --- Who signs ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Signer:
+    """Who is asking to sign, as the request established it: a unique link (a signing
+    link emailed to one address, or the admin's link to change seats) or a signed-in
+    user. The address on the certificate comes from here, never from a form."""
+
+    link: CapabilityLink | None = None
+    user: object | None = None
+
+    def __post_init__(self):
+        if (self.link is None) == (self.user is None):
+            raise ValueError("A signer is either a unique link or a signed-in user.")
+
+    @property
+    def email(self) -> str:
+        if self.link is not None:
+            return self.link.email
+        return (self.user.email or "").strip().lower()
+
+    @property
+    def identified_by(self) -> str:
+        if self.link is not None:
+            return Agreement.SignerIdentifiedBy.EMAILED_LINK
+        return Agreement.SignerIdentifiedBy.SIGNED_IN
+
+    @property
+    def identification(self) -> str:
+        return signer_identification(self.identified_by, self.email)
+
+
+_LINK_GONE = (
+    "This link no longer works: it was replaced or withdrawn. Open the latest link we "
+    "emailed you, or ask for your links again."
+)
+
+
+def signing_refusal(*, seat_change: SeatChange, signer: Signer) -> str:
+    """Why `signer` may not sign the agreement of `seat_change`, or "" when they may.
+
+    The one rule of who signs (the signing page asks it to show the form; signing
+    enforces it under the agreement's lock):
+    - a change that names a signer is signed only with the signing link of that change
+      emailed to that address: neither the admin's link nor a signed-in admin signs it;
+    - otherwise the subscription's admin signs (with their link to change seats, or
+      signed in as an admin of the organization whose login address is verified), or
+      whoever holds a signing link of that change (one the API handed out, say).
+    A link must be active and of the change's subscription; a signing link signs its
+    own change only."""
+    named = seat_change.signer_email if seat_change.state == SeatChange.State.DRAFT else ""
+    link = signer.link
+    if link is not None:
+        if link.revoked_at is not None or link.subscription_id != seat_change.subscription_id:
+            return _LINK_GONE
+        if link.action == CapabilityLink.Action.SIGN:
+            if link.seat_change_id != seat_change.pk:
+                return _LINK_GONE
+            if named and link.email != named:
+                return _named_signer_only(seat_change)
+            return ""
+        if link.action != CapabilityLink.Action.CHANGE_SEATS:
+            return "This link cannot sign agreements."
+    else:
+        user = signer.user
+        is_admin = (
+            getattr(user, "is_authenticated", False)
+            and user.is_active
+            and Membership.objects.filter(
+                user=user, organization_id=seat_change.organization_id, role=Membership.Role.ADMIN
+            ).exists()
+        )
+        if not is_admin:
+            return "Only an admin of the organization can sign its seat change agreements."
+    if named:
+        return _named_signer_only(seat_change)
+    if link is None and not _login_address_verified(signer):
+        return (
+            f"Confirm your email address {signer.email} first (we emailed you a link): the "
+            "certificate of completion gives the address you are signed in with."
+        )
+    return ""
+
+
+def _login_address_verified(signer: Signer) -> bool:
+    return EmailAddress.objects.filter(user=signer.user, email__iexact=signer.email, verified=True).exists()
+
+
+def _named_signer_only(seat_change: SeatChange) -> str:
+    return (
+        f"Seat change {seat_change.number} is to be signed by {seat_change.signer_name} "
+        f"({seat_change.signer_email}), with the link we emailed them: it cannot be signed "
+        "from here. Nothing was changed."
+    )
+
+
+def _signer_under_lock(signer: Signer) -> Signer:
+    """The signer with its link read again and locked, inside the signing transaction,
+    so that a link revoked a moment ago (links replaced) no longer signs."""
+    if signer.link is None:
+        return signer
+    link = CapabilityLink.objects.select_for_update(of=("self",)).filter(pk=signer.link.pk).first()
+    if link is None:
+        raise SignerNotAllowed(_LINK_GONE)
+    return Signer(link=link)
+
+
 # --- Sign ----------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
 class _SigningInput:
     name: str
-    email: str
     kind: str
     text: str
     png: bytes | None
@@ -180,7 +286,6 @@ def _signature_png(data_url: str) -> tuple[bytes | None, str]:
 def _validate_signing(
     *,
     signer_name,
-    signer_email,
     consent,
     accept_terms,
     signature_kind,
@@ -195,15 +300,6 @@ def _validate_signing(
         errors["signer_name"] = "Enter your full name."
     elif len(name) > MAX_NAME_LENGTH or _CONTROL_CHARS.search(name):
         errors["signer_name"] = f"Enter your full name in at most {MAX_NAME_LENGTH} characters."
-
-    email = str(signer_email or "").strip().lower()
-    if not email:
-        errors["signer_email"] = "Enter your email address."
-    else:
-        try:
-            validate_email(email)
-        except ValidationError:
-            errors["signer_email"] = "Enter a valid email address, like name@example.com."
 
     if consent is not True:
         errors["consent"] = "Tick “I agree to sign electronically” to sign this agreement online."
@@ -227,7 +323,7 @@ def _validate_signing(
     if errors:
         field, message = next(iter(errors.items()))
         raise InvalidInput(message, field=field, errors=errors)
-    return _SigningInput(name=name, email=email, kind=signature_kind, text=text, png=png)
+    return _SigningInput(name=name, kind=signature_kind, text=text, png=png)
 
 
 def _clean_ip(ip: str | None) -> str | None:
@@ -240,8 +336,8 @@ def _clean_ip(ip: str | None) -> str | None:
 def agreement_sign(
     *,
     agreement: Agreement,
+    signer: Signer,
     signer_name: str,
-    signer_email: str,
     consent: bool,
     accept_terms: bool,
     signature_kind: str,
@@ -249,21 +345,25 @@ def agreement_sign(
     signature_png_data_url: str = "",
     ip: str | None,
     user_agent: str,
-    actor=None,
     request=None,
 ) -> Agreement:
     """Sign an agreement: draft → signed → awaiting payment (increase) or awaiting
     approval (decrease), and store the signed PDF.
 
     Guarantees:
-    - Bad input raises InvalidInput (every problem in `extra["errors"]`, keyed by form
-      field) before anything changes.
-    - One transaction, under a lock on the agreement row: refuses an agreement already
-      signed (AgreementAlreadySigned); moves the seat change with
-      `seat_change_mark_signed` (InvalidTransition and QuoteExpired propagate; an
-      expired quote is still committed as `expired`, so do not call this inside an
-      outer transaction that the exception would roll back); renders the signed PDF,
-      stores it with its SHA-256 and writes an `agreement.signed` audit event.
+    - One transaction, under a lock on the agreement row (and on the signer's link):
+      refuses an agreement already signed (AgreementAlreadySigned, so that a second
+      click gets an answer, not a second signature), then a signer who may not sign it
+      (`signing_refusal`: SignerNotAllowed), then bad input (InvalidInput, every problem
+      in `extra["errors"]`, keyed by form field); nothing changes when refused.
+    - The signer's email is the one `signer` was identified by (the address the link
+      was emailed to, or the signed-in account's), stored with how it was identified;
+      the name is the one typed.
+    - Moves the seat change with `seat_change_mark_signed` (InvalidTransition and
+      QuoteExpired propagate; an expired quote is still committed as `expired`, so do
+      not call this inside an outer transaction that the exception would roll back);
+      renders the signed PDF, stores it with its SHA-256 and writes an
+      `agreement.signed` audit event.
     - `consent` and `accept_terms` must be exactly True (a ticked box), not truthy.
     - On commit, the signer and the subscription's admin get the signed PDF by email.
 
@@ -273,28 +373,31 @@ def agreement_sign(
     reviewed is embedded in it as a file attachment, and its SHA-256 is printed on the
     certificate.
     """
-    signing = _validate_signing(
-        signer_name=signer_name,
-        signer_email=signer_email,
-        consent=consent,
-        accept_terms=accept_terms,
-        signature_kind=signature_kind,
-        signature_text=signature_text,
-        signature_png_data_url=signature_png_data_url,
-    )
     now = timezone.now()
     expired: QuoteExpired | None = None
     with transaction.atomic():
         agreement = Agreement.objects.select_for_update(of=("self",)).get(pk=agreement.pk)
         if agreement.is_signed:
             raise AgreementAlreadySigned(agreement.number)
+        signer = _signer_under_lock(signer)
+        refusal = signing_refusal(seat_change=agreement.seat_change, signer=signer)
+        if refusal:
+            raise SignerNotAllowed(refusal)
+        signing = _validate_signing(
+            signer_name=signer_name,
+            consent=consent,
+            accept_terms=accept_terms,
+            signature_kind=signature_kind,
+            signature_text=signature_text,
+            signature_png_data_url=signature_png_data_url,
+        )
         try:
             seat_change = seat_change_mark_signed(
                 seat_change=agreement.seat_change,
                 signer_name=signing.name,
-                signer_email=signing.email,
+                signer_email=signer.email,
                 at=now,
-                actor=actor,
+                actor=signer.user,
                 request=request,
             )
         except QuoteExpired as error:
@@ -305,10 +408,10 @@ def agreement_sign(
                 agreement=agreement,
                 seat_change=seat_change,
                 signing=signing,
+                signer=signer,
                 now=now,
                 ip=_clean_ip(ip),
                 user_agent=str(user_agent or "")[:MAX_USER_AGENT_LENGTH],
-                actor=actor,
                 request=request,
             )
     if expired is not None:
@@ -321,16 +424,17 @@ def _store_signature(
     agreement: Agreement,
     seat_change: SeatChange,
     signing: _SigningInput,
+    signer: Signer,
     now,
     ip,
     user_agent,
-    actor,
     request,
 ) -> None:
     agreement.viewed_at = agreement.viewed_at or now
     signature = rendering.Signature(
         signer_name=signing.name,
-        signer_email=signing.email,
+        signer_email=signer.email,
+        signer_identified_by=signer.identified_by,
         signer_ip=ip,
         signer_user_agent=user_agent,
         kind=signing.kind,
@@ -351,7 +455,8 @@ def _store_signature(
     agreement.consent_at = now
     agreement.signed_at = now
     agreement.signer_name = signing.name
-    agreement.signer_email = signing.email
+    agreement.signer_email = signer.email
+    agreement.signer_identified_by = signer.identified_by
     agreement.signer_ip = ip
     agreement.signer_user_agent = user_agent
     agreement.signature_kind = signing.kind
@@ -366,6 +471,7 @@ def _store_signature(
             "signed_at",
             "signer_name",
             "signer_email",
+            "signer_identified_by",
             "signer_ip",
             "signer_user_agent",
             "signature_kind",
@@ -376,13 +482,15 @@ def _store_signature(
     audit_record(
         action="agreement.signed",
         organization=seat_change.subscription.organization,
-        actor=actor,
-        actor_label=signing.email,
+        actor=signer.user,
+        actor_label="" if signer.user else f"unique link sent to {signer.email}",
         obj=agreement,
         after={
             "number": seat_change.number,
             "signer_name": signing.name,
-            "signer_email": signing.email,
+            "signer_email": signer.email,
+            "signer_identified_by": signer.identified_by,
+            "link": signer.link.pk if signer.link else None,
             "signature_kind": signing.kind,
             "unsigned_sha256": agreement.unsigned_sha256,
             "signed_sha256": agreement.signed_sha256,
@@ -399,8 +507,8 @@ def _store_signature(
 @dataclass(frozen=True)
 class VerificationResult:
     """What the public verification page may say about a document: nothing beyond what
-    the document itself shows (its signer, date and number), and only when its SHA-256
-    matches an agreement we issued exactly."""
+    the document itself shows (its signer and how they were identified, date and
+    number), and only when its SHA-256 matches an agreement we issued exactly."""
 
     SIGNED = "signed"
     ISSUED_UNSIGNED = "issued_unsigned"
@@ -410,6 +518,8 @@ class VerificationResult:
     sha256: str
     agreement_number: str = ""
     signer_name: str = ""
+    # "by a link emailed to …" / "signed in as …", as the certificate says it.
+    signer_identification: str = ""
     signed_at: datetime | None = None
 
     @property
@@ -419,8 +529,9 @@ class VerificationResult:
     @property
     def message(self) -> str:
         if self.status == self.SIGNED:
+            identified = f", identified {self.signer_identification}," if self.signer_identification else ""
             return (
-                f"Valid: signed by {self.signer_name} on {self.signed_at.day} "
+                f"Valid: signed by {self.signer_name}{identified} on {self.signed_at.day} "
                 f"{self.signed_at:%B %Y}, agreement {self.agreement_number}."
             )
         if self.status == self.ISSUED_UNSIGNED:
@@ -463,7 +574,7 @@ def agreement_verify(*, pdf_bytes: bytes | None = None, sha256: str | None = Non
 
     signed = (
         Agreement.objects.filter(signed_sha256=digest)
-        .values("signer_name", "signed_at", "seat_change__number")
+        .values("signer_name", "signer_email", "signer_identified_by", "signed_at", "seat_change__number")
         .first()
     )
     if signed is not None:
@@ -472,6 +583,9 @@ def agreement_verify(*, pdf_bytes: bytes | None = None, sha256: str | None = Non
             sha256=digest,
             agreement_number=signed["seat_change__number"],
             signer_name=signed["signer_name"],
+            signer_identification=signer_identification(
+                signed["signer_identified_by"], signed["signer_email"]
+            ),
             signed_at=signed["signed_at"],
         )
     issued = Agreement.objects.filter(unsigned_sha256=digest).values("seat_change__number").first()

@@ -101,6 +101,7 @@ def signature(kind: str, unsigned_sha256: str) -> rendering.Signature:
     return rendering.Signature(
         signer_name="Ada Lovelace",
         signer_email="ada@acme.test",
+        signer_identified_by="emailed_link",
         signer_ip="203.0.113.7",
         signer_user_agent="Mozilla/5.0 (X11; Linux x86_64) Chrome/156.0 Safari/537.36",
         kind=kind,

@@ -142,7 +142,8 @@ def one_change(subscription) -> Timing:
     from billing import services as billing
     from billing.models import Payment
     from portal import services as portal
-    from subscriptions.models import SeatChange, Subscription
+    from subscriptions import links
+    from subscriptions.models import CapabilityLink, SeatChange, Subscription
 
     subscription = Subscription.objects.select_related("plan__product", "organization").get(
         pk=subscription.pk
@@ -154,10 +155,16 @@ def one_change(subscription) -> Timing:
     started, done = threading.Event(), {}
     watcher = threading.Thread(target=watch, args=(change.pk, started, done))
     watcher.start()
+    link, _ = links.link_issue(
+        subscription=subscription,
+        action=CapabilityLink.Action.SIGN,
+        email="signer@bench-billing.example",
+        seat_change=change,
+    )
     agreements.agreement_sign(
         agreement=agreement,
+        signer=agreements.Signer(link=link),
         signer_name="Bench Signer",
-        signer_email="signer@bench-billing.example",
         consent=True,
         accept_terms=True,
         signature_kind="typed",

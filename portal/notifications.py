@@ -35,7 +35,8 @@ def payment_needed(*, payment_id: int) -> None:
             seat_change=seat_change,
             actor_label=f"payment of seat change {seat_change.number}",
         )
-        url = settings.SITE_URL + reverse("portal:link_pay", args=[raw, seat_change.number])
+        # Opening it lands on the payment page, with the token left behind (portal.access).
+        url = settings.SITE_URL + reverse("portal:link_to", args=[raw, f"changes/{seat_change.number}/pay/"])
         send(
             to=[email],
             subject=subject,

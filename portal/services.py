@@ -4,8 +4,6 @@ its states), billing (the quote and the payment), agreements (the PDF) and licen
 
 from dataclasses import dataclass
 
-from django.core.exceptions import ValidationError
-from django.core.validators import validate_email
 from django.db import transaction
 from django.utils import timezone
 
@@ -17,7 +15,7 @@ from licensing import selectors as licensing
 from licensing import services as licensing_services
 from licensing.hooks import BoughtSeat
 from licensing.models import OrgUser
-from subscriptions import links, notifications, seat_changes
+from subscriptions import links, seat_changes
 from subscriptions.errors import InvalidInput
 from subscriptions.models import CapabilityLink, SeatChange, Subscription
 
@@ -56,21 +54,6 @@ def seat_change_preview(*, subscription: Subscription, raw_new_total) -> Preview
     )
 
 
-def _clean_signer(name: str, email: str) -> tuple[str, str]:
-    name, email = (name or "").strip(), (email or "").strip().lower()
-    if not name and not email:
-        return "", ""
-    if not name:
-        raise InvalidInput("Enter the name of the person who will sign.", field="signer_name")
-    try:
-        validate_email(email)
-    except ValidationError:
-        raise InvalidInput(
-            "Enter a valid email address for the person who will sign.", field="signer_email"
-        ) from None
-    return name[:200], email
-
-
 def seat_change_start(
     *,
     subscription: Subscription,
@@ -78,15 +61,17 @@ def seat_change_start(
     licences_to_free=(),
     signer_name: str = "",
     signer_email: str = "",
+    other_signer: bool = False,
     requested_by=None,
     requested_via: str = "link",
     request=None,
 ) -> SeatChange:
     """Open a seat change with its fixed quote and generate its agreement.
 
-    When another signer is named, they are emailed a signing link of their own.
+    When another signer is named (`other_signer`: the customer ticked "Someone else
+    signs", and then a name and a valid address are required), they are emailed a
+    signing link of their own, and only that link can sign the agreement.
     """
-    signer_name, signer_email = _clean_signer(signer_name, signer_email)
     try:
         free_ids = sorted({int(pk) for pk in licences_to_free})
     except (TypeError, ValueError):
@@ -115,47 +100,22 @@ def seat_change_start(
             requested_via=requested_via,
             signer_name=signer_name,
             signer_email=signer_email,
+            signer_required=other_signer,
             request=request,
         )
         agreements.agreement_issue(seat_change=seat_change)
-        if signer_email:
-            _, raw = links.link_issue(
-                subscription=subscription,
-                action=CapabilityLink.Action.SIGN,
-                email=signer_email,
-                seat_change=seat_change,
-                actor=requested_by,
-                actor_label=f"seat change {seat_change.number}",
-                request=request,
-            )
-            url = links.link_url(raw)
-            transaction.on_commit(
-                lambda: notifications.send(
-                    to=[signer_email],
-                    subject=(
-                        f"Please sign the {notifications.product_name(subscription)} "
-                        f"seat change agreement {seat_change.number}"
-                    ),
-                    template="sign_request",
-                    context={
-                        "seat_change": seat_change,
-                        "subscription": subscription,
-                        "signer_name": signer_name,
-                        "product": notifications.product_name(subscription),
-                        "url": url,
-                    },
-                )
-            )
+        if seat_change.signer_email:
+            links.signing_link_send(seat_change=seat_change, actor=requested_by, request=request)
     return seat_change
 
 
-def seat_change_sign(*, agreement: Agreement, **signing) -> Agreement:
-    """Sign the agreement (`agreements.agreement_sign`, which moves the change on), then
-    for an increase now awaiting payment, charge the card on file if the customer has
-    one: billing claims the payment at once (the change page shows "paying…") and
-    charges it in a task. Without a card on file the change page offers the payment
-    page."""
-    agreement = agreements.agreement_sign(agreement=agreement, **signing)
+def seat_change_sign(*, agreement: Agreement, signer: agreements.Signer, **signing) -> Agreement:
+    """Sign the agreement as `signer` (`agreements.agreement_sign` decides whether they
+    may, and moves the change on), then for an increase now awaiting payment, charge the
+    card on file if the customer has one: billing claims the payment at once (the change
+    page shows "paying…") and charges it in a task. Without a card on file the change
+    page offers the payment page."""
+    agreement = agreements.agreement_sign(agreement=agreement, signer=signer, **signing)
     seat_change = SeatChange.objects.select_related("subscription").get(pk=agreement.seat_change_id)
     if seat_change.state == SeatChange.State.AWAITING_PAYMENT:
         billing.payment_card_on_file_queue(seat_change=seat_change)

@@ -5,7 +5,9 @@ from . import views
 app_name = "portal"
 
 # Each seat change page is reachable through a unique link (no sign-in) and, for a
-# signed-in admin, through the dashboard; both routes share one view.
+# signed-in admin, through the dashboard; both routes share one view. A link's pages
+# live under `/link/<session id>/`, reached by opening the emailed `/l/<token>/`
+# (`portal.access`): no page carries the token.
 SHARED = [
     ("change/", views.change_seats, "change"),
     ("change/quote/", views.quote, "quote"),
@@ -23,6 +25,8 @@ SHARED = [
 
 urlpatterns = [
     path("l/<str:token>/", views.link_entry, name="link"),
+    # An emailed link straight to one of its pages (the payment page, say).
+    path("l/<str:token>/<path:then>", views.link_entry, name="link_to"),
     path("links/retrieve/", views.retrieve_links, name="retrieve_links"),
     # A signed-in admin adding a user (or giving a licence) when none is left.
     path("subscriptions/<int:subscription_pk>/buy-seat/", views.buy_seat, name="admin_buy_seat"),
@@ -33,5 +37,5 @@ urlpatterns = [
     ),
 ]
 for route, view, name in SHARED:
-    urlpatterns.append(path(f"l/<str:token>/{route}", view, name=f"link_{name}"))
+    urlpatterns.append(path(f"link/<str:sid>/{route}", view, name=f"link_{name}"))
     urlpatterns.append(path(f"subscriptions/<int:subscription_pk>/{route}", view, name=f"admin_{name}"))

@@ -5,13 +5,14 @@ receipts, cancelling, and retrieving links. Views parse, call one service and re
 from django.contrib import messages
 from django.http import FileResponse, Http404, JsonResponse
 from django.shortcuts import redirect, render
-from django.urls import reverse
+from django.urls import Resolver404, resolve, reverse
 from django.utils import timezone
-from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST, require_safe
 
 from accounts.client_ip import client_ip
 from agreements import selectors as agreement_selectors
 from agreements import services as agreement_services
+from agreements.errors import AgreementAlreadySigned
 from billing import receipts
 from billing import selectors as billing_selectors
 from billing import services as billing_services
@@ -26,7 +27,7 @@ from subscriptions.errors import DomainError
 from subscriptions.models import CapabilityLink, SeatChange
 
 from . import services
-from .access import with_access
+from .access import invalid_link, link_open, with_access
 
 CHANGE = CapabilityLink.Action.CHANGE_SEATS
 CANCEL = CapabilityLink.Action.CANCEL
@@ -37,26 +38,51 @@ def _client_ip(request) -> str:
     return client_ip(request) or ""
 
 
-def link_entry(request, token: str):
-    """`/l/<token>/`: where every emailed link lands."""
+@require_safe
+def link_entry(request, token: str, then: str = ""):
+    """`/l/<token>/` (or `/l/<token>/<page>`): where every emailed link lands. Gives
+    this browser the link's capability and redirects to the link's page under
+    `/link/<session id>/`, so the token goes no further than this one request."""
     link = links.link_resolve(token)
     if link is None or not link.subscription.is_live:
-        return render(request, "portal/link_invalid.html", status=404)
+        response = invalid_link(request)
+    else:
+        response = redirect(_link_landing(link, link_open(request, link), then))
+        response.status_code = 303
+    # The token is in this URL: no Referer, no cached copy.
+    response["Referrer-Policy"] = "no-referrer"
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+def _link_landing(link, sid: str, then: str) -> str:
+    """The page `then` of the link (when it is one of the link pages), else the page of
+    the link's action."""
+    if then and not any(segment in (".", "..") for segment in then.split("/")):
+        target = reverse("portal:link_change", args=[sid]).removesuffix("change/") + then
+        try:
+            match = resolve(target)
+        except Resolver404:
+            match = None
+        if match and match.namespace == "portal" and match.url_name.startswith("link_"):
+            return target
     if link.action == SIGN:
-        return redirect("portal:link_seat_change", token, link.seat_change.number)
+        return reverse("portal:link_seat_change", args=[sid, link.seat_change.number])
     if link.action == CANCEL:
-        return redirect("portal:link_cancel", token)
-    return redirect("portal:link_change", token)
+        return reverse("portal:link_cancel", args=[sid])
+    return reverse("portal:link_change", args=[sid])
 
 
 def _change_context(request, subscription, form=None, errors=None):
     in_use = licensing.licences_in_use(subscription=subscription)
+    open_change = seat_changes.open_seat_change(subscription=subscription)
     return {
         "access": request.access,
         "subscription": subscription,
         "licences_in_use": in_use,
         "licensed_users": licensing.licensed_users(subscription=subscription),
-        "open_change": seat_changes.open_seat_change(subscription=subscription),
+        "open_change": open_change,
+        "open_change_url": request.access.url("seat_change", open_change.number) if open_change else None,
         "form": form or {},
         "errors": errors or {},
         "quote_url": request.access.url("quote"),
@@ -87,6 +113,7 @@ def change_seats(request):
             licences_to_free=form["licences_to_free"],
             signer_name=form["signer_name"] if form["other_signer"] else "",
             signer_email=form["signer_email"] if form["other_signer"] else "",
+            other_signer=form["other_signer"],
             requested_by=access.user,
             requested_via=access.via,
             request=request,
@@ -144,10 +171,11 @@ def _seat_change_or_404(access, number: str) -> SeatChange:
 def _seat_change_page(request, seat_change, *, form=None, errors=None, status=200):
     access = request.access
     agreement = agreement_selectors.agreement_for_seat_change(seat_change)
-    if agreement is not None and seat_change.state == SeatChange.State.DRAFT:
+    signer = access.signer
+    refusal = agreement_services.signing_refusal(seat_change=seat_change, signer=signer)
+    can_sign = agreement is not None and seat_change.state == SeatChange.State.DRAFT and not refusal
+    if can_sign:
         agreement_services.agreement_mark_viewed(agreement=agreement)
-    named_signer = seat_change.signer_email and not seat_change.signed_at
-    can_sign = seat_change.state == SeatChange.State.DRAFT and (access.signing_only or not named_signer)
     payment = billing_selectors.payment_for_seat_change(seat_change)
     return render(
         request,
@@ -177,11 +205,14 @@ def _seat_change_page(request, seat_change, *, form=None, errors=None, status=20
             else None,
             "status_url": access.url("payment_status", seat_change.number),
             "form": form or {},
-            "form_errors": errors,
+            "form_errors": errors if can_sign else None,
+            # A refusal the form can't show (it is not shown when signing is refused).
+            "page_error": next(iter(errors.values())) if errors and not can_sign else "",
+            "sign_refusal": refusal,
             "signer_defaults": {
                 "name": seat_change.signer_name or (access.user.get_full_name() if access.user else ""),
-                "email": seat_change.signer_email
-                or (access.user.email if access.user else (access.link.email if access.link else "")),
+                "email": signer.email,
+                "identified_by": signer.identified_by,
             },
         },
         status=status,
@@ -223,10 +254,11 @@ def sign(request, number: str):
     if agreement is None:
         raise Http404
     try:
+        # The email is the signer's as `access` identified them: a posted one is ignored.
         services.seat_change_sign(
             agreement=agreement,
+            signer=access.signer,
             signer_name=request.POST.get("signer_name", ""),
-            signer_email=request.POST.get("signer_email", ""),
             consent=request.POST.get("consent") == "yes",
             accept_terms=request.POST.get("accept_terms") == "yes",
             signature_kind=request.POST.get("signature_kind", ""),
@@ -234,9 +266,12 @@ def sign(request, number: str):
             signature_png_data_url=request.POST.get("signature_png", ""),
             ip=_client_ip(request),
             user_agent=request.META.get("HTTP_USER_AGENT", ""),
-            actor=access.user,
             request=request,
         )
+    except AgreementAlreadySigned as error:
+        # A second click (or another tab) arrived while the first signed it.
+        messages.info(request, error.message)
+        return redirect(access.url("seat_change", seat_change.number))
     except DomainError as error:
         seat_change.refresh_from_db()
         errors = error.extra.get("errors") or {error.extra.get("field", "general"): error.message}

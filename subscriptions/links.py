@@ -1,9 +1,11 @@
-"""Unique links: capability tokens emailed to a subscription's admin.
+"""Unique links: capability tokens emailed to a subscription's admin, and signing
+links emailed to the person named to sign one seat change.
 
 A token is 256 random bits (`secrets.token_urlsafe(32)`); only its SHA-256 is stored.
 A link does one thing (its `action`) for one subscription, works without signing
-in, and stops working when revoked. Rotating revokes every other active link of the
-same action. Sending the links again issues new ones and leaves the old ones working.
+in, and stops working when revoked. Rotating revokes every active link of the
+subscription, signing links included, and re-sends the ones still needed. Sending the
+links again issues new ones and leaves the old ones working.
 """
 
 import hmac
@@ -95,6 +97,19 @@ def link_resolve(raw_token: str, *, actions=None) -> CapabilityLink | None:
     return link
 
 
+def link_active(*, pk: int) -> CapabilityLink | None:
+    """The link with id `pk` if it is still active, read from its row now: what a
+    session that opened the link is checked against on every request, so that revoking
+    a link takes effect at once."""
+    return (
+        CapabilityLink.objects.select_related(
+            "subscription__plan__product", "subscription__organization", "seat_change"
+        )
+        .filter(pk=pk, revoked_at__isnull=True)
+        .first()
+    )
+
+
 def link_touch(link: CapabilityLink) -> None:
     CapabilityLink.objects.filter(pk=link.pk).update(last_used_at=timezone.now())
 
@@ -137,20 +152,71 @@ def links_email(
     return urls
 
 
+def signing_link_send(*, seat_change: SeatChange, actor=None, actor_label="", request=None) -> CapabilityLink:
+    """Issue a signing link for the person named to sign `seat_change` and email it to
+    them on commit. The link signs that one change, as that address."""
+    subscription = seat_change.subscription
+    link, raw = link_issue(
+        subscription=subscription,
+        action=CapabilityLink.Action.SIGN,
+        email=seat_change.signer_email,
+        seat_change=seat_change,
+        actor=actor,
+        actor_label=actor_label or f"seat change {seat_change.number}",
+        request=request,
+    )
+    url = link_url(raw)
+    product = notifications.product_name(subscription)
+    transaction.on_commit(
+        lambda: notifications.send(
+            to=[seat_change.signer_email],
+            subject=f"Please sign the {product} seat change agreement {seat_change.number}",
+            template="sign_request",
+            context={
+                "seat_change": seat_change,
+                "subscription": subscription,
+                "signer_name": seat_change.signer_name,
+                "product": product,
+                "url": url,
+            },
+        ),
+        robust=True,
+    )
+    return link
+
+
 def links_rotate(*, subscription: Subscription, actor=None, actor_label="", request=None) -> dict[str, str]:
-    """Revoke every active emailed link of the subscription and email new ones."""
+    """Revoke every active link of the subscription and email new ones: the admin's
+    links, and the signing links of its seat changes too (those emailed to a named
+    signer, and those of payments). A change still waiting for its named signer gets
+    them a fresh signing link by email; the admin reaches everything else (paying
+    included) with their new link to change seats."""
     with transaction.atomic():
+        subscription = (
+            Subscription.objects.select_for_update(of=("self",))
+            .select_related("plan__product", "organization")
+            .get(pk=subscription.pk)
+        )
         now = timezone.now()
-        revoked = CapabilityLink.objects.filter(
-            subscription=subscription, action__in=LINK_ACTIONS_EMAILED, revoked_at__isnull=True
-        ).update(revoked_at=now)
+        revoked = CapabilityLink.objects.filter(subscription=subscription, revoked_at__isnull=True).update(
+            revoked_at=now
+        )
+        waiting = (
+            subscription.seat_changes.filter(state=SeatChange.State.DRAFT)
+            .exclude(signer_email="")
+            .select_related("subscription__plan__product", "subscription__organization")
+        )
+        resent = []
+        for seat_change in waiting:
+            signing_link_send(seat_change=seat_change, actor=actor, actor_label=actor_label, request=request)
+            resent.append(seat_change.number)
         audit_record(
             action="links.rotated",
             organization=subscription.organization,
             actor=actor,
             actor_label=actor_label,
             obj=subscription,
-            after={"revoked": revoked},
+            after={"revoked": revoked, "signing_links_resent": resent},
             request=request,
         )
         return links_email(

@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Protocol
 
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -161,6 +163,31 @@ def validate_new_total(*, subscription: Subscription, raw) -> int:
     return quantity
 
 
+def clean_signer(*, name: str, email: str, required: bool) -> tuple[str, str]:
+    """The person named to sign instead of the admin, as (name, email), or ("", "")
+    when nobody is named. Someone named needs both a name and a valid email address:
+    when `required` (the customer ticked "Someone else signs"), or when either is given,
+    a missing or bad one is refused with a message naming the field."""
+    name, email = " ".join(str(name or "").split()), str(email or "").strip().lower()
+    if not (required or name or email):
+        return "", ""
+    if not name:
+        raise InvalidInput(
+            "Enter the full name of the person who will sign, or untick “Someone else signs”.",
+            field="signer_name",
+        )
+    if len(name) > 200:
+        raise InvalidInput("Enter the signer's name in at most 200 characters.", field="signer_name")
+    try:
+        validate_email(email)
+    except ValidationError:
+        raise InvalidInput(
+            "Enter a valid email address for the person who will sign, like name@example.com.",
+            field="signer_email",
+        ) from None
+    return name, email
+
+
 def open_seat_change(*, subscription: Subscription) -> SeatChange | None:
     return subscription.seat_changes.filter(state__in=SeatChange.OPEN_STATES).first()
 
@@ -189,6 +216,7 @@ def seat_change_create(
     requested_via: str = "link",
     signer_name: str = "",
     signer_email: str = "",
+    signer_required: bool = False,
     request=None,
 ) -> SeatChange:
     """Open a seat change in `draft` with its quote fixed.
@@ -196,8 +224,11 @@ def seat_change_create(
     Guarantees: at most one open change per subscription (a database constraint;
     a second attempt raises SeatChangeAlreadyOpen naming the open one); a decrease
     never goes below the licences in use unless `licences_to_free` names enough of
-    them (they are freed only when the decrease takes effect).
+    them (they are freed only when the decrease takes effect); a signer named instead
+    of the admin has a name and a valid address (`clean_signer`; `signer_required`
+    when the customer asked for someone else to sign).
     """
+    signer_name, signer_email = clean_signer(name=signer_name, email=signer_email, required=signer_required)
     with transaction.atomic():
         subscription = (
             Subscription.objects.select_for_update(of=("self",))
@@ -241,8 +272,8 @@ def seat_change_create(
                     licences_to_free=licences_to_free,
                     requested_by=requested_by if getattr(requested_by, "is_authenticated", False) else None,
                     requested_via=requested_via,
-                    signer_name=signer_name.strip(),
-                    signer_email=signer_email.strip().lower(),
+                    signer_name=signer_name,
+                    signer_email=signer_email,
                 )
         except IntegrityError:
             raise SeatChangeAlreadyOpen(open_seat_change(subscription=subscription)) from None

@@ -5,7 +5,8 @@
 // survives the canvas being resized (phone rotation) and is exported at a fixed size
 // (EXPORT_WIDTH x EXPORT_HEIGHT) into the hidden `signature_png` field as a PNG data
 // URL. Type: the typed name is previewed in the signature font. Keyboard users choose
-// Type. Without JavaScript both panels stay visible and Type works on its own.
+// Type. Without JavaScript both panels stay visible and Type works on its own. The
+// Sign button is disabled once the form is sent.
 (function () {
   "use strict";
 
@@ -196,18 +197,33 @@
       });
     }
 
+    // Once sent, the button stays disabled: a double click signs once (the server
+    // answers a second request with the signed change anyway).
+    var submitButton = form.querySelector("[data-signature-submit]");
+    var submitLabel = submitButton ? submitButton.textContent : "";
     form.addEventListener("submit", function (event) {
-      if (kind() !== "drawn") {
-        return;
-      }
-      exportSignature();
-      if (!hidden.value) {
-        event.preventDefault();
-        if (error) {
-          error.textContent = "Draw your signature in the box, or choose Type.";
-          error.hidden = false;
+      if (kind() === "drawn") {
+        exportSignature();
+        if (!hidden.value) {
+          event.preventDefault();
+          if (error) {
+            error.textContent = "Draw your signature in the box, or choose Type.";
+            error.hidden = false;
+          }
+          canvas.focus();
+          return;
         }
-        canvas.focus();
+      }
+      if (submitButton) {
+        submitButton.disabled = true;
+        submitButton.textContent = "Signing…";
+      }
+    });
+    // Back to this page from the history: the button works again.
+    window.addEventListener("pageshow", function () {
+      if (submitButton) {
+        submitButton.disabled = false;
+        submitButton.textContent = submitLabel;
       }
     });
 

@@ -10,10 +10,13 @@ import io
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from allauth.account.models import EmailAddress
 from django.utils import timezone
 from PIL import Image, ImageDraw
 
 from agreements import services
+from subscriptions import links
+from subscriptions.models import CapabilityLink
 from subscriptions.seat_changes import seat_change_create
 from tests.factories import OrganizationFactory, PlanFactory, ProductFactory, SubscriptionFactory
 
@@ -33,8 +36,9 @@ class Quote:
     at: datetime
 
 
-def seat_change_factory(*, new_quantity=5, organization_name=None, admin_email=None):
-    """A draft seat change 3 → `new_quantity` (5 or 2) quoted a second ago."""
+def seat_change_factory(*, new_quantity=5, organization_name=None, admin_email=None, **named_signer):
+    """A draft seat change 3 → `new_quantity` (5 or 2) quoted a second ago (to be signed
+    by `signer_name`, `signer_email` when given)."""
     at = timezone.now().replace(microsecond=0) - timedelta(seconds=1)
     plan = PlanFactory(
         product=ProductFactory(code="documents"),
@@ -57,6 +61,7 @@ def seat_change_factory(*, new_quantity=5, organization_name=None, admin_email=N
         quote=Quote(at=at, **QUOTES[new_quantity]),
         renewal_amount=UNIT_AMOUNT * new_quantity,
         licences_in_use=0,
+        **named_signer,
     )
 
 
@@ -79,12 +84,24 @@ def png_data_url(image) -> str:
     return "data:image/png;base64," + base64.b64encode(out.getvalue()).decode()
 
 
-def sign(agreement, **overrides):
-    """Sign with valid input unless told otherwise."""
+def signing_link(agreement, email="ada@customer.example"):
+    """A signing link of the agreement's seat change, emailed to `email`."""
+    link, _ = links.link_issue(
+        subscription=agreement.seat_change.subscription,
+        action=CapabilityLink.Action.SIGN,
+        email=email,
+        seat_change=agreement.seat_change,
+    )
+    return link
+
+
+def sign(agreement, *, signer_email="ada@customer.example", **overrides):
+    """Sign with valid input unless told otherwise, through a signing link emailed to
+    `signer_email` (or as `signer`)."""
     arguments = {
         "agreement": agreement,
+        "signer": services.Signer(link=signing_link(agreement, signer_email)),
         "signer_name": "Ada Lovelace",
-        "signer_email": "ada@customer.example",
         "consent": True,
         "accept_terms": True,
         "signature_kind": "typed",
@@ -94,3 +111,11 @@ def sign(agreement, **overrides):
         **overrides,
     }
     return services.agreement_sign(**arguments)
+
+
+def verified(user):
+    """`user` with their login address verified (signed-in admins sign as it)."""
+    EmailAddress.objects.update_or_create(
+        user=user, email=user.email.lower(), defaults={"verified": True, "primary": True}
+    )
+    return user

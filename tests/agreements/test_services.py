@@ -9,11 +9,12 @@ from django.utils import timezone
 from PIL import Image
 
 from agreements import services
-from agreements.errors import AgreementAlreadySigned, AgreementNotIssuable
+from agreements.errors import AgreementAlreadySigned, AgreementNotIssuable, SignerNotAllowed
 from agreements.models import Agreement, AgreementImmutable
 from audit.models import AuditEvent
+from subscriptions import links
 from subscriptions.errors import InvalidInput
-from subscriptions.models import SeatChange
+from subscriptions.models import CapabilityLink, Membership, SeatChange
 from subscriptions.seat_changes import QuoteExpired, seat_change_cancel
 from tests.agreements.factories import (
     agreement_factory,
@@ -21,8 +22,11 @@ from tests.agreements.factories import (
     png_data_url,
     seat_change_factory,
     sign,
+    signing_link,
+    verified,
 )
 from tests.agreements.pdfs import image_count, page_texts, reader
+from tests.factories import MembershipFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -134,6 +138,7 @@ def test_the_signed_pdf_is_the_agreement_then_signature_then_certificate_of_comp
         f"Agreement number {agreement.number}",
         "Signer name Ada Lovelace",
         "Signer email ada@customer.example",
+        "Signer identified By a link emailed to ada@customer.example",
         "IP address 203.0.113.7",
         "Mozilla/5.0 (Agreement test) Chromium/156",
         f"Sent (UTC) {agreement.sent_at:%Y-%m-%d %H:%M:%S}",
@@ -206,8 +211,6 @@ def test_an_expired_quote_is_refused_and_the_change_is_then_expired():
         ({"accept_terms": False}, "accept_terms", "I accept the terms"),
         ({"consent": "false"}, "consent", "I agree to sign electronically"),
         ({"signer_name": "   "}, "signer_name", "Enter your full name."),
-        ({"signer_email": ""}, "signer_email", "Enter your email address."),
-        ({"signer_email": "not-an-email"}, "signer_email", "valid email address"),
         ({"signature_kind": "stamp"}, "signature_kind", "draw or type"),
         ({"signature_text": " "}, "signature_text", "Type your name as your signature."),
         ({"signature_kind": "drawn"}, "signature_png", "Draw your signature"),
@@ -287,6 +290,165 @@ def test_no_email_is_sent_when_signing_is_refused(django_capture_on_commit_callb
     assert mail.outbox == []
 
 
+# --- Who signs -----------------------------------------------------------------------
+
+
+def named_signer_agreement():
+    """An agreement its admin asked Fin Ance (fin@customer.example) to sign."""
+    return services.agreement_issue(
+        seat_change=seat_change_factory(
+            admin_email="admin@customer.example", signer_name="Fin Ance", signer_email="fin@customer.example"
+        )
+    )
+
+
+def admins_change_link(agreement):
+    subscription = agreement.seat_change.subscription
+    link, _ = links.link_issue(
+        subscription=subscription, action=CapabilityLink.Action.CHANGE_SEATS, email=subscription.admin_email
+    )
+    return link
+
+
+def admin_of(agreement, email="admin@customer.example"):
+    return verified(
+        MembershipFactory(
+            organization=agreement.seat_change.subscription.organization, user__email=email
+        ).user
+    )
+
+
+def assert_nothing_signed(agreement):
+    agreement.refresh_from_db()
+    seat_change = SeatChange.objects.get(pk=agreement.seat_change_id)
+    assert not agreement.is_signed and agreement.signer_email == ""
+    assert (seat_change.state, seat_change.signer_email) == ("draft", "fin@customer.example")
+    assert not AuditEvent.objects.filter(action="agreement.signed").exists()
+
+
+def test_with_a_named_signer_the_admins_link_cannot_sign():
+    agreement = named_signer_agreement()
+
+    with pytest.raises(SignerNotAllowed) as refused:
+        sign(agreement, signer=services.Signer(link=admins_change_link(agreement)))
+
+    assert refused.value.status_code == 403
+    assert "is to be signed by Fin Ance (fin@customer.example)" in refused.value.message
+    assert_nothing_signed(agreement)
+
+
+def test_with_a_named_signer_a_signed_in_admin_cannot_sign():
+    agreement = named_signer_agreement()
+
+    with pytest.raises(SignerNotAllowed):
+        sign(agreement, signer=services.Signer(user=admin_of(agreement)))
+
+    assert_nothing_signed(agreement)
+
+
+def test_a_signing_link_for_another_address_cannot_sign_for_the_named_signer():
+    agreement = named_signer_agreement()
+
+    with pytest.raises(SignerNotAllowed):
+        sign(agreement, signer_email="mallory@customer.example")
+
+    assert_nothing_signed(agreement)
+
+
+def test_the_named_signers_link_signs_as_the_address_it_was_emailed_to():
+    agreement = named_signer_agreement()
+
+    signed = sign(agreement, signer_email="fin@customer.example", signer_name="Fin Ance")
+
+    signed.refresh_from_db()
+    assert (signed.signer_email, signed.signer_identified_by) == ("fin@customer.example", "emailed_link")
+    assert signed.signer_identification == "by a link emailed to fin@customer.example"
+    certificate = page_texts(signed.signed_pdf)[-1]
+    assert "Signer email fin@customer.example" in certificate
+    assert "Signer identified By a link emailed to fin@customer.example" in certificate
+
+
+def test_a_signing_link_signs_only_its_own_seat_change():
+    agreement = agreement_factory()
+    other = agreement_factory()
+
+    with pytest.raises(SignerNotAllowed, match="no longer works"):
+        sign(agreement, signer=services.Signer(link=signing_link(other)))
+
+    agreement.refresh_from_db()
+    assert not agreement.is_signed
+
+
+def test_a_revoked_link_no_longer_signs():
+    agreement = agreement_factory()
+    link = signing_link(agreement)
+    links.link_revoke(link=link)
+
+    with pytest.raises(SignerNotAllowed, match="no longer works"):
+        sign(agreement, signer=services.Signer(link=link))  # the link as it was read before
+
+    agreement.refresh_from_db()
+    assert not agreement.is_signed
+
+
+def test_a_signed_in_admin_signs_as_their_account_address():
+    agreement = agreement_factory(admin_email="admin@customer.example")
+    admin = admin_of(agreement, email="Grace@Customer.example")
+
+    signed = sign(agreement, signer=services.Signer(user=admin), signer_name="Grace Hopper")
+
+    signed.refresh_from_db()
+    assert (signed.signer_email, signed.signer_identified_by) == ("grace@customer.example", "signed_in")
+    assert "Signer identified Signed in as grace@customer.example" in page_texts(signed.signed_pdf)[-1]
+    event = AuditEvent.objects.get(action="agreement.signed")
+    assert (event.actor_id, event.after["signer_identified_by"]) == (admin.pk, "signed_in")
+    result = services.agreement_verify(sha256=signed.signed_sha256)
+    assert "identified signed in as grace@customer.example" in result.message
+
+
+def test_the_admins_link_signs_as_the_admin_address_when_nobody_else_is_named():
+    agreement = agreement_factory(admin_email="admin@customer.example")
+
+    signed = sign(agreement, signer=services.Signer(link=admins_change_link(agreement)))
+
+    signed.refresh_from_db()
+    assert (signed.signer_email, signed.signer_identified_by) == ("admin@customer.example", "emailed_link")
+
+
+@pytest.mark.parametrize("role", [Membership.Role.MEMBER, None])
+def test_only_an_admin_of_the_organization_signs_when_signed_in(role):
+    agreement = agreement_factory()
+    user = verified(
+        MembershipFactory(organization=agreement.seat_change.subscription.organization, role=role).user
+        if role
+        else MembershipFactory().user  # an admin of another organization
+    )
+
+    with pytest.raises(SignerNotAllowed, match="Only an admin"):
+        sign(agreement, signer=services.Signer(user=user))
+
+    agreement.refresh_from_db()
+    assert not agreement.is_signed
+
+
+def test_a_signed_in_admin_whose_address_is_not_verified_cannot_sign():
+    agreement = agreement_factory()
+    admin = MembershipFactory(organization=agreement.seat_change.subscription.organization).user
+
+    with pytest.raises(SignerNotAllowed, match=f"Confirm your email address {admin.email} first"):
+        sign(agreement, signer=services.Signer(user=admin))
+
+    agreement.refresh_from_db()
+    assert not agreement.is_signed
+
+
+def test_a_refused_signer_is_told_before_their_input_is_checked():
+    agreement = named_signer_agreement()
+
+    with pytest.raises(SignerNotAllowed):
+        sign(agreement, signer=services.Signer(link=admins_change_link(agreement)), consent=False)
+
+
 # --- Immutability --------------------------------------------------------------------
 
 
@@ -308,6 +470,15 @@ def test_the_database_refuses_to_change_a_signed_pdf():
     assert bytes(Agreement.objects.get(pk=signed.pk).signed_pdf) == bytes(signed.signed_pdf)
 
 
+def test_the_database_refuses_to_change_how_the_signer_was_identified():
+    signed = sign(agreement_factory())
+
+    with pytest.raises(DatabaseError, match="is signed"), transaction.atomic():
+        Agreement.objects.filter(pk=signed.pk).update(signer_identified_by="signed_in")
+
+    assert Agreement.objects.get(pk=signed.pk).signer_identified_by == "emailed_link"
+
+
 # --- Verify --------------------------------------------------------------------------
 
 
@@ -318,7 +489,10 @@ def test_the_signed_pdf_verifies_as_valid_with_its_signer():
 
     assert result.valid
     assert (result.agreement_number, result.signer_name) == (signed.number, "Ada Lovelace")
-    assert result.message.startswith("Valid: signed by Ada Lovelace on ")
+    assert result.signer_identification == "by a link emailed to ada@customer.example"
+    assert result.message.startswith(
+        "Valid: signed by Ada Lovelace, identified by a link emailed to ada@customer.example, on "
+    )
     assert result.message.endswith(f"agreement {signed.number}.")
 
 

@@ -33,8 +33,16 @@ def test_the_verification_page_has_a_labelled_upload_and_hash_field(client):
 
 
 def test_an_uploaded_signed_pdf_is_valid_and_reveals_only_its_own_signer(client):
-    mine = sign(agreement_factory(organization_name="Mine Ltd"), signer_name="Grace Hopper")
-    other = sign(agreement_factory(organization_name="Other Customer plc"), signer_name="Alan Turing")
+    mine = sign(
+        agreement_factory(organization_name="Mine Ltd"),
+        signer_name="Grace Hopper",
+        signer_email="grace@mine.example",
+    )
+    other = sign(
+        agreement_factory(organization_name="Other Customer plc"),
+        signer_name="Alan Turing",
+        signer_email="alan@other.example",
+    )
 
     response = client.post(
         VERIFY_URL,
@@ -43,9 +51,13 @@ def test_an_uploaded_signed_pdf_is_valid_and_reveals_only_its_own_signer(client)
 
     assert response.status_code == 200
     page = visible_text(response)
-    assert f"Valid: signed by Grace Hopper on {mine.signed_at.day} " in page
+    # How the signer was identified, as the certificate in the document says it.
+    assert (
+        "Valid: signed by Grace Hopper, identified by a link emailed to grace@mine.example, "
+        f"on {mine.signed_at.day} "
+    ) in page
     assert f"agreement {mine.number}." in page
-    for secret in ["Alan Turing", other.number, "Other Customer plc", "Mine Ltd", "ada@"]:
+    for secret in ["Alan Turing", other.number, "Other Customer plc", "Mine Ltd", "alan@"]:
         assert secret not in page
 
 
@@ -119,7 +131,11 @@ def render_partial(agreement, **extra):
         "sign_url": "/sign/abc/",
         "form_errors": None,
         "form": None,
-        "signer_defaults": {"name": "Ada Lovelace", "email": "ada@customer.example"},
+        "signer_defaults": {
+            "name": "Ada Lovelace",
+            "email": "ada@customer.example",
+            "identified_by": "emailed_link",
+        },
         **extra,
     }
     return render_to_string("agreements/_agreement_and_sign.html", context)
@@ -140,7 +156,6 @@ def test_the_signing_form_has_the_accessible_labels_and_controls():
 
     assert labels(html) == {
         "Full name": "field-signer_name",
-        "Email": "field-signer_email",
         "I agree to sign electronically": "field-consent",
         "I accept the terms": "field-accept_terms",
         "Draw": "field-signature_kind",
@@ -156,7 +171,11 @@ def test_the_signing_form_has_the_accessible_labels_and_controls():
     assert ">Clear</button>" in html
     assert ">Sign agreement</button>" in html
     assert "/static/js/signature.js" in html and "/static/css/agreements.css" in html
-    assert 'value="Ada Lovelace"' in html and 'value="ada@customer.example"' in html
+    assert 'value="Ada Lovelace"' in html
+    # The email is shown, not typed: the one the signer was identified by.
+    assert 'name="signer_email"' not in html
+    assert '<strong data-testid="signer-email">ada@customer.example</strong>' in html
+    assert "The address this link was emailed to" in html
     for disclosure in ["paper copy", "withdraw your consent", "Scope"]:
         assert disclosure in html
 
@@ -169,7 +188,6 @@ def test_the_signing_form_shows_errors_and_keeps_what_was_entered():
         agreement,
         form={
             "signer_name": "<script>x</script>",
-            "signer_email": "ada@customer.example",
             "accept_terms": "yes",
             "signature_kind": "drawn",
             "signature_png": drawn,

@@ -7,8 +7,8 @@ from django.utils import timezone
 
 from agreements import services as agreements
 from billing.proration import quote_seat_change
-from subscriptions import seat_changes
-from subscriptions.models import SeatChange, Subscription
+from subscriptions import links, seat_changes
+from subscriptions.models import CapabilityLink, SeatChange, Subscription
 from tests.factories import UserFactory
 
 
@@ -52,10 +52,16 @@ def seat_change_signed(
     change = seat_change_open(subscription, new_quantity, free=free)
     if with_agreement:
         agreement = agreements.agreement_issue(seat_change=change)
+        link, _ = links.link_issue(
+            subscription=subscription,
+            action=CapabilityLink.Action.SIGN,
+            email=signer_email,
+            seat_change=change,
+        )
         agreements.agreement_sign(
             agreement=agreement,
+            signer=agreements.Signer(link=link),
             signer_name=signer_name,
-            signer_email=signer_email,
             consent=True,
             accept_terms=True,
             signature_kind="typed",

@@ -6,6 +6,7 @@ from playwright.sync_api import expect
 from pypdf import PdfReader
 
 from agreements.models import Agreement
+from audit.models import AuditEvent
 from subscriptions import links
 from subscriptions.models import SeatChange, Subscription
 from tests.factories import LicenceAssignmentFactory, SubscriptionFactory
@@ -49,6 +50,8 @@ def test_admin_opens_the_emailed_link_changes_to_four_users_and_signs_by_drawing
 
     page.goto(url)
     expect(page.get_by_role("heading", name="Add or remove users")).to_be_visible()
+    token = url.rstrip("/").rsplit("/", 1)[1]
+    assert "/link/" in page.url and token not in page.url  # the token stays behind
     expect(page.get_by_test_id("current-total")).to_have_text("1")
     page.get_by_label("New total number of users").fill("4")
     expect(page.get_by_test_id("delta")).to_have_text("+3 users (1 → 4)")
@@ -61,16 +64,26 @@ def test_admin_opens_the_emailed_link_changes_to_four_users_and_signs_by_drawing
     expect(page.get_by_role("heading", name=f"Seat change {change.number}")).to_be_visible()
     expect(page.locator("iframe[title^='Change agreement']")).to_be_visible()
 
+    assert token not in page.url
     page.get_by_label("Full name").fill("Ada Admin")
-    page.get_by_label("Email").fill("ada@acme.example")
+    expect(page.get_by_test_id("signer-email")).to_have_text("ada@acme.example")  # shown, not typed
     page.get_by_label("I agree to sign electronically").check()
     page.get_by_label("I accept the terms").check()
     draw_signature(page)
     screenshot("signing")
+    # The button is disabled as the form goes, so that a second click sends nothing:
+    # what it was when the form was sent is kept across the navigation.
+    page.evaluate(
+        """() => document.querySelector("form[data-signature]").addEventListener("submit", () => {
+            const button = document.querySelector("[data-signature-submit]");
+            sessionStorage.setItem("sign-button", `${button.disabled} ${button.textContent}`);
+        })"""
+    )
     page.get_by_role("button", name="Sign agreement").click()
 
     expect(page.get_by_test_id("state")).to_have_text("Waiting for payment")
     expect(page.get_by_text("Agreement signed.")).to_be_visible()
+    assert page.evaluate("sessionStorage.getItem('sign-button')") == "true Signing…"
     screenshot("signed")
 
     change.refresh_from_db()
@@ -79,6 +92,8 @@ def test_admin_opens_the_emailed_link_changes_to_four_users_and_signs_by_drawing
     assert agreement.signature_kind == "drawn"
     text = "".join(p.extract_text() for p in PdfReader(io.BytesIO(bytes(agreement.signed_pdf))).pages)
     assert "Ada Admin" in text and "Acme <Field> & Services" in text
+    assert "By a link emailed to ada@acme.example" in text
+    assert AuditEvent.objects.filter(action="agreement.signed").count() == 1
     signed_mail = [m for m in mail.outbox if m.attachments]
     assert sorted(m.to[0] for m in signed_mail) == ["ada@acme.example"]
 
@@ -92,7 +107,6 @@ def test_a_keyboard_user_signs_with_a_typed_signature_and_sees_mistakes_explaine
     page.keyboard.press("Enter")
 
     page.get_by_label("Full name").fill("Ada Admin")
-    page.get_by_label("Email").fill("ada@acme.example")
     page.get_by_label("Type", exact=True).check()
     page.get_by_label("Type your name as your signature").fill("Ada Admin")
     page.get_by_role("button", name="Sign agreement").click()  # boxes left unticked
@@ -105,4 +119,40 @@ def test_a_keyboard_user_signs_with_a_typed_signature_and_sees_mistakes_explaine
     page.get_by_label("I accept the terms").check()
     page.get_by_role("button", name="Sign agreement").focus()
     page.keyboard.press("Enter")
+    expect(page.get_by_test_id("state")).to_have_text("Waiting for payment")
+
+
+def test_the_admin_names_someone_else_who_signs_with_their_own_link(page, browser, live_server, settings):
+    url = emailed_change_link(live_server, settings)
+    page.goto(url)
+    page.get_by_label("New total number of users").fill("4")
+    page.get_by_label("Someone else signs (for example, finance)").check()
+    page.get_by_role("button", name="Continue to the agreement").click()  # name and email left empty
+
+    expect(page.get_by_text("Enter the full name of the person who will sign")).to_be_visible()
+    assert not SeatChange.objects.exists()
+    page.get_by_label("Signer's full name").fill("Fin Ance")
+    page.get_by_label("Signer's email").fill("fin@acme.example")
+    page.get_by_role("button", name="Continue to the agreement").click()
+    expect(page.get_by_text("Waiting for Fin Ance (fin@acme.example) to sign")).to_be_visible()
+    expect(page.get_by_role("button", name="Sign agreement")).to_have_count(0)
+
+    (request,) = [m for m in mail.outbox if m.to == ["fin@acme.example"]]
+    signing_url = next(line for line in request.body.splitlines() if "/l/" in line)
+    signer = browser.new_context(base_url=live_server.url).new_page()
+    signer.goto(signing_url)
+    assert "/link/" in signer.url and signing_url.rstrip("/").rsplit("/", 1)[1] not in signer.url
+    expect(signer.get_by_test_id("signer-email")).to_have_text("fin@acme.example")
+    signer.get_by_label("Full name").fill("Fin Ance")
+    signer.get_by_label("I agree to sign electronically").check()
+    signer.get_by_label("I accept the terms").check()
+    signer.get_by_label("Type", exact=True).check()
+    signer.get_by_label("Type your name as your signature").fill("Fin Ance")
+    signer.get_by_role("button", name="Sign agreement").click()
+    expect(signer.get_by_test_id("state")).to_have_text("Waiting for payment")
+    signer.context.close()
+
+    agreement = Agreement.objects.get()
+    assert (agreement.signer_email, agreement.signer_identified_by) == ("fin@acme.example", "emailed_link")
+    page.reload()
     expect(page.get_by_test_id("state")).to_have_text("Waiting for payment")

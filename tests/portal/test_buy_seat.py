@@ -226,7 +226,7 @@ def test_the_api_answers_202_with_the_seat_change_and_a_signing_link(full, setti
     assert change.requested_via == "api"
     assert PendingLicence.objects.get().org_user.email == "nia@customer.example"
     signing = full.get(data["sign_url"].removeprefix("https://seats.example"))
-    assert signing.status_code == 302 and change.number in signing["Location"]
+    assert signing.status_code == 303 and signing["Location"].endswith(f"/changes/{change.number}/")
 
 
 def test_the_api_never_buys_a_seat_for_a_status_without_licence(full):

@@ -2,8 +2,10 @@ import pytest
 from django.core import mail
 from django.db import transaction
 
+from audit.models import AuditEvent
 from subscriptions import links
-from subscriptions.models import CapabilityLink, Subscription
+from subscriptions.models import CapabilityLink, SeatChange, Subscription
+from tests.backoffice.factories import seat_change_open
 from tests.factories import MembershipFactory, SubscriptionFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -73,6 +75,37 @@ def test_rotating_revokes_the_old_links_and_emails_new_ones():
     assert all(links.link_resolve(token) is None for token in old)
     new = [token_from(line) for line in mail.outbox[-1].body.splitlines() if "/l/" in line]
     assert len(new) == 2 and all(links.link_resolve(token) for token in new)
+
+
+def test_rotating_also_revokes_signing_links_and_resends_the_one_a_signer_still_needs():
+    subscription, _, _ = activate()
+    waiting = seat_change_open(subscription, 4)
+    SeatChange.objects.filter(pk=waiting.pk).update(signer_name="Fin Ance", signer_email="fin@acme.example")
+    waiting.refresh_from_db()
+    old_signing = links.signing_link_send(seat_change=waiting)
+    _, api_token = links.link_issue(
+        subscription=subscription,
+        action=CapabilityLink.Action.SIGN,
+        email="api@acme.example",
+        seat_change=waiting,
+    )
+    mail.outbox.clear()
+
+    links.links_rotate(subscription=subscription)
+
+    old_signing.refresh_from_db()
+    assert old_signing.revoked_at is not None and links.link_resolve(api_token) is None
+    (fresh, admin_links) = sorted(mail.outbox, key=lambda m: m.to != ["fin@acme.example"])
+    assert fresh.to == ["fin@acme.example"] and waiting.number in fresh.subject
+    fresh_link = links.link_resolve(token_from(next(u for u in fresh.body.splitlines() if "/l/" in u)))
+    assert (fresh_link.action, fresh_link.seat_change_id, fresh_link.email) == (
+        "sign",
+        waiting.pk,
+        "fin@acme.example",
+    )
+    assert admin_links.to == ["ada@acme.example"]
+    event = AuditEvent.objects.get(action="links.rotated")
+    assert event.after == {"revoked": 4, "signing_links_resent": [waiting.number]}
 
 
 def test_unknown_and_malformed_tokens_resolve_to_nothing():

@@ -14,7 +14,7 @@ from tests.factories import PlanFactory, SubscriptionFactory
 pytestmark = pytest.mark.django_db
 
 
-def open_change(subscription, new_quantity, *, in_use=0, free=(), at=None):
+def open_change(subscription, new_quantity, *, in_use=0, free=(), at=None, **signer):
     quote = quote_seat_change(
         unit_amount=subscription.plan.unit_amount,
         old_quantity=subscription.quantity,
@@ -30,6 +30,7 @@ def open_change(subscription, new_quantity, *, in_use=0, free=(), at=None):
         renewal_amount=subscription.plan.unit_amount * new_quantity,
         licences_in_use=in_use,
         licences_to_free=free,
+        **signer,
     )
 
 
@@ -95,6 +96,35 @@ def test_the_database_itself_refuses_two_open_changes_for_one_subscription():
 
     with pytest.raises(IntegrityError), transaction.atomic():
         twin.save()
+
+
+@pytest.mark.parametrize(
+    ("signer", "field"),
+    [
+        ({"signer_required": True}, "signer_name"),
+        ({"signer_required": True, "signer_name": "Fin Ance"}, "signer_email"),
+        ({"signer_name": "Fin Ance", "signer_email": "fin@"}, "signer_email"),
+        ({"signer_email": "fin@acme.example"}, "signer_name"),
+    ],
+)
+def test_a_named_signer_needs_a_name_and_a_valid_address(signer, field):
+    subscription = SubscriptionFactory(quantity=3)
+
+    with pytest.raises(InvalidInput) as refused:
+        open_change(subscription, 4, **signer)
+
+    assert refused.value.extra["field"] == field
+    assert not SeatChange.objects.exists()
+
+
+def test_a_named_signer_is_stored_tidied_and_nobody_named_is_fine():
+    named = open_change(
+        SubscriptionFactory(quantity=3), 4, signer_name="  Fin   Ance ", signer_email=" Fin@Acme.example "
+    )
+    nobody = open_change(SubscriptionFactory(quantity=3), 4)
+
+    assert (named.signer_name, named.signer_email) == ("Fin Ance", "fin@acme.example")
+    assert (nobody.signer_name, nobody.signer_email) == ("", "")
 
 
 def test_a_decrease_below_the_licences_in_use_is_refused_with_how_many_to_free():

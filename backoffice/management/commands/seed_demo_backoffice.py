@@ -14,7 +14,8 @@ from django.core.management.base import BaseCommand
 from agreements import services as agreements
 from licensing.models import OrgUser
 from portal import services as portal
-from subscriptions.models import Subscription
+from subscriptions import links
+from subscriptions.models import CapabilityLink, Subscription
 
 DECREASES = [
     # organization slug, plan code, new total, users who lose their licence
@@ -48,10 +49,18 @@ class Command(BaseCommand):
                 requested_by=admin.user,
                 requested_via="dashboard",
             )
+            # Signed as an admin who opened the emailed signing link would sign it.
+            signing_link, _ = links.link_issue(
+                subscription=subscription,
+                action=CapabilityLink.Action.SIGN,
+                email=subscription.admin_email,
+                seat_change=change,
+                actor_label="seed_demo_backoffice",
+            )
             agreements.agreement_sign(
                 agreement=agreements.agreement_issue(seat_change=change),
+                signer=agreements.Signer(link=signing_link),
                 signer_name=admin.user.get_full_name(),
-                signer_email=admin.user.email,
                 consent=True,
                 accept_terms=True,
                 signature_kind="typed",

@@ -12,12 +12,12 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 
-from allauth.account.models import EmailAddress
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from accounts.services import has_verified_email
 from audit.services import audit_record
 from subscriptions.errors import InvalidInput
 from subscriptions.models import CapabilityLink, Membership, SeatChange
@@ -202,7 +202,7 @@ def signing_refusal(*, seat_change: SeatChange, signer: Signer) -> str:
 
 
 def _login_address_verified(signer: Signer) -> bool:
-    return EmailAddress.objects.filter(user=signer.user, email__iexact=signer.email, verified=True).exists()
+    return has_verified_email(signer.user, signer.email)
 
 
 def _named_signer_only(seat_change: SeatChange) -> str:

@@ -115,17 +115,17 @@ def with_access(*actions):
             else:
                 if not request.user.is_authenticated:
                     return redirect_to_login(request.get_full_path())
-                if membership_for(request.user) is None:
+                # The organization the person is working in (the header's switcher).
+                membership = membership_for(request.user, request.session)
+                if membership is None:
                     raise PermissionDenied("You are not a member of any customer organization.")
-                subscription = (
-                    Subscription.objects.select_related("plan__product", "organization")
-                    .filter(
-                        pk=subscription_pk,
-                        organization__memberships__user=request.user,
-                        organization__memberships__role=Membership.Role.ADMIN,
+                subscription = None
+                if membership.role == Membership.Role.ADMIN:
+                    subscription = (
+                        Subscription.objects.select_related("plan__product", "organization")
+                        .filter(pk=subscription_pk, organization_id=membership.organization_id)
+                        .first()
                     )
-                    .first()
-                )
                 if subscription is None:
                     raise Http404
                 request.access = Access(subscription=subscription, user=request.user)

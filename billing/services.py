@@ -17,8 +17,19 @@ Guarantees, for every function below:
   (the change `applying`, the new quantity and its SeatSync row). Whoever learns of the
   success first (the page, the webhook, reconciliation) does it; the others change
   nothing. The receipt (PDF attached) is emailed on commit.
-* **Failures change no seats.** A decline, a bank asking for 3-D Secure or a missing
-  card leave the change `awaiting_payment`, with the reason on the Payment.
+* **Failures change no seats, and each cause is handled as what it is.** A decline, a
+  bank asking the cardholder to confirm (3-D Secure) or a missing card leave the change
+  `awaiting_payment`, with the reason (and the issuer's decline code) on the Payment;
+  the customer can try again. A request Stripe refused that is ours to fix
+  (PaymentRefused: an invalid request, keys, permissions, idempotency, an amount too
+  small once converted) fails the attempt definitively: the customer is told their card
+  was not charged, the account manager is alerted (the `payment_refused` signal), and
+  nothing sends it again. Only Stripe being unreachable or failing (network, 5xx, 429)
+  leaves an attempt pending for reconciliation, which asks again with backoff at most
+  MAX_PROCESSOR_FAILURES times, then fails it the same way.
+* **Paid means the amount we asked for.** A PaymentIntent that succeeded with another
+  amount or currency than the Payment's is never marked paid: it is refunded in full,
+  audited, and the account manager is alerted.
 * **Nothing moves backwards.** A failure reported after a success (or for an older
   attempt's PaymentIntent) changes nothing.
 * The amount charged is the quote stored on the seat change; an expired quote can't be
@@ -32,6 +43,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from audit.services import audit_record
@@ -47,6 +59,7 @@ from .errors import (
     NothingToPay,
     PaymentError,
     PaymentProcessorUnavailable,
+    PaymentRefused,
 )
 from .gateways import PaymentIntentResult, stripe_gateway
 from .models import Payment
@@ -58,6 +71,13 @@ ATTEMPT_IN_FLIGHT = timedelta(minutes=2)
 # Open payments untouched for this long are asked about from Stripe (reconciliation).
 RECONCILE_AFTER = timedelta(minutes=5)
 RECONCILE_BATCH = 50
+# Stripe unreachable or failing for one attempt: asked again after 10 min, 20 min, …
+# (at most 2 h apart), and after this many failures the attempt fails definitively.
+MAX_PROCESSOR_FAILURES = 6
+MAX_RETRY_DELAY = timedelta(hours=2)
+
+AMOUNT_MISMATCH = "amount_mismatch"
+PROCESSOR_GAVE_UP = "processor_unavailable"
 
 PAID_MESSAGE = "Paid — your new seat count is being applied."
 PENDING_MESSAGE = "Paying… waiting for the card processor's answer."
@@ -68,6 +88,15 @@ UNRESOLVED_MESSAGE = (
 NOTHING_DUE_MESSAGE = "Nothing to pay: your new seat count is being applied."
 NOTHING_CHARGED_MESSAGE = (
     "The payment did not go through and nothing was charged. Please try again in a minute."
+)
+GAVE_UP_MESSAGE = (
+    "We could not take this payment: our card processor did not answer. You will never be "
+    "charged twice. Please try again later, or contact your account manager: they have been told."
+)
+MISMATCH_MESSAGE = (
+    "We could not take this payment: our card processor reported a different amount. "
+    "Anything taken from your card is refunded in full. Please try again later, or contact "
+    "your account manager: they have been told."
 )
 
 
@@ -135,6 +164,33 @@ def _needs_customer_on_commit(payment: Payment) -> None:
     transaction.on_commit(
         lambda: signals.payment_needs_customer.send(Payment, payment_id=payment_id), robust=True
     )
+
+
+def _alert_account_manager_on_commit(payment: Payment, reason: str) -> None:
+    payment_id = payment.pk
+    transaction.on_commit(
+        lambda: signals.payment_refused.send(Payment, payment_id=payment_id, reason=reason), robust=True
+    )
+
+
+def _fail_definitively(
+    payment: Payment, *, code: str, message: str, detail: str, notify: bool, payment_intent_id: str = ""
+) -> None:
+    """Inside the caller's transaction, `payment` locked and open: the attempt failed
+    for a reason the customer can't fix (nothing will send it again); the account
+    manager is alerted, and the customer emailed when `notify` (nobody on the page)."""
+    if payment_intent_id:
+        payment.stripe_payment_intent_id = payment_intent_id
+    payment.status = Payment.Status.FAILED
+    payment.failure_code = code[:60]
+    payment.decline_code = ""
+    payment.failure_message = message[:500]
+    payment.retry_at = None
+    payment.save()
+    _audit(payment, "refused", after={"code": code, "detail": detail, "payment_intent": payment_intent_id})
+    _alert_account_manager_on_commit(payment, reason=f"{code}: {detail}" if detail else code)
+    if notify:
+        _needs_customer_on_commit(payment)
 
 
 # --- Starting an attempt --------------------------------------------------------------
@@ -215,8 +271,14 @@ def _attempt_start(change: SeatChange, payment: Payment | None, *, customer_pres
     payment.attempt_started_at = timezone.now()
     payment.attempt_sent_at = None
     payment.customer_present = customer_present
+    if payment.failure_code == AMOUNT_MISMATCH:
+        # That PaymentIntent is being refunded: nothing to cancel or ask about any more.
+        payment.stripe_payment_intent_id = ""
     payment.failure_code = ""
+    payment.decline_code = ""
     payment.failure_message = ""
+    payment.processor_failures = 0
+    payment.retry_at = None
     payment.save()
     return payment
 
@@ -272,9 +334,18 @@ def _send_attempt(payment_id: int, attempt: int, *, card_token: str = "", notify
             )
             if previous.succeeded:
                 # The previous attempt went through after all (e.g. 3-D Secure completed
-                # in another tab): that is the payment.
-                payment_succeeded(payment_intent_id=previous.id, metadata=previous.metadata, via="retry")
-                return outcome_of(Payment.objects.get(pk=payment.pk))
+                # in another tab): that is the payment, unless its amount is not ours
+                # (then it is refunded, and this attempt goes on).
+                payment_succeeded(
+                    payment_intent_id=previous.id,
+                    amount=previous.amount,
+                    currency=previous.currency,
+                    metadata=previous.metadata,
+                    via="retry",
+                )
+                current = Payment.objects.get(pk=payment.pk)
+                if current.status != Payment.Status.PENDING or current.attempts != attempt:
+                    return outcome_of(current)
         if card_token:
             card = gateway.card_save(
                 customer_id=customer_id,
@@ -285,7 +356,7 @@ def _send_attempt(payment_id: int, attempt: int, *, card_token: str = "", notify
             card = gateway.customer_default_card(customer_id)
             if card is None:
                 raise NoCardOnFile()
-    except (PaymentError, PaymentProcessorUnavailable) as error:
+    except (PaymentError, PaymentRefused, PaymentProcessorUnavailable) as error:
         # Nothing was sent that could charge the card.
         return _record_attempt(payment.pk, attempt, error=error, notify=notify)
     Payment.objects.filter(pk=payment.pk, attempts=attempt).update(
@@ -312,11 +383,12 @@ def _charge(
             },
             idempotency_key=f"seatmgr-payment-{payment.pk}-attempt-{attempt}-charge",
         )
-    except PaymentError as error:
+    except (PaymentError, PaymentRefused) as error:
         return _record_attempt(payment.pk, attempt, error=error, notify=notify)
     except PaymentProcessorUnavailable:
         # It may or may not have reached Stripe: the attempt stays pending until
-        # reconciliation sends it again with the same idempotency key.
+        # reconciliation sends it again with the same idempotency key (bounded).
+        _processor_failed(payment.pk, attempt=attempt)
         return PaymentOutcome(Payment.Status.PENDING, UNRESOLVED_MESSAGE, payment.pk)
     return _record_attempt(payment.pk, attempt, result=result, notify=notify)
 
@@ -326,17 +398,28 @@ def _record_attempt(
     attempt: int,
     *,
     result: PaymentIntentResult | None = None,
-    error: PaymentError | PaymentProcessorUnavailable | None = None,
+    error: PaymentError | PaymentRefused | PaymentProcessorUnavailable | None = None,
     notify: bool,
 ) -> PaymentOutcome:
     """Store what Stripe answered to an attempt. A success goes through
     `payment_succeeded`; an answer to an older attempt changes nothing."""
     if result is not None and result.succeeded:
-        payment_succeeded(payment_intent_id=result.id, metadata=result.metadata, via="card")
+        payment_succeeded(
+            payment_intent_id=result.id,
+            amount=result.amount,
+            currency=result.currency,
+            metadata=result.metadata,
+            via="card",
+        )
         return outcome_of(Payment.objects.get(pk=payment_id))
     with transaction.atomic():
         payment = _locked_payment(payment_id)
         if payment.attempts != attempt or payment.status != Payment.Status.PENDING:
+            return outcome_of(payment)
+        if isinstance(error, PaymentRefused):
+            _fail_definitively(
+                payment, code=error.stripe_code, message=error.message, detail=error.detail, notify=notify
+            )
             return outcome_of(payment)
         if error is not None:
             if getattr(error, "payment_intent_id", ""):
@@ -346,10 +429,13 @@ def _record_attempt(
                 if isinstance(error, AuthenticationRequired)
                 else Payment.Status.FAILED
             )
-            payment.failure_code = getattr(error, "decline_code", "") or error.code
-            payment.failure_message = (
-                NOTHING_CHARGED_MESSAGE if isinstance(error, PaymentProcessorUnavailable) else error.message
-            )[:500]
+            if isinstance(error, PaymentProcessorUnavailable):
+                payment.failure_code, payment.decline_code = error.code, ""
+                payment.failure_message = NOTHING_CHARGED_MESSAGE
+            else:
+                payment.failure_code = error.stripe_code or error.code
+                payment.decline_code = error.decline_code
+                payment.failure_message = error.message[:500]
         else:
             payment.stripe_payment_intent_id = result.id
             if result.requires_action:
@@ -464,7 +550,13 @@ def _record_intent(
 ) -> PaymentOutcome:
     metadata = result.metadata or {"seatmgr_payment": str(payment.pk)}
     if result.succeeded:
-        payment_succeeded(payment_intent_id=result.id, metadata=metadata, via=via)
+        payment_succeeded(
+            payment_intent_id=result.id,
+            amount=result.amount,
+            currency=result.currency,
+            metadata=metadata,
+            via=via,
+        )
     elif result.failed:
         message = result.failure_message or (
             "The payment was cancelled." if result.status == "canceled" else CardDeclined.DEFAULT_MESSAGE
@@ -507,12 +599,16 @@ def _is_current(payment: Payment, payment_intent_id: str, metadata: dict | None)
     return payment.stripe_payment_intent_id in ("", payment_intent_id)
 
 
-def payment_succeeded(*, payment_intent_id: str, metadata: dict | None = None, via: str) -> Payment | None:
-    """A PaymentIntent succeeded. In one transaction: the Payment `succeeded` (receipt
-    number, paid_at) and the seat change applied; the receipt is emailed on commit.
-    Idempotent. A charge for a change that is already paid (another PaymentIntent),
-    expired or cancelled is refunded in full instead. Returns the payment, or None for
-    a PaymentIntent that is none of ours."""
+def payment_succeeded(
+    *, payment_intent_id: str, amount: int, currency: str, metadata: dict | None = None, via: str
+) -> Payment | None:
+    """A PaymentIntent succeeded, charging `amount` minor units of `currency`. In one
+    transaction: the Payment `succeeded` (receipt number, paid_at) and the seat change
+    applied; the receipt is emailed on commit. Idempotent. A charge for a change that is
+    already paid (another PaymentIntent), expired or cancelled is refunded in full
+    instead, and so is one whose amount or currency is not the Payment's (see
+    `_amount_mismatch`). Returns the payment, or None for a PaymentIntent that is none
+    of ours."""
     with transaction.atomic():
         payment = _payment_for_intent(payment_intent_id, metadata)
         if payment is None:
@@ -521,7 +617,10 @@ def payment_succeeded(*, payment_intent_id: str, metadata: dict | None = None, v
             return None
         if payment.status in (Payment.Status.SUCCEEDED, Payment.Status.REFUNDED):
             if payment.stripe_payment_intent_id != payment_intent_id:
-                _refund_duplicate_on_commit(payment, payment_intent_id)
+                _refund_charge_on_commit(payment, payment_intent_id, reason="duplicate_charge")
+            return payment
+        if (amount, currency.lower()) != (payment.amount, payment.currency.lower()):
+            _amount_mismatch(payment, payment_intent_id, amount=amount, currency=currency, metadata=metadata)
             return payment
         change = SeatChange.objects.select_for_update(of=("self",)).get(pk=payment.seat_change_id)
         now = timezone.now()
@@ -564,8 +663,43 @@ def _refund_task(payment_id: int) -> None:
     refund_payment.delay(payment_id)
 
 
-def _refund_duplicate_on_commit(payment: Payment, payment_intent_id: str) -> None:
-    _audit(payment, "duplicate_charge", after={"payment_intent": payment_intent_id})
+def _amount_mismatch(
+    payment: Payment, payment_intent_id: str, *, amount: int, currency: str, metadata: dict | None
+) -> None:
+    """A PaymentIntent of this payment succeeded with another amount or currency than
+    the Payment's (changed in Stripe's dashboard, or a bug of ours): it is not the
+    payment. It is refunded in full, audited and the account manager alerted; when it
+    was the latest attempt, that attempt fails (the customer may pay again). Seen twice
+    (the page, then the webhook), it is handled once."""
+    if payment.failure_code == AMOUNT_MISMATCH and payment.stripe_payment_intent_id == payment_intent_id:
+        return
+    charged = money.format_money(amount, currency) if len(currency) == 3 else f"{amount} {currency}"
+    expected = money.format_money(payment.amount, payment.currency)
+    detail = f"PaymentIntent {payment_intent_id} charged {charged}, the payment is {expected}; refunded"
+    logger.error("Payment %s: %s", payment.pk, detail)
+    _refund_charge_on_commit(
+        payment,
+        payment_intent_id,
+        reason=AMOUNT_MISMATCH,
+        after={"amount": amount, "currency": currency, "expected": payment.amount},
+    )
+    if payment.is_open and _is_current(payment, payment_intent_id, metadata):
+        _fail_definitively(
+            payment,
+            code=AMOUNT_MISMATCH,
+            message=MISMATCH_MESSAGE,
+            detail=detail,
+            notify=True,
+            payment_intent_id=payment_intent_id,
+        )
+    else:
+        _alert_account_manager_on_commit(payment, reason=f"{AMOUNT_MISMATCH}: {detail}")
+
+
+def _refund_charge_on_commit(payment: Payment, payment_intent_id: str, *, reason: str, after=None) -> None:
+    """Refund, in full and on commit, a charge that is not this payment's (a second one
+    for a paid change, or one of the wrong amount); the payment itself stays as it is."""
+    _audit(payment, reason, after={"payment_intent": payment_intent_id, **(after or {})})
     payment_id = payment.pk
 
     def enqueue():
@@ -664,8 +798,9 @@ def duplicate_charge_refund(*, payment_id: int, payment_intent_id: str) -> str:
 def payments_reconcile(*, now: datetime | None = None, batch_size: int = RECONCILE_BATCH) -> int:
     """Periodic: settle payments whose outcome never reached us (a lost webhook, a
     closed tab, a crash mid-call) by asking Stripe; issue refunds still due. Looks at
-    payments untouched for RECONCILE_AFTER, oldest first, at most `batch_size` per run;
-    each one looked at goes to the back of the queue. Returns how many were looked at.
+    payments untouched for RECONCILE_AFTER whose next try is due (`retry_at`), oldest
+    first, at most `batch_size` per run; each one looked at goes to the back of the
+    queue. Returns how many were looked at.
 
     - with a PaymentIntent: its status decides (succeeded → applied; failed → failed;
       a 3-D Secure one whose change expired or was cancelled is cancelled in Stripe);
@@ -673,16 +808,24 @@ def payments_reconcile(*, now: datetime | None = None, batch_size: int = RECONCI
     - an attempt sent whose answer never came is sent again with the same idempotency
       key: Stripe answers with the original PaymentIntent (localstripe, which ignores
       keys, would charge again, and the second charge would then be refunded).
+
+    Stripe unreachable or failing (PaymentProcessorUnavailable) postpones a payment with
+    backoff, MAX_PROCESSOR_FAILURES times at most (`_processor_failed`); Stripe refusing
+    the request (PaymentRefused) fails it at once: it would be refused again.
     """
     now = now or timezone.now()
+    untouched = Q(updated_at__lte=now - RECONCILE_AFTER) & (Q(retry_at__isnull=True) | Q(retry_at__lte=now))
     due = list(
-        Payment.objects.filter(status__in=Payment.OPEN_STATUSES, updated_at__lte=now - RECONCILE_AFTER)
+        Payment.objects.filter(untouched, status__in=Payment.OPEN_STATUSES)
         .order_by("updated_at")
         .values_list("pk", flat=True)[:batch_size]
     )
     due += list(
         Payment.objects.filter(
-            status=Payment.Status.REFUNDED, stripe_refund_id="", updated_at__lte=now - RECONCILE_AFTER
+            untouched,
+            status=Payment.Status.REFUNDED,
+            stripe_refund_id="",
+            processor_failures__lt=MAX_PROCESSOR_FAILURES,
         )
         .order_by("updated_at")
         .values_list("pk", flat=True)[:batch_size]
@@ -692,7 +835,64 @@ def payments_reconcile(*, now: datetime | None = None, batch_size: int = RECONCI
             _reconcile(payment_id)
         except PaymentProcessorUnavailable:
             logger.warning("Reconciliation of payment %s postponed: Stripe unavailable", payment_id)
+            _processor_failed(payment_id)
+        except PaymentRefused as error:
+            _reconcile_refused(payment_id, error)
     return len(due)
+
+
+def _retry_delay(failures: int) -> timedelta:
+    """10 min after the first failure, then twice as long each time, at most 2 h."""
+    return min(RECONCILE_AFTER * 2**failures, MAX_RETRY_DELAY)
+
+
+def _processor_failed(payment_id: int, *, attempt: int | None = None) -> None:
+    """Stripe could not answer about a payment (its latest attempt, or its refund):
+    count it and postpone the next try; at MAX_PROCESSOR_FAILURES, an open payment fails
+    definitively (the account manager is alerted, the customer emailed), and a refund
+    is left to the account manager. A late success still arrives by webhook or by the
+    customer's next attempt, and is applied (or refunded) then."""
+    with transaction.atomic():
+        payment = _locked_payment(payment_id)
+        if attempt is not None and payment.attempts != attempt:
+            return
+        if not payment.is_open and not (
+            payment.status == Payment.Status.REFUNDED and not payment.stripe_refund_id
+        ):
+            return
+        payment.processor_failures += 1
+        if payment.processor_failures < MAX_PROCESSOR_FAILURES:
+            payment.retry_at = timezone.now() + _retry_delay(payment.processor_failures)
+            payment.save(update_fields=["processor_failures", "retry_at", "updated_at"])
+            return
+        detail = f"Stripe did not answer {payment.processor_failures} times"
+        if payment.is_open:
+            _fail_definitively(
+                payment, code=PROCESSOR_GAVE_UP, message=GAVE_UP_MESSAGE, detail=detail, notify=True
+            )
+            return
+        payment.retry_at = None
+        payment.save(update_fields=["processor_failures", "retry_at", "updated_at"])
+        _audit(payment, "refund_abandoned", after={"detail": detail})
+        _alert_account_manager_on_commit(payment, reason=f"refund not issued: {detail}")
+
+
+def _reconcile_refused(payment_id: int, error: PaymentRefused) -> None:
+    """Stripe refused what reconciliation asked: an open payment fails at once; a refund
+    Stripe refuses is left to the account manager (never asked again)."""
+    with transaction.atomic():
+        payment = _locked_payment(payment_id)
+        if payment.is_open:
+            _fail_definitively(
+                payment, code=error.stripe_code, message=error.message, detail=error.detail, notify=True
+            )
+        elif payment.status == Payment.Status.REFUNDED and not payment.stripe_refund_id:
+            payment.processor_failures = MAX_PROCESSOR_FAILURES
+            payment.save(update_fields=["processor_failures", "updated_at"])
+            _audit(payment, "refund_abandoned", after={"code": error.stripe_code, "detail": error.detail})
+            _alert_account_manager_on_commit(
+                payment, reason=f"refund not issued: {error.stripe_code}: {error.detail}"
+            )
 
 
 def _reconcile(payment_id: int) -> None:

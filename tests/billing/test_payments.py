@@ -263,7 +263,13 @@ def test_a_second_successful_charge_for_a_paid_change_is_refunded(localstripe):
         idempotency_key="stray",
     )
 
-    services.payment_succeeded(payment_intent_id=stray.id, metadata=stray.metadata, via="webhook")
+    services.payment_succeeded(
+        payment_intent_id=stray.id,
+        amount=stray.amount,
+        currency=stray.currency,
+        metadata=stray.metadata,
+        via="webhook",
+    )
 
     assert localstripe.get(f"/v1/refunds?payment_intent={stray.id}")["data"][0]["amount"] == payment.amount
     assert refreshed(change) == ("applying", 5, 1, 1)

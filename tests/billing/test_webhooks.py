@@ -8,6 +8,7 @@ import pytest
 
 from audit.models import AuditEvent
 from billing import webhooks
+from billing.gateways import STRIPE_API_VERSION
 from billing.models import Payment, RenewalInvoice, StripeEvent
 from subscriptions.models import SeatSync, Subscription
 from tests.billing.factories import (
@@ -33,10 +34,13 @@ def deliver(client, event: dict, **signing):
     return client.post(URL, data=body, content_type="application/json", HTTP_STRIPE_SIGNATURE=signature)
 
 
-def event(type: str, obj: dict, event_id: str | None = None) -> dict:
+def event(
+    type: str, obj: dict, event_id: str | None = None, *, api_version: str = STRIPE_API_VERSION
+) -> dict:
     return {
         "id": event_id or f"evt_test_{time.monotonic_ns()}",
         "object": "event",
+        "api_version": api_version,
         "type": type,
         "created": int(time.time()),
         "data": {"object": obj},

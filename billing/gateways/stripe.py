@@ -149,7 +149,7 @@ def _translated(error: stripe.StripeError, call: str) -> PaymentRefused | Paymen
         logger.warning("Stripe call %s failed (HTTP %s): %s", call, error.http_status, error)
         return PaymentProcessorUnavailable()
     body = _error_body(error)
-    stripe_code = error.code or body.get("type") or type(error).__name__
+    stripe_code = error.code or body.get("code") or body.get("type") or type(error).__name__
     logger.error(
         "Stripe refused %s (HTTP %s, %s): %s",
         call,

@@ -1,49 +1,13 @@
-"""Paying for seat changes through Stripe: awaiting_payment ─paid─▶ applying (DESIGN §3).
-
-Guarantees, for every function below:
-
-* **Exactly one successful charge per seat change.** A seat change has at most one
-  Payment row (a unique constraint), created under the seat change's row lock *before*
-  anything is sent to Stripe. Each try with a card is an *attempt*, claimed under the
-  payment's row lock; while one is in flight, other calls (a double click, a second
-  tab, a retry after a timeout, 20 threads) send nothing and report "paying…". A new
-  attempt first cancels the previous PaymentIntent in Stripe (a cancelled one can never
-  be charged), and any charge that still arrives for a change that is already paid,
-  expired or cancelled is refunded in full. This does not rely on Stripe's idempotency
-  keys (localstripe ignores them), but every write carries one built from our ids, so
-  Stripe itself also deduplicates a request sent twice.
-* **Paid means applied.** A PaymentIntent that succeeded becomes, in one transaction:
-  the Payment `succeeded` with its receipt number, and `seat_change_apply(via="payment")`
-  (the change `applying`, the new quantity and its SeatSync row). Whoever learns of the
-  success first (the page, the webhook, reconciliation) does it; the others change
-  nothing. The receipt (PDF attached) is emailed on commit.
-* **Failures change no seats, and each cause is handled as what it is.** A decline, a
-  bank asking the cardholder to confirm (3-D Secure) or a missing card leave the change
-  `awaiting_payment`, with the reason (and the issuer's decline code) on the Payment;
-  the customer can try again. A request Stripe refused that is ours to fix
-  (PaymentRefused: an invalid request, keys, permissions, idempotency, an amount too
-  small once converted) fails the attempt definitively: the customer is told their card
-  was not charged, the account manager is alerted (the `payment_refused` signal), and
-  nothing sends it again. Only Stripe being unreachable or failing (network, 5xx, 429)
-  leaves an attempt pending for reconciliation, which asks again with backoff at most
-  MAX_PROCESSOR_FAILURES times, then fails it the same way.
-* **Paid means the amount we asked for.** A PaymentIntent that succeeded with another
-  amount or currency than the Payment's is never marked paid: it is refunded in full,
-  audited, and the account manager is alerted.
-* **Nothing moves backwards.** A failure reported after a success (or for an older
-  attempt's PaymentIntent) changes nothing.
-* The amount charged is the quote stored on the seat change; an expired quote can't be
-  paid.
-"""
+"""Payments of seat changes: attempts, the one call that charges, and what Stripe says
+happened (the guarantees are in `billing.services`)."""
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from django.db import transaction
-from django.db.models import Q
 from django.utils import timezone
 
 from audit.services import audit_record
@@ -51,8 +15,8 @@ from subscriptions import seat_changes
 from subscriptions.models import SeatChange, Subscription
 from subscriptions.seat_changes import QuoteExpired
 
-from . import money, signals
-from .errors import (
+from .. import money, signals
+from ..errors import (
     AuthenticationRequired,
     CardDeclined,
     NoCardOnFile,
@@ -61,8 +25,8 @@ from .errors import (
     PaymentProcessorUnavailable,
     PaymentRefused,
 )
-from .gateways import PaymentIntentResult, stripe_gateway
-from .models import Payment
+from ..gateways import PaymentIntentResult, stripe_gateway
+from ..models import Payment
 
 logger = logging.getLogger(__name__)
 
@@ -70,7 +34,6 @@ logger = logging.getLogger(__name__)
 ATTEMPT_IN_FLIGHT = timedelta(minutes=2)
 # Open payments untouched for this long are asked about from Stripe (reconciliation).
 RECONCILE_AFTER = timedelta(minutes=5)
-RECONCILE_BATCH = 50
 # Stripe unreachable or failing for one attempt: asked again after 10 min, 20 min, …
 # (at most 2 h apart), and after this many failures the attempt fails definitively.
 MAX_PROCESSOR_FAILURES = 6
@@ -521,7 +484,7 @@ def payment_card_on_file_queue(*, seat_change: SeatChange) -> Payment | None:
         request=None,
     )
     if claim.attempt:
-        from .tasks import send_payment_attempt
+        from ..tasks import send_payment_attempt
 
         payment_id, attempt = claim.payment.pk, claim.attempt
         transaction.on_commit(lambda: send_payment_attempt.delay(payment_id, attempt), robust=True)
@@ -652,13 +615,13 @@ def payment_succeeded(
 
 
 def _receipt_task(payment_id: int) -> None:
-    from .tasks import send_receipt
+    from ..tasks import send_receipt
 
     send_receipt.delay(payment_id)
 
 
 def _refund_task(payment_id: int) -> None:
-    from .tasks import refund_payment
+    from ..tasks import refund_payment
 
     refund_payment.delay(payment_id)
 
@@ -703,7 +666,7 @@ def _refund_charge_on_commit(payment: Payment, payment_intent_id: str, *, reason
     payment_id = payment.pk
 
     def enqueue():
-        from .tasks import refund_duplicate_charge
+        from ..tasks import refund_duplicate_charge
 
         refund_duplicate_charge.delay(payment_id, payment_intent_id)
 
@@ -755,90 +718,7 @@ def payment_requires_action(
     return payment
 
 
-# --- Refunds --------------------------------------------------------------------------
-
-
-def payment_refund(*, payment_id: int) -> Payment:
-    """Refund a payment marked `refunded` whose refund was not issued yet. Safe to run
-    twice (the refund is issued once, with an idempotency key from our ids)."""
-    payment = Payment.objects.select_related("seat_change", "subscription__organization").get(pk=payment_id)
-    if payment.status != Payment.Status.REFUNDED or payment.stripe_refund_id:
-        return payment
-    refund_id = stripe_gateway().refund_create(
-        payment_intent_id=payment.stripe_payment_intent_id,
-        idempotency_key=f"seatmgr-payment-{payment.pk}-refund-{payment.stripe_payment_intent_id}",
-    )
-    with transaction.atomic():
-        payment = _locked_payment(payment_id)
-        if not payment.stripe_refund_id:
-            payment.stripe_refund_id = refund_id
-            payment.refunded_at = timezone.now()
-            payment.save(update_fields=["stripe_refund_id", "refunded_at", "updated_at"])
-            _audit(payment, "refunded", after={"refund": refund_id, "reason": payment.refund_reason})
-    return payment
-
-
-def duplicate_charge_refund(*, payment_id: int, payment_intent_id: str) -> str:
-    """Refund a second successful charge for an already paid seat change."""
-    payment = Payment.objects.select_related("seat_change", "subscription__organization").get(pk=payment_id)
-    refund_id = stripe_gateway().refund_create(
-        payment_intent_id=payment_intent_id,
-        idempotency_key=f"seatmgr-payment-{payment.pk}-refund-{payment_intent_id}",
-    )
-    with transaction.atomic():
-        _audit(
-            payment, "duplicate_refunded", after={"payment_intent": payment_intent_id, "refund": refund_id}
-        )
-    return refund_id
-
-
-# --- Reconciliation ---------------------------------------------------------------------
-
-
-def payments_reconcile(*, now: datetime | None = None, batch_size: int = RECONCILE_BATCH) -> int:
-    """Periodic: settle payments whose outcome never reached us (a lost webhook, a
-    closed tab, a crash mid-call) by asking Stripe; issue refunds still due. Looks at
-    payments untouched for RECONCILE_AFTER whose next try is due (`retry_at`), oldest
-    first, at most `batch_size` per run; each one looked at goes to the back of the
-    queue. Returns how many were looked at.
-
-    - with a PaymentIntent: its status decides (succeeded → applied; failed → failed;
-      a 3-D Secure one whose change expired or was cancelled is cancelled in Stripe);
-    - an attempt claimed but never sent (its task lost) is sent now;
-    - an attempt sent whose answer never came is sent again with the same idempotency
-      key: Stripe answers with the original PaymentIntent (localstripe, which ignores
-      keys, would charge again, and the second charge would then be refunded).
-
-    Stripe unreachable or failing (PaymentProcessorUnavailable) postpones a payment with
-    backoff, MAX_PROCESSOR_FAILURES times at most (`_processor_failed`); Stripe refusing
-    the request (PaymentRefused) fails it at once: it would be refused again.
-    """
-    now = now or timezone.now()
-    untouched = Q(updated_at__lte=now - RECONCILE_AFTER) & (Q(retry_at__isnull=True) | Q(retry_at__lte=now))
-    due = list(
-        Payment.objects.filter(untouched, status__in=Payment.OPEN_STATUSES)
-        .order_by("updated_at")
-        .values_list("pk", flat=True)[:batch_size]
-    )
-    due += list(
-        Payment.objects.filter(
-            untouched,
-            status=Payment.Status.REFUNDED,
-            stripe_refund_id="",
-            processor_failures__lt=MAX_PROCESSOR_FAILURES,
-        )
-        .order_by("updated_at")
-        .values_list("pk", flat=True)[:batch_size]
-    )
-    for payment_id in due:
-        try:
-            _reconcile(payment_id)
-        except PaymentProcessorUnavailable:
-            logger.warning("Reconciliation of payment %s postponed: Stripe unavailable", payment_id)
-            _processor_failed(payment_id)
-        except PaymentRefused as error:
-            _reconcile_refused(payment_id, error)
-    return len(due)
+# --- Attempts Stripe could not answer ---------------------------------------------------
 
 
 def _retry_delay(failures: int) -> timedelta:
@@ -875,102 +755,3 @@ def _processor_failed(payment_id: int, *, attempt: int | None = None) -> None:
         payment.save(update_fields=["processor_failures", "retry_at", "updated_at"])
         _audit(payment, "refund_abandoned", after={"detail": detail})
         _alert_account_manager_on_commit(payment, reason=f"refund not issued: {detail}")
-
-
-def _reconcile_refused(payment_id: int, error: PaymentRefused) -> None:
-    """Stripe refused what reconciliation asked: an open payment fails at once; a refund
-    Stripe refuses is left to the account manager (never asked again)."""
-    with transaction.atomic():
-        payment = _locked_payment(payment_id)
-        if payment.is_open:
-            _fail_definitively(
-                payment, code=error.stripe_code, message=error.message, detail=error.detail, notify=True
-            )
-        elif payment.status == Payment.Status.REFUNDED and not payment.stripe_refund_id:
-            payment.processor_failures = MAX_PROCESSOR_FAILURES
-            payment.save(update_fields=["processor_failures", "updated_at"])
-            _audit(payment, "refund_abandoned", after={"code": error.stripe_code, "detail": error.detail})
-            _alert_account_manager_on_commit(
-                payment, reason=f"refund not issued: {error.stripe_code}: {error.detail}"
-            )
-
-
-def _reconcile(payment_id: int) -> None:
-    payment = Payment.objects.select_related("seat_change", "subscription__organization").get(pk=payment_id)
-    if payment.status == Payment.Status.REFUNDED:
-        payment_refund(payment_id=payment_id)
-        return
-    if not payment.is_open:
-        return
-    gateway = stripe_gateway()
-    if payment.stripe_payment_intent_id:
-        result = gateway.payment_intent_retrieve(payment.stripe_payment_intent_id)
-        change_open = payment.seat_change.state == SeatChange.State.AWAITING_PAYMENT
-        if not change_open and not result.succeeded:
-            result = gateway.payment_intent_cancel(
-                result.id, idempotency_key=f"seatmgr-payment-{payment.pk}-cancel-{result.id}"
-            )
-        _record_intent(payment, result, via="reconciliation", notify=change_open)
-    elif payment.attempt_sent_at is None:
-        _send_attempt(payment.pk, payment.attempts, notify=True)
-    elif payment.stripe_payment_method_id:
-        _charge(
-            payment,
-            payment.attempts,
-            customer_id=payment.stripe_customer_id,
-            payment_method_id=payment.stripe_payment_method_id,
-            notify=True,
-        )
-    else:
-        # Sent no further than saving the card: nothing can have been charged.
-        _record_attempt(payment.pk, payment.attempts, error=PaymentProcessorUnavailable(), notify=True)
-    Payment.objects.filter(pk=payment.pk, status__in=Payment.OPEN_STATUSES).update(updated_at=timezone.now())
-
-
-# --- Renewals ---------------------------------------------------------------------------
-
-
-def stripe_subscription_stop_renewal(*, subscription_id: int) -> bool:
-    """Tell Stripe to end the subscription at its period end instead of renewing it
-    (the admin cancelled). Safe to repeat. Returns False when there is nothing to
-    tell: no Stripe subscription, or the cancellation was withdrawn meanwhile."""
-    subscription = Subscription.objects.select_related("organization").get(pk=subscription_id)
-    if not subscription.stripe_subscription_id or not subscription.cancel_at_period_end:
-        return False
-    stripe_gateway().subscription_cancel_at_period_end(
-        subscription_id=subscription.stripe_subscription_id,
-        idempotency_key=f"seatmgr-subscription-{subscription.pk}-cancel-at-period-end",
-    )
-    with transaction.atomic():
-        audit_record(
-            action="subscription.stripe_renewal_stopped",
-            organization=subscription.organization,
-            actor_label="system",
-            obj=subscription,
-            after={"stripe_subscription": subscription.stripe_subscription_id},
-        )
-    return True
-
-
-def stripe_subscription_quantity_sync(*, subscription_id: int) -> bool:
-    """Set the Stripe subscription's quantity to ours, so that renewals bill the new
-    number of seats. Reads the quantity when it runs, so the newest always wins; the
-    idempotency key carries the seats version. Returns False for a subscription that
-    has no Stripe subscription (nothing to do)."""
-    subscription = Subscription.objects.select_related("organization").get(pk=subscription_id)
-    if not subscription.stripe_subscription_id:
-        return False
-    stripe_gateway().subscription_quantity_set(
-        subscription_id=subscription.stripe_subscription_id,
-        quantity=subscription.quantity,
-        idempotency_key=f"seatmgr-subscription-{subscription.pk}-seats-v{subscription.seats_version}",
-    )
-    with transaction.atomic():
-        audit_record(
-            action="subscription.stripe_quantity_set",
-            organization=subscription.organization,
-            actor_label="system",
-            obj=subscription,
-            after={"quantity": subscription.quantity, "version": subscription.seats_version},
-        )
-    return True

@@ -17,7 +17,7 @@ from django.core import mail
 from django.utils import timezone
 
 from audit.models import AuditEvent
-from billing import services
+from billing import selectors, services
 from billing.errors import PaymentRefused
 from billing.gateways import STRIPE_API_VERSION, stripe_gateway
 from billing.models import Payment
@@ -273,3 +273,11 @@ def test_a_programming_error_is_not_reported_as_the_processor_being_unavailable(
 
     with pytest.raises(KeyError):
         services.payment_start_or_retry(seat_change=change)
+
+
+def test_no_card_on_file_is_shown_when_stripe_refuses_to_show_it(localstripe):
+    # The payment page then offers a new card, instead of an error page.
+    change = awaiting_payment()
+    change.subscription.stripe_customer_id = "cus_not_in_this_account"
+
+    assert selectors.card_on_file(change.subscription) is None

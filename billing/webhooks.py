@@ -176,11 +176,13 @@ def _payment_intent_succeeded(intent: dict) -> str:
 
 def _payment_intent_failed(intent: dict) -> str:
     error = intent.get("last_payment_error") or {}
-    if error.get("code") == "authentication_required":
+    if "authentication_required" in (error.get("code"), error.get("decline_code")):
         return _payment_intent_requires_action(intent)
     payment = services.payment_failed(
         payment_intent_id=intent["id"],
         message=error.get("message") or "",
+        failure_code=str(error.get("code") or ""),
+        decline_code=str(error.get("decline_code") or ""),
         metadata=intent.get("metadata"),
     )
     return f"payment {payment.pk}: {payment.status}" if payment else "ignored: not our payment"

@@ -94,6 +94,9 @@ class PaymentIntentResult:
     requires_action: bool
     payment_method_id: str = ""
     metadata: dict[str, str] = field(default_factory=dict)
+    # Stripe's error code and the issuer's decline code of the last attempt ("" if none).
+    failure_code: str = ""
+    decline_code: str = ""
 
     @property
     def succeeded(self) -> bool:
@@ -169,7 +172,7 @@ def _card_error(error: stripe.CardError) -> CardDeclined | AuthenticationRequire
     payment_intent = body.get("payment_intent") or {}
     payment_intent_id = payment_intent.get("id", "") if isinstance(payment_intent, dict) else payment_intent
     codes = {"stripe_code": error.code or "", "decline_code": body.get("decline_code") or ""}
-    if error.code == "authentication_required" or codes["decline_code"] == "authentication_required":
+    if _asks_for_authentication(body) or error.code == "authentication_required":
         return AuthenticationRequired(payment_intent_id=payment_intent_id, **codes)
     return CardDeclined(
         error.user_message or CardDeclined.DEFAULT_MESSAGE, payment_intent_id=payment_intent_id, **codes
@@ -187,7 +190,7 @@ def _payment_intent_result(intent: dict) -> PaymentIntentResult:
     # Stripe leaves an off-session PaymentIntent its bank wants confirmed in
     # `requires_payment_method` with this code; localstripe puts it in `requires_action`.
     needs_confirmation = status == "requires_action" or (
-        status == "requires_payment_method" and error.get("code") == "authentication_required"
+        status == "requires_payment_method" and _asks_for_authentication(error)
     )
     return PaymentIntentResult(
         id=intent["id"],
@@ -199,7 +202,15 @@ def _payment_intent_result(intent: dict) -> PaymentIntentResult:
         requires_action=needs_confirmation,
         payment_method_id=payment_method if isinstance(payment_method, str) else payment_method.get("id", ""),
         metadata=dict(intent.get("metadata") or {}),
+        failure_code=error.get("code") or "",
+        decline_code=error.get("decline_code") or "",
     )
+
+
+def _asks_for_authentication(error: dict) -> bool:
+    """A `last_payment_error` (or a card error's body) saying the bank wants the
+    cardholder to confirm: Stripe puts it in the code or, on a decline, the decline code."""
+    return "authentication_required" in (error.get("code"), error.get("decline_code"))
 
 
 def _card(source: dict | None) -> Card | None:

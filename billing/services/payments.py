@@ -407,6 +407,7 @@ def _record_attempt(
                 payment.failure_message = AuthenticationRequired.DEFAULT_MESSAGE
             elif result.failed:
                 payment.status = Payment.Status.FAILED
+                payment.failure_code, payment.decline_code = result.failure_code, result.decline_code
                 payment.failure_message = (result.failure_message or CardDeclined.DEFAULT_MESSAGE)[:500]
         payment.save()
         if payment.status != Payment.Status.PENDING:
@@ -524,7 +525,14 @@ def _record_intent(
         message = result.failure_message or (
             "The payment was cancelled." if result.status == "canceled" else CardDeclined.DEFAULT_MESSAGE
         )
-        payment_failed(payment_intent_id=result.id, message=message, metadata=metadata, notify=notify)
+        payment_failed(
+            payment_intent_id=result.id,
+            message=message,
+            failure_code=result.failure_code,
+            decline_code=result.decline_code,
+            metadata=metadata,
+            notify=notify,
+        )
     elif result.requires_action:
         payment_requires_action(payment_intent_id=result.id, metadata=metadata, notify=notify)
     payment = Payment.objects.get(pk=payment.pk)
@@ -674,17 +682,25 @@ def _refund_charge_on_commit(payment: Payment, payment_intent_id: str, *, reason
 
 
 def payment_failed(
-    *, payment_intent_id: str, message: str, metadata: dict | None = None, notify: bool = True
+    *,
+    payment_intent_id: str,
+    message: str,
+    failure_code: str = "",
+    decline_code: str = "",
+    metadata: dict | None = None,
+    notify: bool = True,
 ) -> Payment | None:
-    """The latest attempt failed: the Payment `failed` with `message`; the change stays
-    awaiting payment. Changes nothing for a payment that succeeded or for an older
-    attempt's PaymentIntent."""
+    """The latest attempt failed: the Payment `failed` with `message` (and Stripe's
+    error and decline codes, when it gave them); the change stays awaiting payment.
+    Changes nothing for a payment that succeeded or for an older attempt's
+    PaymentIntent."""
     with transaction.atomic():
         payment = _payment_for_intent(payment_intent_id, metadata)
         if payment is None or not payment.is_open or not _is_current(payment, payment_intent_id, metadata):
             return payment
         payment.stripe_payment_intent_id = payment_intent_id
         payment.status = Payment.Status.FAILED
+        payment.failure_code, payment.decline_code = failure_code[:60], decline_code[:60]
         payment.failure_message = (message or CardDeclined.DEFAULT_MESSAGE)[:500]
         payment.save()
         _audit(

@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from audit.models import AuditEvent
 from billing import selectors, services
-from billing.errors import PaymentRefused
+from billing.errors import AuthenticationRequired, PaymentRefused
 from billing.gateways import STRIPE_API_VERSION, stripe_gateway
 from billing.models import Payment
 from subscriptions.models import SeatChange
@@ -89,6 +89,34 @@ def test_a_decline_keeps_stripes_decline_code_and_another_card_can_pay(stripe_fa
     payment.refresh_from_db()
     assert retried.succeeded and payment.attempts == 2
     assert (payment.failure_code, payment.decline_code) == ("", "")
+
+
+def test_a_decline_asking_for_the_cardholder_is_a_confirmation_not_a_decline(stripe_faults, localstripe):
+    # Stripe's answer to an off-session charge the bank wants confirmed.
+    change = awaiting_payment()
+    customer = give_card_on_file(localstripe, change.subscription)
+    card = stripe_gateway().customer_default_card(customer)
+    decline = {
+        "type": "card_error",
+        "code": "card_declined",
+        "decline_code": "authentication_required",
+        "message": "Your card was declined. This transaction requires authentication.",
+    }
+    stripe_faults.fail("POST", CHARGE, status=402, body={"error": decline})
+
+    with pytest.raises(AuthenticationRequired) as asked:
+        stripe_gateway().payment_intent_charge(
+            customer_id=customer,
+            payment_method_id=card.id,
+            amount=change.amount_due,
+            currency="eur",
+            off_session=True,
+            metadata={},
+            idempotency_key="off-session-auth",
+        )
+
+    assert asked.value.message == "Your bank asks you to confirm this payment."
+    assert asked.value.decline_code == "authentication_required"
 
 
 # --- A request Stripe refuses: ours to fix ------------------------------------------------

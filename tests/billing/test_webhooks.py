@@ -305,6 +305,36 @@ def test_localstripe_delivers_the_success_to_the_live_server_which_applies_the_c
     assert received.outcome == f"payment {payment.pk}: succeeded"
 
 
+def test_a_failed_payment_intent_keeps_stripes_decline_code(client, localstripe):
+    from billing import services
+
+    change = awaiting_payment()
+    outcome = services.payment_start_or_retry(
+        seat_change=change, card_token=card_token(localstripe, THREE_D_SECURE)
+    )
+    payment = Payment.objects.get()
+    assert outcome.status == "requires_action"
+    intent = {
+        **localstripe.get(f"/v1/payment_intents/{payment.stripe_payment_intent_id}"),
+        "status": "requires_payment_method",
+        "last_payment_error": {
+            "type": "card_error",
+            "code": "card_declined",
+            "decline_code": "do_not_honor",
+            "message": "Your card was declined.",
+        },
+    }
+
+    deliver(client, event("payment_intent.payment_failed", intent))
+
+    payment.refresh_from_db()
+    assert (payment.status, payment.failure_code, payment.decline_code) == (
+        "failed",
+        "card_declined",
+        "do_not_honor",
+    )
+
+
 # --- Paid means the amount we asked for -------------------------------------------------------
 
 

@@ -6,9 +6,11 @@ class BackofficeConfig(AppConfig):
     verbose_name = "Back office"
 
     def ready(self) -> None:
+        from billing import signals as billing_signals
         from subscriptions import signals
 
         from . import receivers
 
         signals.seat_change_signed.connect(receivers.seat_change_signed, weak=False)
         signals.seat_sync_failing.connect(receivers.seat_sync_failing, weak=False)
+        billing_signals.payment_refused.connect(receivers.payment_refused, weak=False)

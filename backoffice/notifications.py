@@ -1,6 +1,7 @@
 """Emails the back office sends: to customers (a decrease approved or rejected) and to
 account managers (a change signed in their accounts, a push that keeps failing, a
-scheduled decrease that cannot take effect, the daily digest).
+payment that failed for a reason the customer can't fix, a scheduled decrease that
+cannot take effect, the daily digest).
 
 Each function takes ids, reloads what it needs and sends; callers queue them with
 `transaction.on_commit` so nobody hears of a change that was rolled back. An
@@ -11,6 +12,7 @@ from django.conf import settings
 from django.urls import reverse
 
 from accounts.models import User
+from billing.models import Payment
 from subscriptions.models import Organization, SeatChange, SeatSync
 from subscriptions.notifications import product_name, send
 
@@ -125,6 +127,31 @@ def push_failing(*, seat_sync_id: int, error: str) -> None:
             "product": product_name(subscription),
             "error": error or seat_sync.last_error,
             "url": backoffice_url("account", organization.pk),
+        },
+    )
+
+
+def payment_refused(*, payment_id: int, reason: str) -> None:
+    """A payment failed, or a charge must be looked at, for a reason that is ours, not
+    the customer's (billing's `payment_refused` signal): Stripe refused our request,
+    never answered, charged another amount, or refused a refund."""
+    payment = Payment.objects.select_related(
+        "seat_change", "subscription__plan__product", "subscription__organization__account_manager"
+    ).get(pk=payment_id)
+    subscription = payment.subscription
+    organization = subscription.organization
+    send(
+        to=account_manager_addresses(organization),
+        subject=f"Payment needs you: {organization.name}, seat change {payment.seat_change.number}",
+        template="backoffice_payment_refused",
+        context={
+            "payment": payment,
+            "seat_change": payment.seat_change,
+            "subscription": subscription,
+            "organization": organization,
+            "product": product_name(subscription),
+            "reason": reason,
+            "url": backoffice_url("seat_change", payment.seat_change.number),
         },
     )
 

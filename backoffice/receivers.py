@@ -1,4 +1,5 @@
-"""How the back office reacts to subscriptions' signals: each tells account managers."""
+"""How the back office reacts to the signals of the apps below it: each tells account
+managers."""
 
 from . import notifications
 
@@ -9,3 +10,7 @@ def seat_change_signed(sender, *, seat_change_id, **kwargs) -> None:
 
 def seat_sync_failing(sender, *, seat_sync_id, error="", **kwargs) -> None:
     notifications.push_failing(seat_sync_id=seat_sync_id, error=error)
+
+
+def payment_refused(sender, *, payment_id, reason="", **kwargs) -> None:
+    notifications.payment_refused(payment_id=payment_id, reason=reason)

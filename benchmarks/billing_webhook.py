@@ -35,6 +35,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks import billing_common as common
+from billing.gateways.stripe import STRIPE_API_VERSION
 
 QUEUE = "bench-billing-webhook"
 WEBHOOK_PATH = "/billing/stripe/webhook/"
@@ -47,7 +48,7 @@ def event(number: int, run: str) -> dict:
     return {
         "id": f"{EVENT_PREFIX}{run}_{number:06d}",
         "object": "event",
-        "api_version": "2025-03-31.basil",
+        "api_version": STRIPE_API_VERSION,
         "created": int(time.time()),
         "livemode": False,
         "pending_webhooks": 1,

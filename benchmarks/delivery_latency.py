@@ -395,6 +395,7 @@ def signed_increase(subscription, new_quantity: int):
     subscription.refresh_from_db()
     quote = quote_seat_change(
         unit_amount=subscription.plan.unit_amount,
+        currency=subscription.plan.currency,
         old_quantity=subscription.quantity,
         new_quantity=new_quantity,
         period_start=subscription.current_period_start,

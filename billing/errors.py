@@ -1,18 +1,40 @@
-"""Billing's domain errors. The gateway turns Stripe's exceptions into these; each
-message is one a customer can act on, and none repeats what Stripe told us verbatim
+"""Billing's domain errors. The gateway turns Stripe's exceptions into these, by cause:
+
+* the customer's card (a decline, a bank asking the cardholder to confirm): PaymentError
+  subclasses, with Stripe's message for cardholders; the customer can try again or use
+  another card;
+* a request Stripe refused that is ours to fix (an invalid request, our keys or
+  permissions, an idempotency clash, an amount too small once converted): PaymentRefused;
+  definitive, nothing was charged, the account manager must look at it;
+* Stripe unreachable or failing (network errors, 5xx, 429): PaymentProcessorUnavailable;
+  the only one worth retrying, and whether anything was charged is settled later.
+
+Anything else (a programming error) is not translated and surfaces as what it is.
+Each message is one a customer can act on; none repeats what Stripe told us verbatim
 unless it is meant for people (a card decline message is)."""
 
 from subscriptions.errors import Conflict, DomainError, InvalidInput
 
 
 class PaymentError(DomainError):
-    """The card processor refused or could not take a payment. Nothing was charged."""
+    """The customer's card was refused or needs them. Nothing was charged."""
 
     code = "payment_failed"
     status_code = 402
 
-    def __init__(self, message: str, *, payment_intent_id: str = "", decline_code: str = "", **extra):
+    def __init__(
+        self,
+        message: str,
+        *,
+        payment_intent_id: str = "",
+        stripe_code: str = "",
+        decline_code: str = "",
+        **extra,
+    ):
         self.payment_intent_id = payment_intent_id
+        # Stripe's error code ("card_declined", "expired_card"…) and the issuer's reason
+        # ("insufficient_funds", "generic_decline"…) when Stripe gives one.
+        self.stripe_code = stripe_code
         self.decline_code = decline_code
         super().__init__(message, **extra)
 
@@ -23,9 +45,11 @@ class CardDeclined(PaymentError):
 
 
 class AuthenticationRequired(PaymentError):
-    """The bank wants the cardholder to confirm (3-D Secure); they must be present."""
+    """The bank wants the cardholder to confirm the payment (3-D Secure, in Stripe's
+    words); they must be present, on the payment page."""
 
     code = "authentication_required"
+    # Words for people: never "3-D Secure" or "authentication".
     DEFAULT_MESSAGE = "Your bank asks you to confirm this payment."
 
     def __init__(self, message: str = DEFAULT_MESSAGE, **kwargs):
@@ -39,9 +63,31 @@ class NoCardOnFile(PaymentError):
         super().__init__("There is no card on file: enter a card to pay.")
 
 
+class PaymentRefused(DomainError):
+    """Stripe refused a request for a reason that is ours, not the customer's: an
+    invalid request, our API keys or permissions, an idempotency key reused with other
+    parameters, an amount too small once converted. Sending it again would be refused
+    again: the payment fails definitively and the account manager is alerted."""
+
+    code = "payment_refused"
+    status_code = 502
+    MESSAGE = (
+        "We could not take this payment, and your card was not charged. Please try again "
+        "later, or contact your account manager: they have been told."
+    )
+
+    def __init__(self, *, stripe_code: str = "", http_status: int | None = None, detail: str = ""):
+        # Stripe's error code ("amount_too_small", "resource_missing"…) or its error type.
+        self.stripe_code = stripe_code
+        self.http_status = http_status
+        # What Stripe said, for the account manager and the logs (never shown to customers).
+        self.detail = detail
+        super().__init__(self.MESSAGE)
+
+
 class PaymentProcessorUnavailable(DomainError):
-    """Stripe could not be reached, or answered with an error that is ours, not the
-    customer's. Whether anything was charged is settled later (reconciliation)."""
+    """Stripe could not be reached or failed (network, 5xx, 429). Whether anything was
+    charged is settled later (reconciliation, with bounded retries)."""
 
     code = "payment_processor_unavailable"
     status_code = 503

@@ -9,7 +9,10 @@ sessions) would overwrite each other's state. This runner changes only that:
 
 * it listens on 127.0.0.1 only;
 * with `--state PATH`, state is loaded from and saved to PATH (one file per server);
-  without it, nothing is written at all and every start is empty (tests).
+  without it, nothing is written at all and every start is empty (tests);
+* its events say they are rendered in the API version the gateway pins (localstripe
+  writes 2017-08-15 in every one, whatever the request asked), as Stripe's do for a
+  webhook endpoint created at that version (README, Billing).
 
 Never imported by the app: only started as a separate process.
 """
@@ -40,6 +43,16 @@ def _use_state_file(resources, path: Path | None) -> None:
     resources.Store.dump_to_disk = dump_to_disk
 
 
+def _events_in_api_version(resources, api_version: str) -> None:
+    original_init = resources.Event.__init__
+
+    def __init__(self, type, data):
+        original_init(self, type, data)
+        self.api_version = api_version
+
+    resources.Event.__init__ = __init__
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--port", type=int, required=True)
@@ -49,9 +62,12 @@ def main() -> None:
     from aiohttp import web
     from localstripe import resources, server
 
+    from billing.gateways.stripe import STRIPE_API_VERSION
+
     if args.state is not None:
         args.state.parent.mkdir(parents=True, exist_ok=True)
     _use_state_file(resources, args.state)
+    _events_in_api_version(resources, STRIPE_API_VERSION)
     resources.store.try_load_from_disk()
 
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)

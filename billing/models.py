@@ -39,8 +39,17 @@ class Payment(models.Model):
     stripe_payment_method_id = models.CharField(max_length=100, blank=True)
     stripe_payment_intent_id = models.CharField(max_length=100, blank=True)
     card_label = models.CharField(max_length=60, blank=True, help_text="e.g. Visa •••• 4242")
+    # Why the latest attempt failed: Stripe's error code ("card_declined",
+    # "amount_too_small"…) or ours ("amount_mismatch"), the issuer's reason for a
+    # decline ("insufficient_funds"…), and the words the customer was shown.
     failure_code = models.CharField(max_length=60, blank=True)
+    decline_code = models.CharField(max_length=60, blank=True)
     failure_message = models.CharField(max_length=500, blank=True)
+    # Reconciliation's tries at an attempt Stripe could not answer (network, 5xx, 429):
+    # each one failed pushes the next one back (`retry_at`); after
+    # MAX_PROCESSOR_FAILURES the attempt fails and the account manager is told.
+    processor_failures = models.PositiveIntegerField(default=0)
+    retry_at = models.DateTimeField(null=True, blank=True)
 
     receipt_number = models.CharField(max_length=30, unique=True, null=True, blank=True)
     receipt_pdf = models.BinaryField(null=True, blank=True, editable=False)
@@ -84,6 +93,11 @@ class StripeEvent(models.Model):
 
     stripe_id = models.CharField(max_length=255, unique=True)
     type = models.CharField(max_length=100)
+    # The API version Stripe rendered the event in. One that is not the version we pin
+    # (`gateways.stripe.STRIPE_API_VERSION`) may have other shapes: it is stored and held,
+    # not acted on, until a person has checked it (Django admin: "Process held events").
+    api_version = models.CharField(max_length=40, blank=True)
+    held_for_api_version = models.BooleanField(default=False)
     payload = models.JSONField()
     received_at = models.DateTimeField(auto_now_add=True)
     processed_at = models.DateTimeField(null=True, blank=True)

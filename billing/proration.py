@@ -17,6 +17,17 @@ an exact .5 goes away from zero (500.5 -> 501 for a debit, -500.5 -> -501 for a 
 The division is done in exact integer arithmetic, `(2 * n + d) // (2 * d)`, so no float
 ever touches an amount and the result does not depend on the size of the numbers.
 
+Then each line is rounded down onto the amounts Stripe accepts in the currency
+(`billing.money.round_to_charge_step`: multiples of 100 for ISK and UGX, of 10 for
+three-decimal currencies like KWD, any amount otherwise), so that the amount quoted and
+signed is one Stripe can charge. Down is in the customer's favour on both lines: the
+debit gets smaller, the credit larger. Worked example, ISK (two decimals in Stripe's
+API, always 00), 9,900 ISK a seat, 3 -> 5 seats with 1/7 of the period left:
+
+    credit = -round(990000 * 3 / 7) = -424286  ->  -424300  (-4,243 ISK)
+    debit  = +round(990000 * 5 / 7) = +707143  ->  +707100  (+7,071 ISK)
+    amount_due = 282800 (2,828 ISK; exactly it would be 2,828.57)
+
 All datetimes must be timezone-aware. They are converted to UTC before anything is
 compared or subtracted, so a period that crosses a daylight-saving change counts the
 seconds that really elapse (Python would otherwise subtract two datetimes sharing a
@@ -30,6 +41,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from subscriptions.errors import InvalidInput
+
+from .money import round_to_charge_step
 
 __all__ = ["ProrationError", "ProrationQuote", "quote_seat_change", "renewal_amount"]
 
@@ -48,6 +61,7 @@ class ProrationQuote:
     """
 
     unit_amount: int
+    currency: str
     old_quantity: int
     new_quantity: int
     period_start: datetime
@@ -88,6 +102,14 @@ def _check_aware(value, name: str) -> datetime:
     return value.astimezone(UTC)
 
 
+def _check_currency(value) -> str:
+    if not (isinstance(value, str) and len(value) == 3 and value.isascii() and value.isalpha()):
+        raise ProrationError(
+            f"currency must be a three-letter ISO 4217 code, got {value!r}.", field="currency"
+        )
+    return value.lower()
+
+
 def _whole_seconds(delta: timedelta) -> int:
     """Whole seconds in a non-negative timedelta, rounded down (1.9 s -> 1)."""
     return delta // _ONE_SECOND
@@ -96,6 +118,7 @@ def _whole_seconds(delta: timedelta) -> int:
 def quote_seat_change(
     *,
     unit_amount: int,
+    currency: str,
     old_quantity: int,
     new_quantity: int,
     period_start: datetime,
@@ -104,22 +127,26 @@ def quote_seat_change(
 ) -> ProrationQuote:
     """Price a change from `old_quantity` to `new_quantity` seats at `at`.
 
-    `unit_amount` is the price of one seat for the whole period, in minor units.
+    `unit_amount` is the price of one seat for the whole period, in minor units of
+    `currency`.
 
         credit = -round(unit_amount * old_quantity * remaining / total)
         debit  = +round(unit_amount * new_quantity * remaining / total)
 
     with remaining = period_end - at and total = period_end - period_start in whole
-    seconds (floor), each line rounded half up on its magnitude. A change at
+    seconds (floor), each line rounded half up on its magnitude, then down onto the
+    currency's charge step (see the module's docstring). A change at
     period_start credits and charges the full amounts; `at` must be before period_end.
 
-    Raises ProrationError for a negative or non-int amount or quantity, a naive or
+    Raises ProrationError for a negative or non-int amount or quantity, a currency that
+    is not a three-letter code, a naive or
     non-datetime bound, a period that does not last at least one second, or an `at`
     outside [period_start, period_end).
     """
     unit_amount = _check_non_negative_int(unit_amount, "unit_amount")
     old_quantity = _check_non_negative_int(old_quantity, "old_quantity")
     new_quantity = _check_non_negative_int(new_quantity, "new_quantity")
+    currency = _check_currency(currency)
     start = _check_aware(period_start, "period_start")
     end = _check_aware(period_end, "period_end")
     moment = _check_aware(at, "at")
@@ -144,10 +171,11 @@ def quote_seat_change(
         )
     remaining = _whole_seconds(end - moment)
 
-    credit = -_round_half_up(unit_amount * old_quantity * remaining, total)
-    debit = _round_half_up(unit_amount * new_quantity * remaining, total)
+    credit = round_to_charge_step(-_round_half_up(unit_amount * old_quantity * remaining, total), currency)
+    debit = round_to_charge_step(_round_half_up(unit_amount * new_quantity * remaining, total), currency)
     return ProrationQuote(
         unit_amount=unit_amount,
+        currency=currency,
         old_quantity=old_quantity,
         new_quantity=new_quantity,
         period_start=start,

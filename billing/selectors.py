@@ -9,6 +9,7 @@ from django.db.models import QuerySet
 
 from subscriptions.models import SeatChange, Subscription
 
+from .errors import PaymentRefused
 from .gateways import Card, stripe_gateway
 from .models import Payment, RenewalInvoice
 from .proration import renewal_amount
@@ -76,10 +77,16 @@ def receipt_payment(subscription: Subscription, receipt_number: str) -> Payment 
 
 def card_on_file(subscription: Subscription) -> Card | None:
     """The customer's default card, asked from Stripe; None without a Stripe customer
-    (then nothing is asked)."""
+    (then nothing is asked), and None when Stripe refuses to say (the customer is not in
+    this account, say; the gateway logs it): the payment page then offers a new card,
+    and paying with it fails as refused, which alerts the account manager. Raises
+    PaymentProcessorUnavailable when Stripe can't answer."""
     if not subscription.stripe_customer_id:
         return None
-    return stripe_gateway().customer_default_card(subscription.stripe_customer_id)
+    try:
+        return stripe_gateway().customer_default_card(subscription.stripe_customer_id)
+    except PaymentRefused:
+        return None
 
 
 def stripe_js() -> dict[str, str]:

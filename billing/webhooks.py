@@ -7,6 +7,15 @@ on commit; a second delivery of the same event finds the row and changes nothing
 the event's row lock. Handlers go through `billing.services`, whose state checks make
 the order of delivery irrelevant: a `payment_failed` arriving after `succeeded`
 changes nothing. Event types we have no use for are stored and marked ignored.
+
+An event rendered in another API version than the one we pin
+(`gateways.stripe.STRIPE_API_VERSION`: the webhook endpoint was created at another
+version, or Stripe's account default changed) may have other shapes: acting on it
+blindly could misread a payment or an invoice. It is stored, flagged
+(`held_for_api_version`, a filter in the Django admin), logged as a warning and held,
+not processed, until a person has checked it ("Process held events" in the admin,
+`stripe_events_release`). Payments are not lost meanwhile: reconciliation asks Stripe
+about them at the pinned version.
 """
 
 from __future__ import annotations
@@ -23,7 +32,7 @@ from subscriptions import services as subscription_services
 from subscriptions.models import Subscription
 
 from . import notifications, services
-from .gateways import stripe_gateway
+from .gateways import STRIPE_API_VERSION, stripe_gateway
 from .models import RenewalInvoice, StripeEvent
 
 logger = logging.getLogger(__name__)
@@ -39,16 +48,63 @@ def stripe_event_record(*, payload: bytes, signature: str) -> tuple[StripeEvent,
     delivery was the first (False: a duplicate, nothing queued). Raises WebhookRejected
     for a bad signature, a stale timestamp or a payload that is not an event."""
     event = stripe_gateway().webhook_event(payload=payload, signature=signature)
+    held = event.api_version != STRIPE_API_VERSION
     try:
         # Insert first: a new event (the usual case) costs one statement.
         with transaction.atomic():
             stored = StripeEvent.objects.create(
-                stripe_id=event.id, type=event.type[:100], payload=event.payload
+                stripe_id=event.id,
+                type=event.type[:100],
+                api_version=event.api_version[:40],
+                held_for_api_version=held,
+                outcome=_held_outcome(event.api_version) if held else "",
+                payload=event.payload,
             )
-            transaction.on_commit(lambda: _process_task(stored.pk), robust=True)
+            if not held:
+                transaction.on_commit(lambda: _process_task(stored.pk), robust=True)
     except IntegrityError:
         return StripeEvent.objects.get(stripe_id=event.id), False
+    if held:
+        logger.warning(
+            "Stripe event %s (%s) is in API version %r, not %s: stored and held, not processed",
+            event.id,
+            event.type,
+            event.api_version,
+            STRIPE_API_VERSION,
+        )
     return stored, True
+
+
+def _held_outcome(api_version: str) -> str:
+    return f"held: API version {api_version or 'unknown'}, expected {STRIPE_API_VERSION}"
+
+
+def stripe_events_release(*, event_ids: list[int], actor=None) -> int:
+    """A person checked events held for their API version: process them now (once, as
+    any event). Returns how many were released."""
+    released = 0
+    for event_id in event_ids:
+        with transaction.atomic():
+            event = (
+                StripeEvent.objects.select_for_update()
+                .filter(pk=event_id, held_for_api_version=True, processed_at__isnull=True)
+                .first()
+            )
+            if event is None:
+                continue
+            event.held_for_api_version = False
+            event.save(update_fields=["held_for_api_version"])
+            audit_record(
+                action="billing.stripe_event_released",
+                organization=None,
+                actor=actor,
+                actor_label="" if actor else "system",
+                obj=event,
+                after={"stripe_event": event.stripe_id, "api_version": event.api_version},
+            )
+        stripe_event_process(event_id=event_id)
+        released += 1
+    return released
 
 
 def _process_task(event_id: int) -> None:
@@ -64,7 +120,7 @@ def stripe_event_process(*, event_id: int) -> str:
     with transaction.atomic():
         event = (
             StripeEvent.objects.select_for_update(skip_locked=True)
-            .filter(pk=event_id, processed_at__isnull=True)
+            .filter(pk=event_id, processed_at__isnull=True, held_for_api_version=False)
             .first()
         )
         if event is None:
@@ -91,7 +147,10 @@ def stripe_events_reprocess(*, now: datetime | None = None, batch_size: int = 50
     now = now or timezone.now()
     due = list(
         StripeEvent.objects.filter(
-            processed_at__isnull=True, received_at__lte=now - REPROCESS_AFTER, attempts__lt=MAX_ATTEMPTS
+            processed_at__isnull=True,
+            held_for_api_version=False,
+            received_at__lte=now - REPROCESS_AFTER,
+            attempts__lt=MAX_ATTEMPTS,
         )
         .order_by("received_at")
         .values_list("pk", flat=True)[:batch_size]
@@ -106,18 +165,24 @@ def stripe_events_reprocess(*, now: datetime | None = None, batch_size: int = 50
 
 def _payment_intent_succeeded(intent: dict) -> str:
     payment = services.payment_succeeded(
-        payment_intent_id=intent["id"], metadata=intent.get("metadata"), via="webhook"
+        payment_intent_id=intent["id"],
+        amount=int(intent["amount"]),
+        currency=str(intent["currency"]),
+        metadata=intent.get("metadata"),
+        via="webhook",
     )
     return f"payment {payment.pk}: {payment.status}" if payment else "ignored: not our payment"
 
 
 def _payment_intent_failed(intent: dict) -> str:
     error = intent.get("last_payment_error") or {}
-    if error.get("code") == "authentication_required":
+    if "authentication_required" in (error.get("code"), error.get("decline_code")):
         return _payment_intent_requires_action(intent)
     payment = services.payment_failed(
         payment_intent_id=intent["id"],
         message=error.get("message") or "",
+        failure_code=str(error.get("code") or ""),
+        decline_code=str(error.get("decline_code") or ""),
         metadata=intent.get("metadata"),
     )
     return f"payment {payment.pk}: {payment.status}" if payment else "ignored: not our payment"

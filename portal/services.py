@@ -39,6 +39,7 @@ def seat_change_preview(*, subscription: Subscription, raw_new_total) -> Preview
     new_quantity = seat_changes.validate_new_total(subscription=subscription, raw=raw_new_total)
     quote = quote_seat_change(
         unit_amount=subscription.plan.unit_amount,
+        currency=subscription.plan.currency,
         old_quantity=subscription.quantity,
         new_quantity=new_quantity,
         period_start=subscription.current_period_start,

@@ -4,9 +4,16 @@ from functools import lru_cache
 
 from django.conf import settings
 
-from .stripe import Card, PaymentIntentResult, StripeGateway, WebhookEvent
+from .stripe import STRIPE_API_VERSION, Card, PaymentIntentResult, StripeGateway, WebhookEvent
 
-__all__ = ["Card", "PaymentIntentResult", "StripeGateway", "WebhookEvent", "stripe_gateway"]
+__all__ = [
+    "STRIPE_API_VERSION",
+    "Card",
+    "PaymentIntentResult",
+    "StripeGateway",
+    "WebhookEvent",
+    "stripe_gateway",
+]
 
 
 def stripe_gateway() -> StripeGateway:

@@ -1,13 +1,23 @@
 """The one module that talks to Stripe (import-linter forbids `stripe` anywhere else).
 
 It returns our own frozen dataclasses, never Stripe objects, and turns Stripe's
-exceptions into `billing.errors`: a decline becomes CardDeclined with Stripe's message
-for people ("Your card was declined."), a bank asking for 3-D Secure becomes
-AuthenticationRequired ("Your bank asks you to confirm this payment."), and anything
-that is not the customer's doing (network, Stripe outage, a request we got wrong)
-becomes PaymentProcessorUnavailable, logged with the real error.
+exceptions into `billing.errors` by cause:
 
-Every write carries an idempotency key built from our own ids by the caller.
+* a card error (HTTP 402) becomes CardDeclined with Stripe's message for cardholders
+  ("Your card was declined.") and the issuer's `decline_code`, or, when the bank wants
+  the cardholder to confirm, AuthenticationRequired;
+* a network error, a 5xx or a 429 (rate limited) becomes PaymentProcessorUnavailable,
+  the one worth retrying (after Stripe's own NETWORK_RETRIES with the same idempotency
+  key);
+* any other 4xx (an invalid request, authentication, permission, idempotency, an
+  amount too small once converted) becomes PaymentRefused: sending it again would be
+  refused again;
+* anything else (a programming error) is not translated at all.
+
+Every request carries the pinned API version (STRIPE_API_VERSION, the one stripe 16.1
+sends) so that what Stripe answers, and the webhook payloads of an endpoint created at
+that version, keep their shape whatever version of the library is installed. Every
+write carries an idempotency key built from our own ids by the caller.
 
 Production talks to api.stripe.com. Development and tests talk to localstripe
 (`STRIPE_API_BASE`), which understands a subset of the API; where the two differ we
@@ -37,10 +47,20 @@ from typing import Any
 import stripe
 from django.core.exceptions import ImproperlyConfigured
 
-from ..errors import AuthenticationRequired, CardDeclined, PaymentProcessorUnavailable, WebhookRejected
+from .. import money
+from ..errors import (
+    AuthenticationRequired,
+    CardDeclined,
+    PaymentProcessorUnavailable,
+    PaymentRefused,
+    WebhookRejected,
+)
 
 logger = logging.getLogger(__name__)
 
+# The Stripe API version every request asks for, and the one our webhook endpoint must
+# be created at (README, Billing): the version stripe 16.1 sends by default.
+STRIPE_API_VERSION = "2026-10-28.endive"
 DEFAULT_JS_URL = "https://js.stripe.com/v3/"
 # Seconds to connect, then to read an answer. Stripe answers in well under a second.
 TIMEOUT = (5, 30)
@@ -74,6 +94,9 @@ class PaymentIntentResult:
     requires_action: bool
     payment_method_id: str = ""
     metadata: dict[str, str] = field(default_factory=dict)
+    # Stripe's error code and the issuer's decline code of the last attempt ("" if none).
+    failure_code: str = ""
+    decline_code: str = ""
 
     @property
     def succeeded(self) -> bool:
@@ -95,14 +118,15 @@ class WebhookEvent:
     id: str
     type: str
     created: int
+    # The API version Stripe rendered the event in (the webhook endpoint's).
+    api_version: str
     # `data.object` of the event: the PaymentIntent, Invoice… it is about.
     object: dict[str, Any]
     payload: dict[str, Any]
 
 
 def _translate_errors(method: Callable) -> Callable:
-    """Stripe's exceptions → ours. Card errors keep Stripe's message (it is written
-    for cardholders); everything else is logged and becomes PaymentProcessorUnavailable."""
+    """Stripe's exceptions → ours, by cause (see the module's docstring)."""
 
     @wraps(method)
     def wrapper(*args, **kwargs):
@@ -111,21 +135,47 @@ def _translate_errors(method: Callable) -> Callable:
         except stripe.CardError as error:
             raise _card_error(error) from error
         except stripe.StripeError as error:
-            logger.exception("Stripe call %s failed", method.__name__)
-            raise PaymentProcessorUnavailable() from error
+            raise _translated(error, method.__name__) from error
 
     return wrapper
 
 
+def _is_transient(error: stripe.StripeError) -> bool:
+    """Network errors, Stripe's own failures and rate limiting: worth trying again."""
+    if isinstance(error, stripe.APIConnectionError | stripe.RateLimitError | stripe.APIError):
+        return True
+    return error.http_status is None or error.http_status >= 500 or error.http_status == 429
+
+
+def _translated(error: stripe.StripeError, call: str) -> PaymentRefused | PaymentProcessorUnavailable:
+    if _is_transient(error):
+        logger.warning("Stripe call %s failed (HTTP %s): %s", call, error.http_status, error)
+        return PaymentProcessorUnavailable()
+    body = _error_body(error)
+    stripe_code = error.code or body.get("code") or body.get("type") or type(error).__name__
+    logger.error(
+        "Stripe refused %s (HTTP %s, %s): %s",
+        call,
+        error.http_status,
+        stripe_code,
+        body.get("message") or error,
+    )
+    return PaymentRefused(
+        stripe_code=stripe_code,
+        http_status=error.http_status,
+        detail=str(body.get("message") or error)[:500],
+    )
+
+
 def _card_error(error: stripe.CardError) -> CardDeclined | AuthenticationRequired:
-    payment_intent = _error_body(error).get("payment_intent") or {}
+    body = _error_body(error)
+    payment_intent = body.get("payment_intent") or {}
     payment_intent_id = payment_intent.get("id", "") if isinstance(payment_intent, dict) else payment_intent
-    if error.code == "authentication_required":
-        return AuthenticationRequired(payment_intent_id=payment_intent_id)
+    codes = {"stripe_code": error.code or "", "decline_code": body.get("decline_code") or ""}
+    if _asks_for_authentication(body) or error.code == "authentication_required":
+        return AuthenticationRequired(payment_intent_id=payment_intent_id, **codes)
     return CardDeclined(
-        error.user_message or CardDeclined.DEFAULT_MESSAGE,
-        payment_intent_id=payment_intent_id,
-        decline_code=error.code or "",
+        error.user_message or CardDeclined.DEFAULT_MESSAGE, payment_intent_id=payment_intent_id, **codes
     )
 
 
@@ -140,7 +190,7 @@ def _payment_intent_result(intent: dict) -> PaymentIntentResult:
     # Stripe leaves an off-session PaymentIntent its bank wants confirmed in
     # `requires_payment_method` with this code; localstripe puts it in `requires_action`.
     needs_confirmation = status == "requires_action" or (
-        status == "requires_payment_method" and error.get("code") == "authentication_required"
+        status == "requires_payment_method" and _asks_for_authentication(error)
     )
     return PaymentIntentResult(
         id=intent["id"],
@@ -152,7 +202,15 @@ def _payment_intent_result(intent: dict) -> PaymentIntentResult:
         requires_action=needs_confirmation,
         payment_method_id=payment_method if isinstance(payment_method, str) else payment_method.get("id", ""),
         metadata=dict(intent.get("metadata") or {}),
+        failure_code=error.get("code") or "",
+        decline_code=error.get("decline_code") or "",
     )
+
+
+def _asks_for_authentication(error: dict) -> bool:
+    """A `last_payment_error` (or a card error's body) saying the bank wants the
+    cardholder to confirm: Stripe puts it in the code or, on a decline, the decline code."""
+    return "authentication_required" in (error.get("code"), error.get("decline_code"))
 
 
 def _card(source: dict | None) -> Card | None:
@@ -187,6 +245,7 @@ class StripeGateway:
         self._webhook_tolerance = webhook_tolerance
         self._client = stripe.StripeClient(
             secret_key,
+            stripe_version=STRIPE_API_VERSION,
             base_addresses={"api": self.api_base} if self.api_base else None,
             max_network_retries=NETWORK_RETRIES,
             http_client=stripe.RequestsClient(timeout=TIMEOUT),
@@ -251,7 +310,15 @@ class StripeGateway:
         """Create and confirm a PaymentIntent for `amount` minor units of `currency`
         with the customer's card. Returns it (succeeded, processing or requires_action);
         a decline raises CardDeclined and an off-session charge the bank wants
-        confirmed raises AuthenticationRequired, both carrying the PaymentIntent's id."""
+        confirmed raises AuthenticationRequired, both carrying the PaymentIntent's id.
+        An amount Stripe would refuse in that currency (under its minimum, or off the
+        charge step: 1 ISK is 100) is refused here as Stripe would, without a request."""
+        if not money.is_valid_charge(amount, currency):
+            raise PaymentRefused(
+                stripe_code="amount_invalid_for_currency",
+                detail=f"{amount} is not an amount Stripe charges in {currency.upper()}: it must be at least "
+                f"{money.minimum_charge(currency)} and a multiple of {money.charge_step(currency)}.",
+            )
         params = {
             "amount": amount,
             "currency": currency,
@@ -362,6 +429,7 @@ class StripeGateway:
             id=event["id"],
             type=event["type"],
             created=int(event.get("created") or 0),
+            api_version=str(event.get("api_version") or ""),
             object=data["object"],
             payload=event,
         )

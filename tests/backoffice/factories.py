@@ -22,6 +22,7 @@ def seat_change_open(subscription: Subscription, new_quantity: int, *, free=(), 
     """A draft seat change of `subscription` to `new_quantity`, quoted at `at` (now)."""
     quote = quote_seat_change(
         unit_amount=subscription.plan.unit_amount,
+        currency=subscription.plan.currency,
         old_quantity=subscription.quantity,
         new_quantity=new_quantity,
         period_start=subscription.current_period_start,

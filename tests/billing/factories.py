@@ -22,6 +22,7 @@ def awaiting_payment(
     subscription = subscription or SubscriptionFactory(quantity=3, **kwargs)
     quote = quote_seat_change(
         unit_amount=subscription.plan.unit_amount,
+        currency=subscription.plan.currency,
         old_quantity=subscription.quantity,
         new_quantity=new_quantity,
         period_start=subscription.current_period_start,

@@ -1,11 +1,21 @@
-"""Formatting minor-unit amounts: digits per currency, symbols, signs and grouping."""
+"""Amounts as Stripe's API takes them: digits and charge steps per currency (Stripe's
+currency table, not ISO 4217, where they differ), minimum charges, formatting."""
 
 import random
 from decimal import Decimal
 
 import pytest
 
-from billing.money import chargeable, format_integer, format_money, minimum_charge, minor_unit_digits
+from billing.money import (
+    charge_step,
+    chargeable,
+    format_integer,
+    format_money,
+    is_valid_charge,
+    minimum_charge,
+    minor_unit_digits,
+    round_to_charge_step,
+)
 
 
 @pytest.mark.parametrize(
@@ -53,7 +63,16 @@ def test_two_digit_currencies_pad_cents_and_group_thousands(amount, currency, ex
         (1234567, "bhd", "1,234.567 BHD"),
         (5, "kwd", "0.005 KWD"),
         (-1500, "omr", "-1.500 OMR"),
-        (10000, "clf", "1.0000 CLF"),
+        # Stripe's special cases: ISK and UGX in hundredths that are always 00, shown whole.
+        (500000, "isk", "5,000 ISK"),
+        (-500, "isk", "-5 ISK"),
+        (500, "ugx", "5 UGX"),
+        # Never charged, but never hidden either: a fraction shows.
+        (550, "isk", "5.50 ISK"),
+        # MGA: zero-decimal in Stripe (two decimals in ISO 4217).
+        (5000, "mga", "5,000 MGA"),
+        # HUF: two decimals for charges.
+        (17500, "huf", "175.00 HUF"),
     ],
 )
 def test_currencies_with_zero_three_or_four_minor_digits(amount, currency, expected):
@@ -61,26 +80,51 @@ def test_currencies_with_zero_three_or_four_minor_digits(amount, currency, expec
 
 
 @pytest.mark.parametrize(
-    ("currency", "digits"),
+    ("currency", "digits", "step"),
     [
-        ("jpy", 0),
-        ("KRW", 0),
-        ("isk", 0),
-        ("xof", 0),
-        ("bhd", 3),
-        ("KWD", 3),
-        ("jod", 3),
-        ("tnd", 3),
-        ("clf", 4),
-        ("eur", 2),
-        ("USD", 2),
-        ("chf", 2),
-        ("sek", 2),
-        ("xyz", 2),
+        ("jpy", 0, 1),
+        ("KRW", 0, 1),
+        ("xof", 0, 1),
+        ("mga", 0, 1),
+        ("isk", 2, 100),
+        ("UGX", 2, 100),
+        ("huf", 2, 1),
+        ("twd", 2, 1),
+        ("bhd", 3, 10),
+        ("KWD", 3, 10),
+        ("jod", 3, 10),
+        ("omr", 3, 10),
+        ("tnd", 3, 10),
+        ("eur", 2, 1),
+        ("USD", 2, 1),
+        ("chf", 2, 1),
+        ("xyz", 2, 1),
     ],
 )
-def test_minor_unit_digits_follow_iso_4217(currency, digits):
-    assert minor_unit_digits(currency) == digits
+def test_digits_and_charge_steps_follow_stripes_currency_table(currency, digits, step):
+    assert (minor_unit_digits(currency), charge_step(currency)) == (digits, step)
+
+
+@pytest.mark.parametrize(
+    ("amount", "currency", "rounded"),
+    [
+        # ISK: 2,828.57 ISK is charged as 2,828 ISK; a credit of 4,242.86 becomes 4,243.
+        (282857, "isk", 282800),
+        (-424286, "isk", -424300),
+        (282800, "isk", 282800),
+        # KWD: 1.505 KWD -> 1.500; -1.505 -> -1.510.
+        (1505, "kwd", 1500),
+        (-1505, "kwd", -1510),
+        (1509, "bhd", 1500),
+        # Every whole minor unit is chargeable in JPY, MGA, HUF and EUR.
+        (2829, "jpy", 2829),
+        (2829, "mga", 2829),
+        (282857, "huf", 282857),
+        (2829, "eur", 2829),
+    ],
+)
+def test_rounding_onto_the_charge_step_is_down_in_the_customers_favour(amount, currency, rounded):
+    assert round_to_charge_step(amount, currency) == rounded
 
 
 def test_currency_code_is_case_insensitive():
@@ -137,7 +181,7 @@ def test_random_amounts_agree_with_decimal_formatting():
     # Decimal's own "{:,f}" formatting is the reference; the code under test uses ints only.
     rng = random.Random(1234)
     for _ in range(2_000):
-        currency = rng.choice(["chf", "krw", "kwd", "clf", "sek"])
+        currency = rng.choice(["chf", "krw", "kwd", "sek"])
         digits = minor_unit_digits(currency)
         amount = rng.randrange(-(10**15), 10**15) // 10 ** rng.randrange(0, 15)
         expected_number = f"{Decimal(amount).scaleb(-digits):,.{digits}f}"
@@ -153,6 +197,10 @@ def test_random_amounts_agree_with_decimal_formatting():
         (30, "gbp", True),
         (0, "usd", False),
         (299, "sek", False),
+        (17499, "huf", False),
+        (17500, "huf", True),
+        (49, "jpy", False),
+        (50, "jpy", True),
     ],
 )
 def test_less_than_the_smallest_card_payment_cannot_be_charged(amount, currency, can_charge):
@@ -160,7 +208,41 @@ def test_less_than_the_smallest_card_payment_cannot_be_charged(amount, currency,
 
 
 @pytest.mark.parametrize(
-    ("currency", "minimum"), [("eur", 50), ("gbp", 30), ("jpy", 50), ("bhd", 500), ("xyz", 50)]
+    ("currency", "minimum"),
+    [
+        # Stripe's table of minimum charge amounts.
+        ("eur", 50),
+        ("gbp", 30),
+        ("jpy", 50),
+        ("huf", 17500),
+        ("czk", 1500),
+        ("thb", 1000),
+        # Not in it: half a major unit, on the charge step (1 ISK, 0.500 KWD), or 50 units
+        # of a zero-decimal currency.
+        ("isk", 100),
+        ("kwd", 500),
+        ("bhd", 500),
+        ("mga", 50),
+        ("xyz", 50),
+    ],
 )
-def test_the_smallest_card_payment_is_half_a_major_unit_unless_stripe_says_otherwise(currency, minimum):
+def test_the_smallest_card_payment_is_stripes_or_half_a_major_unit(currency, minimum):
     assert minimum_charge(currency) == minimum
+    assert minimum_charge(currency) % charge_step(currency) == 0
+
+
+@pytest.mark.parametrize(
+    ("amount", "currency", "valid"),
+    [
+        (50, "eur", True),
+        (51, "eur", True),
+        (282800, "isk", True),
+        (282857, "isk", False),
+        (1500, "kwd", True),
+        (1505, "kwd", False),
+        (50, "jpy", True),
+        (49, "jpy", False),
+    ],
+)
+def test_a_valid_charge_is_at_least_the_minimum_and_on_the_charge_step(amount, currency, valid):
+    assert is_valid_charge(amount, currency) is valid

@@ -11,11 +11,13 @@ from billing import services
 from billing.errors import NothingToPay
 from billing.gateways import stripe_gateway
 from billing.models import Payment
+from billing.money import format_money, is_valid_charge
 from subscriptions import seat_changes
 from subscriptions.models import SeatChange, SeatSync, Subscription
 from subscriptions.seat_changes import QuoteExpired
 from tests.agreements.pdfs import text
 from tests.billing.factories import DECLINED, THREE_D_SECURE, awaiting_payment, card_token, give_card_on_file
+from tests.factories import SubscriptionFactory
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -263,7 +265,13 @@ def test_a_second_successful_charge_for_a_paid_change_is_refunded(localstripe):
         idempotency_key="stray",
     )
 
-    services.payment_succeeded(payment_intent_id=stray.id, metadata=stray.metadata, via="webhook")
+    services.payment_succeeded(
+        payment_intent_id=stray.id,
+        amount=stray.amount,
+        currency=stray.currency,
+        metadata=stray.metadata,
+        via="webhook",
+    )
 
     assert localstripe.get(f"/v1/refunds?payment_intent={stray.id}")["data"][0]["amount"] == payment.amount
     assert refreshed(change) == ("applying", 5, 1, 1)
@@ -277,3 +285,24 @@ def test_an_increase_that_costs_nothing_is_applied_at_signing_without_stripe():
 
     assert refreshed(change) == ("applying", 5, 1, 1)
     assert not Payment.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("currency", "unit_amount", "step"),
+    [("isk", 990000, 100), ("kwd", 9900, 10), ("jpy", 9900, 1), ("mga", 9900, 1), ("huf", 990000, 1)],
+)
+def test_a_change_in_a_special_currency_is_charged_what_stripe_accepts(
+    localstripe, currency, unit_amount, step
+):
+    subscription = SubscriptionFactory(quantity=3, plan__currency=currency, plan__unit_amount=unit_amount)
+    change = awaiting_payment(subscription)
+    give_card_on_file(localstripe, change.subscription)
+
+    assert services.payment_start_or_retry(seat_change=change).succeeded
+
+    payment = Payment.objects.get()
+    intent = stripe_gateway().payment_intent_retrieve(payment.stripe_payment_intent_id)
+    assert (intent.amount, intent.currency) == (change.amount_due, currency)
+    assert change.amount_due % step == 0 and is_valid_charge(change.amount_due, currency)
+    if currency == "isk":
+        assert format_money(change.amount_due, "isk") == f"{change.amount_due // 100:,} ISK"

@@ -3,7 +3,8 @@
 Reminder of the rule (billing/proration.py):
     remaining = period_end - at, total = period_end - period_start, whole seconds (floor)
     credit = -round(unit * old * remaining / total), debit = +round(unit * new * remaining / total)
-    each rounded half up on its magnitude; amount_due = credit + debit.
+    each rounded half up on its magnitude, then down onto the currency's charge step
+    (100 for ISK, 10 for KWD, 1 for EUR); amount_due = credit + debit.
 
 Handy constants: 1 day = 86,400 s; 30 days = 2,592,000 s; 365 days = 31,536,000 s.
 No test here touches the database.
@@ -26,9 +27,10 @@ APRIL_START = datetime(2028, 4, 1, tzinfo=UTC)
 APRIL_END = datetime(2028, 5, 1, tzinfo=UTC)
 
 
-def quote(unit_amount, old_quantity, new_quantity, period_start, period_end, at):
+def quote(unit_amount, old_quantity, new_quantity, period_start, period_end, at, currency="eur"):
     return quote_seat_change(
         unit_amount=unit_amount,
+        currency=currency,
         old_quantity=old_quantity,
         new_quantity=new_quantity,
         period_start=period_start,
@@ -341,6 +343,58 @@ def test_quote_seat_change_takes_keyword_arguments_only():
         quote_seat_change(1000, 3, 5, APRIL_START, APRIL_END, APRIL_START)  # type: ignore[misc]
 
 
+# --- Onto what Stripe can charge, per currency ----------------------------------------
+
+# A 7-day period with 1 day left: 1/7 of each seat's price is prorated.
+WEEK_START = datetime(2028, 4, 1, tzinfo=UTC)
+WEEK_END = datetime(2028, 4, 8, tzinfo=UTC)
+LAST_DAY = datetime(2028, 4, 7, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("currency", "unit_amount", "credit", "debit", "amount_due"),
+    [
+        # ISK: two decimals in Stripe's API, always 00. 9,900 ISK a seat:
+        # -round(2970000 / 7) = -424286 -> -424300; round(4950000 / 7) = 707143 -> 707100.
+        ("isk", 990000, -424300, 707100, 282800),
+        # KWD: three decimals, charged in multiples of 10. 9.900 KWD a seat:
+        # -round(29700 / 7) = -4243 -> -4250; round(49500 / 7) = 7071 -> 7070.
+        ("kwd", 9900, -4250, 7070, 2820),
+        # JPY and MGA: zero-decimal, any whole amount. ¥9,900 a seat:
+        # -round(29700 / 7) = -4243; round(49500 / 7) = 7071.
+        ("jpy", 9900, -4243, 7071, 2828),
+        ("mga", 9900, -4243, 7071, 2828),
+        # HUF and EUR: two decimals, any amount (HUF is zero-decimal for payouts only).
+        ("huf", 990000, -424286, 707143, 282857),
+        ("eur", 9900, -4243, 7071, 2828),
+    ],
+)
+def test_each_line_is_rounded_down_onto_what_stripe_charges_in_the_currency(
+    currency, unit_amount, credit, debit, amount_due
+):
+    q = quote(unit_amount, 3, 5, WEEK_START, WEEK_END, LAST_DAY, currency=currency)
+
+    assert (q.credit, q.debit, q.amount_due, q.currency) == (credit, debit, amount_due, currency)
+
+
+@pytest.mark.parametrize(("currency", "step"), [("isk", 100), ("UGX", 100), ("kwd", 10), ("bhd", 10)])
+def test_quotes_in_currencies_with_a_charge_step_never_exceed_the_exact_amount(currency, step):
+    rng = random.Random(step)
+    for _ in range(500):
+        case = _random_case(rng)
+        unit_amount, old_quantity, new_quantity = case[:3]
+        q = quote(*case, currency=currency)
+
+        total, remaining = q.total_seconds, q.remaining_seconds
+        exact_debit = Decimal(unit_amount * new_quantity * remaining) / total
+        exact_credit = Decimal(unit_amount * old_quantity * remaining) / total
+        assert q.debit % step == 0 and q.credit % step == 0, case
+        # In the customer's favour: at most the exact debit, at least the exact credit...
+        assert q.debit <= exact_debit + Decimal("0.5") and -q.credit >= exact_credit - Decimal("0.5"), case
+        # ...and never by a whole step or more.
+        assert exact_debit - q.debit < step + 1 and -q.credit - exact_credit < step + 1, case
+
+
 # --- Renewal --------------------------------------------------------------------------
 
 
@@ -371,6 +425,7 @@ def test_renewal_amount_rejects_invalid_input(kwargs, field):
 
 VALID = {
     "unit_amount": 1000,
+    "currency": "eur",
     "old_quantity": 3,
     "new_quantity": 5,
     "period_start": APRIL_START,
@@ -386,6 +441,9 @@ def test_valid_baseline_for_the_error_cases_is_accepted():
 @pytest.mark.parametrize(
     ("changes", "field", "message"),
     [
+        # A currency that is not a code.
+        ({"currency": "euro"}, "currency", "three-letter ISO 4217 code"),
+        ({"currency": None}, "currency", "three-letter ISO 4217 code"),
         # Naive or non-datetime bounds.
         ({"period_start": datetime(2028, 4, 1)}, "period_start", "timezone-aware"),
         ({"period_end": datetime(2028, 5, 1)}, "period_end", "timezone-aware"),

@@ -3,11 +3,15 @@ in any order."""
 
 import random
 import time
+from datetime import timedelta
 
 import pytest
+from django.core import mail
+from django.utils import timezone
 
 from audit.models import AuditEvent
 from billing import webhooks
+from billing.gateways import STRIPE_API_VERSION, stripe_gateway
 from billing.models import Payment, RenewalInvoice, StripeEvent
 from subscriptions.models import SeatSync, Subscription
 from tests.billing.factories import (
@@ -33,10 +37,13 @@ def deliver(client, event: dict, **signing):
     return client.post(URL, data=body, content_type="application/json", HTTP_STRIPE_SIGNATURE=signature)
 
 
-def event(type: str, obj: dict, event_id: str | None = None) -> dict:
+def event(
+    type: str, obj: dict, event_id: str | None = None, *, api_version: str = STRIPE_API_VERSION
+) -> dict:
     return {
         "id": event_id or f"evt_test_{time.monotonic_ns()}",
         "object": "event",
+        "api_version": api_version,
         "type": type,
         "created": int(time.time()),
         "data": {"object": obj},
@@ -296,3 +303,143 @@ def test_localstripe_delivers_the_success_to_the_live_server_which_applies_the_c
         type="payment_intent.succeeded", payload__data__object__id=payment.stripe_payment_intent_id
     )
     assert received.outcome == f"payment {payment.pk}: succeeded"
+
+
+def test_a_failed_payment_intent_keeps_stripes_decline_code(client, localstripe):
+    from billing import services
+
+    change = awaiting_payment()
+    outcome = services.payment_start_or_retry(
+        seat_change=change, card_token=card_token(localstripe, THREE_D_SECURE)
+    )
+    payment = Payment.objects.get()
+    assert outcome.status == "requires_action"
+    intent = {
+        **localstripe.get(f"/v1/payment_intents/{payment.stripe_payment_intent_id}"),
+        "status": "requires_payment_method",
+        "last_payment_error": {
+            "type": "card_error",
+            "code": "card_declined",
+            "decline_code": "do_not_honor",
+            "message": "Your card was declined.",
+        },
+    }
+
+    deliver(client, event("payment_intent.payment_failed", intent))
+
+    payment.refresh_from_db()
+    assert (payment.status, payment.failure_code, payment.decline_code) == (
+        "failed",
+        "card_declined",
+        "do_not_honor",
+    )
+
+
+# --- Paid means the amount we asked for -------------------------------------------------------
+
+
+def test_a_payment_intent_of_another_amount_is_refunded_not_paid(client, localstripe):
+    from billing import services
+    from tests.backoffice.factories import staff_factory
+
+    change = awaiting_payment()
+    manager = staff_factory("account_manager", email="am@vendor.example")
+    change.subscription.organization.account_manager = manager
+    change.subscription.organization.save(update_fields=["account_manager"])
+    customer = give_card_on_file(localstripe, change.subscription)
+    outcome = services.payment_start_or_retry(
+        seat_change=change, card_token=card_token(localstripe, THREE_D_SECURE)
+    )
+    payment = Payment.objects.get()
+    assert outcome.status == "requires_action"
+    # A charge for this payment's attempt, of another amount (made in Stripe's dashboard,
+    # say, or by a bug): not what the customer agreed to pay.
+    card = stripe_gateway().customer_default_card(customer)
+    other = localstripe.post(
+        "/v1/payment_intents",
+        {
+            "amount": change.amount_due + 1000,
+            "currency": "eur",
+            "customer": customer,
+            "payment_method": card.id,
+            "confirm": True,
+            "metadata": {"seatmgr_payment": str(payment.pk), "attempt": "1"},
+        },
+    )
+    assert other["status"] == "succeeded"
+    mail.outbox.clear()
+
+    response = deliver(client, event("payment_intent.succeeded", other))
+
+    assert response.status_code == 200
+    payment.refresh_from_db()
+    change.refresh_from_db()
+    assert (payment.status, payment.failure_code, payment.receipt_number) == (
+        "failed",
+        "amount_mismatch",
+        None,
+    )
+    assert change.state == "awaiting_payment" and Subscription.objects.get().quantity == 3
+    assert payment.failure_message == services.MISMATCH_MESSAGE
+    refunded = localstripe.get(f"/v1/charges/{other['charges']['data'][0]['id']}")
+    assert refunded["refunded"] and refunded["amount_refunded"] == change.amount_due + 1000
+    assert {"payment.amount_mismatch", "payment.refused", "payment.duplicate_refunded"} <= set(
+        AuditEvent.objects.values_list("action", flat=True)
+    )
+    assert [m.subject for m in mail.outbox if m.to == ["am@vendor.example"]] == [
+        f"Payment needs you: {change.subscription.organization.name}, seat change {change.number}"
+    ]
+
+    # The same news again (a redelivery under another event id) changes nothing more...
+    deliver(client, event("payment_intent.succeeded", other))
+    assert AuditEvent.objects.filter(action="payment.amount_mismatch").count() == 1
+
+    # ...and the customer can still pay the right amount.
+    assert services.payment_start_or_retry(seat_change=change, card_token=card_token(localstripe)).succeeded
+    payment.refresh_from_db()
+    assert (payment.status, payment.amount) == ("succeeded", change.amount_due)
+
+
+# --- Events of another API version ------------------------------------------------------------
+
+
+def test_an_event_of_another_api_version_is_stored_and_held_until_a_person_releases_it(
+    client, admin_client, localstripe, caplog
+):
+    _change, payment, events = paid_through_the_bank_only(localstripe)
+    [succeeded] = [
+        e
+        for e in events
+        if e["type"] == "payment_intent.succeeded"
+        and e["data"]["object"]["id"] == payment.stripe_payment_intent_id
+    ]
+    older = {**succeeded, "api_version": "2020-08-27"}
+
+    with caplog.at_level("WARNING", logger="billing.webhooks"):
+        response = deliver(client, older)
+
+    assert response.status_code == 200
+    stored = StripeEvent.objects.get(stripe_id=succeeded["id"])
+    assert (stored.api_version, stored.held_for_api_version, stored.processed_at) == (
+        "2020-08-27",
+        True,
+        None,
+    )
+    assert stored.outcome == f"held: API version 2020-08-27, expected {STRIPE_API_VERSION}"
+    assert Payment.objects.get().status == "requires_action"  # not acted on
+    assert "2020-08-27" in caplog.text and succeeded["id"] in caplog.text
+    webhooks.stripe_events_reprocess(now=timezone.now() + timedelta(hours=1))
+    assert Payment.objects.get().status == "requires_action"  # nor by reconciliation
+
+    changelist = admin_client.get("/admin/billing/stripeevent/?held_for_api_version__exact=1")
+    assert succeeded["id"] in changelist.content.decode()
+
+    admin_client.post(
+        "/admin/billing/stripeevent/",
+        {"action": "process_held_events", "_selected_action": [stored.pk]},
+    )
+
+    stored.refresh_from_db()
+    assert not stored.held_for_api_version and stored.processed_at is not None
+    assert Payment.objects.get().status == "succeeded"
+    assert AuditEvent.objects.filter(action="billing.stripe_event_released").count() == 1

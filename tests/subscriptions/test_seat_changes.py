@@ -17,6 +17,7 @@ pytestmark = pytest.mark.django_db
 def open_change(subscription, new_quantity, *, in_use=0, free=(), at=None, **signer):
     quote = quote_seat_change(
         unit_amount=subscription.plan.unit_amount,
+        currency=subscription.plan.currency,
         old_quantity=subscription.quantity,
         new_quantity=new_quantity,
         period_start=subscription.current_period_start,

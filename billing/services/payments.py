@@ -1,35 +1,11 @@
-"""Paying for seat changes through Stripe: awaiting_payment ─paid─▶ applying (DESIGN §3).
-
-Guarantees, for every function below:
-
-* **Exactly one successful charge per seat change.** A seat change has at most one
-  Payment row (a unique constraint), created under the seat change's row lock *before*
-  anything is sent to Stripe. Each try with a card is an *attempt*, claimed under the
-  payment's row lock; while one is in flight, other calls (a double click, a second
-  tab, a retry after a timeout, 20 threads) send nothing and report "paying…". A new
-  attempt first cancels the previous PaymentIntent in Stripe (a cancelled one can never
-  be charged), and any charge that still arrives for a change that is already paid,
-  expired or cancelled is refunded in full. This does not rely on Stripe's idempotency
-  keys (localstripe ignores them), but every write carries one built from our ids, so
-  Stripe itself also deduplicates a request sent twice.
-* **Paid means applied.** A PaymentIntent that succeeded becomes, in one transaction:
-  the Payment `succeeded` with its receipt number, and `seat_change_apply(via="payment")`
-  (the change `applying`, the new quantity and its SeatSync row). Whoever learns of the
-  success first (the page, the webhook, reconciliation) does it; the others change
-  nothing. The receipt (PDF attached) is emailed on commit.
-* **Failures change no seats.** A decline, a bank asking for 3-D Secure or a missing
-  card leave the change `awaiting_payment`, with the reason on the Payment.
-* **Nothing moves backwards.** A failure reported after a success (or for an older
-  attempt's PaymentIntent) changes nothing.
-* The amount charged is the quote stored on the seat change; an expired quote can't be
-  paid.
-"""
+"""Payments of seat changes: attempts, the one call that charges, and what Stripe says
+happened (the guarantees are in `billing.services`)."""
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from django.db import transaction
 from django.utils import timezone
@@ -39,17 +15,18 @@ from subscriptions import seat_changes
 from subscriptions.models import SeatChange, Subscription
 from subscriptions.seat_changes import QuoteExpired
 
-from . import money, signals
-from .errors import (
+from .. import money, signals
+from ..errors import (
     AuthenticationRequired,
     CardDeclined,
     NoCardOnFile,
     NothingToPay,
     PaymentError,
     PaymentProcessorUnavailable,
+    PaymentRefused,
 )
-from .gateways import PaymentIntentResult, stripe_gateway
-from .models import Payment
+from ..gateways import PaymentIntentResult, stripe_gateway
+from ..models import Payment
 
 logger = logging.getLogger(__name__)
 
@@ -57,7 +34,13 @@ logger = logging.getLogger(__name__)
 ATTEMPT_IN_FLIGHT = timedelta(minutes=2)
 # Open payments untouched for this long are asked about from Stripe (reconciliation).
 RECONCILE_AFTER = timedelta(minutes=5)
-RECONCILE_BATCH = 50
+# Stripe unreachable or failing for one attempt: asked again after 10 min, 20 min, …
+# (at most 2 h apart), and after this many failures the attempt fails definitively.
+MAX_PROCESSOR_FAILURES = 6
+MAX_RETRY_DELAY = timedelta(hours=2)
+
+AMOUNT_MISMATCH = "amount_mismatch"
+PROCESSOR_GAVE_UP = "processor_unavailable"
 
 PAID_MESSAGE = "Paid — your new seat count is being applied."
 PENDING_MESSAGE = "Paying… waiting for the card processor's answer."
@@ -68,6 +51,15 @@ UNRESOLVED_MESSAGE = (
 NOTHING_DUE_MESSAGE = "Nothing to pay: your new seat count is being applied."
 NOTHING_CHARGED_MESSAGE = (
     "The payment did not go through and nothing was charged. Please try again in a minute."
+)
+GAVE_UP_MESSAGE = (
+    "We could not take this payment: our card processor did not answer. You will never be "
+    "charged twice. Please try again later, or contact your account manager: they have been told."
+)
+MISMATCH_MESSAGE = (
+    "We could not take this payment: our card processor reported a different amount. "
+    "Anything taken from your card is refunded in full. Please try again later, or contact "
+    "your account manager: they have been told."
 )
 
 
@@ -135,6 +127,33 @@ def _needs_customer_on_commit(payment: Payment) -> None:
     transaction.on_commit(
         lambda: signals.payment_needs_customer.send(Payment, payment_id=payment_id), robust=True
     )
+
+
+def _alert_account_manager_on_commit(payment: Payment, reason: str) -> None:
+    payment_id = payment.pk
+    transaction.on_commit(
+        lambda: signals.payment_refused.send(Payment, payment_id=payment_id, reason=reason), robust=True
+    )
+
+
+def _fail_definitively(
+    payment: Payment, *, code: str, message: str, detail: str, notify: bool, payment_intent_id: str = ""
+) -> None:
+    """Inside the caller's transaction, `payment` locked and open: the attempt failed
+    for a reason the customer can't fix (nothing will send it again); the account
+    manager is alerted, and the customer emailed when `notify` (nobody on the page)."""
+    if payment_intent_id:
+        payment.stripe_payment_intent_id = payment_intent_id
+    payment.status = Payment.Status.FAILED
+    payment.failure_code = code[:60]
+    payment.decline_code = ""
+    payment.failure_message = message[:500]
+    payment.retry_at = None
+    payment.save()
+    _audit(payment, "refused", after={"code": code, "detail": detail, "payment_intent": payment_intent_id})
+    _alert_account_manager_on_commit(payment, reason=f"{code}: {detail}" if detail else code)
+    if notify:
+        _needs_customer_on_commit(payment)
 
 
 # --- Starting an attempt --------------------------------------------------------------
@@ -215,8 +234,14 @@ def _attempt_start(change: SeatChange, payment: Payment | None, *, customer_pres
     payment.attempt_started_at = timezone.now()
     payment.attempt_sent_at = None
     payment.customer_present = customer_present
+    if payment.failure_code == AMOUNT_MISMATCH:
+        # That PaymentIntent is being refunded: nothing to cancel or ask about any more.
+        payment.stripe_payment_intent_id = ""
     payment.failure_code = ""
+    payment.decline_code = ""
     payment.failure_message = ""
+    payment.processor_failures = 0
+    payment.retry_at = None
     payment.save()
     return payment
 
@@ -272,9 +297,18 @@ def _send_attempt(payment_id: int, attempt: int, *, card_token: str = "", notify
             )
             if previous.succeeded:
                 # The previous attempt went through after all (e.g. 3-D Secure completed
-                # in another tab): that is the payment.
-                payment_succeeded(payment_intent_id=previous.id, metadata=previous.metadata, via="retry")
-                return outcome_of(Payment.objects.get(pk=payment.pk))
+                # in another tab): that is the payment, unless its amount is not ours
+                # (then it is refunded, and this attempt goes on).
+                payment_succeeded(
+                    payment_intent_id=previous.id,
+                    amount=previous.amount,
+                    currency=previous.currency,
+                    metadata=previous.metadata,
+                    via="retry",
+                )
+                current = Payment.objects.get(pk=payment.pk)
+                if current.status != Payment.Status.PENDING or current.attempts != attempt:
+                    return outcome_of(current)
         if card_token:
             card = gateway.card_save(
                 customer_id=customer_id,
@@ -285,7 +319,7 @@ def _send_attempt(payment_id: int, attempt: int, *, card_token: str = "", notify
             card = gateway.customer_default_card(customer_id)
             if card is None:
                 raise NoCardOnFile()
-    except (PaymentError, PaymentProcessorUnavailable) as error:
+    except (PaymentError, PaymentRefused, PaymentProcessorUnavailable) as error:
         # Nothing was sent that could charge the card.
         return _record_attempt(payment.pk, attempt, error=error, notify=notify)
     Payment.objects.filter(pk=payment.pk, attempts=attempt).update(
@@ -312,11 +346,12 @@ def _charge(
             },
             idempotency_key=f"seatmgr-payment-{payment.pk}-attempt-{attempt}-charge",
         )
-    except PaymentError as error:
+    except (PaymentError, PaymentRefused) as error:
         return _record_attempt(payment.pk, attempt, error=error, notify=notify)
     except PaymentProcessorUnavailable:
         # It may or may not have reached Stripe: the attempt stays pending until
-        # reconciliation sends it again with the same idempotency key.
+        # reconciliation sends it again with the same idempotency key (bounded).
+        _processor_failed(payment.pk, attempt=attempt)
         return PaymentOutcome(Payment.Status.PENDING, UNRESOLVED_MESSAGE, payment.pk)
     return _record_attempt(payment.pk, attempt, result=result, notify=notify)
 
@@ -326,17 +361,28 @@ def _record_attempt(
     attempt: int,
     *,
     result: PaymentIntentResult | None = None,
-    error: PaymentError | PaymentProcessorUnavailable | None = None,
+    error: PaymentError | PaymentRefused | PaymentProcessorUnavailable | None = None,
     notify: bool,
 ) -> PaymentOutcome:
     """Store what Stripe answered to an attempt. A success goes through
     `payment_succeeded`; an answer to an older attempt changes nothing."""
     if result is not None and result.succeeded:
-        payment_succeeded(payment_intent_id=result.id, metadata=result.metadata, via="card")
+        payment_succeeded(
+            payment_intent_id=result.id,
+            amount=result.amount,
+            currency=result.currency,
+            metadata=result.metadata,
+            via="card",
+        )
         return outcome_of(Payment.objects.get(pk=payment_id))
     with transaction.atomic():
         payment = _locked_payment(payment_id)
         if payment.attempts != attempt or payment.status != Payment.Status.PENDING:
+            return outcome_of(payment)
+        if isinstance(error, PaymentRefused):
+            _fail_definitively(
+                payment, code=error.stripe_code, message=error.message, detail=error.detail, notify=notify
+            )
             return outcome_of(payment)
         if error is not None:
             if getattr(error, "payment_intent_id", ""):
@@ -346,10 +392,13 @@ def _record_attempt(
                 if isinstance(error, AuthenticationRequired)
                 else Payment.Status.FAILED
             )
-            payment.failure_code = getattr(error, "decline_code", "") or error.code
-            payment.failure_message = (
-                NOTHING_CHARGED_MESSAGE if isinstance(error, PaymentProcessorUnavailable) else error.message
-            )[:500]
+            if isinstance(error, PaymentProcessorUnavailable):
+                payment.failure_code, payment.decline_code = error.code, ""
+                payment.failure_message = NOTHING_CHARGED_MESSAGE
+            else:
+                payment.failure_code = error.stripe_code or error.code
+                payment.decline_code = error.decline_code
+                payment.failure_message = error.message[:500]
         else:
             payment.stripe_payment_intent_id = result.id
             if result.requires_action:
@@ -358,6 +407,7 @@ def _record_attempt(
                 payment.failure_message = AuthenticationRequired.DEFAULT_MESSAGE
             elif result.failed:
                 payment.status = Payment.Status.FAILED
+                payment.failure_code, payment.decline_code = result.failure_code, result.decline_code
                 payment.failure_message = (result.failure_message or CardDeclined.DEFAULT_MESSAGE)[:500]
         payment.save()
         if payment.status != Payment.Status.PENDING:
@@ -435,7 +485,7 @@ def payment_card_on_file_queue(*, seat_change: SeatChange) -> Payment | None:
         request=None,
     )
     if claim.attempt:
-        from .tasks import send_payment_attempt
+        from ..tasks import send_payment_attempt
 
         payment_id, attempt = claim.payment.pk, claim.attempt
         transaction.on_commit(lambda: send_payment_attempt.delay(payment_id, attempt), robust=True)
@@ -464,12 +514,25 @@ def _record_intent(
 ) -> PaymentOutcome:
     metadata = result.metadata or {"seatmgr_payment": str(payment.pk)}
     if result.succeeded:
-        payment_succeeded(payment_intent_id=result.id, metadata=metadata, via=via)
+        payment_succeeded(
+            payment_intent_id=result.id,
+            amount=result.amount,
+            currency=result.currency,
+            metadata=metadata,
+            via=via,
+        )
     elif result.failed:
         message = result.failure_message or (
             "The payment was cancelled." if result.status == "canceled" else CardDeclined.DEFAULT_MESSAGE
         )
-        payment_failed(payment_intent_id=result.id, message=message, metadata=metadata, notify=notify)
+        payment_failed(
+            payment_intent_id=result.id,
+            message=message,
+            failure_code=result.failure_code,
+            decline_code=result.decline_code,
+            metadata=metadata,
+            notify=notify,
+        )
     elif result.requires_action:
         payment_requires_action(payment_intent_id=result.id, metadata=metadata, notify=notify)
     payment = Payment.objects.get(pk=payment.pk)
@@ -507,12 +570,16 @@ def _is_current(payment: Payment, payment_intent_id: str, metadata: dict | None)
     return payment.stripe_payment_intent_id in ("", payment_intent_id)
 
 
-def payment_succeeded(*, payment_intent_id: str, metadata: dict | None = None, via: str) -> Payment | None:
-    """A PaymentIntent succeeded. In one transaction: the Payment `succeeded` (receipt
-    number, paid_at) and the seat change applied; the receipt is emailed on commit.
-    Idempotent. A charge for a change that is already paid (another PaymentIntent),
-    expired or cancelled is refunded in full instead. Returns the payment, or None for
-    a PaymentIntent that is none of ours."""
+def payment_succeeded(
+    *, payment_intent_id: str, amount: int, currency: str, metadata: dict | None = None, via: str
+) -> Payment | None:
+    """A PaymentIntent succeeded, charging `amount` minor units of `currency`. In one
+    transaction: the Payment `succeeded` (receipt number, paid_at) and the seat change
+    applied; the receipt is emailed on commit. Idempotent. A charge for a change that is
+    already paid (another PaymentIntent), expired or cancelled is refunded in full
+    instead, and so is one whose amount or currency is not the Payment's (see
+    `_amount_mismatch`). Returns the payment, or None for a PaymentIntent that is none
+    of ours."""
     with transaction.atomic():
         payment = _payment_for_intent(payment_intent_id, metadata)
         if payment is None:
@@ -521,7 +588,10 @@ def payment_succeeded(*, payment_intent_id: str, metadata: dict | None = None, v
             return None
         if payment.status in (Payment.Status.SUCCEEDED, Payment.Status.REFUNDED):
             if payment.stripe_payment_intent_id != payment_intent_id:
-                _refund_duplicate_on_commit(payment, payment_intent_id)
+                _refund_charge_on_commit(payment, payment_intent_id, reason="duplicate_charge")
+            return payment
+        if (amount, currency.lower()) != (payment.amount, payment.currency.lower()):
+            _amount_mismatch(payment, payment_intent_id, amount=amount, currency=currency, metadata=metadata)
             return payment
         change = SeatChange.objects.select_for_update(of=("self",)).get(pk=payment.seat_change_id)
         now = timezone.now()
@@ -553,23 +623,58 @@ def payment_succeeded(*, payment_intent_id: str, metadata: dict | None = None, v
 
 
 def _receipt_task(payment_id: int) -> None:
-    from .tasks import send_receipt
+    from ..tasks import send_receipt
 
     send_receipt.delay(payment_id)
 
 
 def _refund_task(payment_id: int) -> None:
-    from .tasks import refund_payment
+    from ..tasks import refund_payment
 
     refund_payment.delay(payment_id)
 
 
-def _refund_duplicate_on_commit(payment: Payment, payment_intent_id: str) -> None:
-    _audit(payment, "duplicate_charge", after={"payment_intent": payment_intent_id})
+def _amount_mismatch(
+    payment: Payment, payment_intent_id: str, *, amount: int, currency: str, metadata: dict | None
+) -> None:
+    """A PaymentIntent of this payment succeeded with another amount or currency than
+    the Payment's (changed in Stripe's dashboard, or a bug of ours): it is not the
+    payment. It is refunded in full, audited and the account manager alerted; when it
+    was the latest attempt, that attempt fails (the customer may pay again). Seen twice
+    (the page, then the webhook), it is handled once."""
+    if payment.failure_code == AMOUNT_MISMATCH and payment.stripe_payment_intent_id == payment_intent_id:
+        return
+    charged = money.format_money(amount, currency) if len(currency) == 3 else f"{amount} {currency}"
+    expected = money.format_money(payment.amount, payment.currency)
+    detail = f"PaymentIntent {payment_intent_id} charged {charged}, the payment is {expected}; refunded"
+    logger.error("Payment %s: %s", payment.pk, detail)
+    _refund_charge_on_commit(
+        payment,
+        payment_intent_id,
+        reason=AMOUNT_MISMATCH,
+        after={"amount": amount, "currency": currency, "expected": payment.amount},
+    )
+    if payment.is_open and _is_current(payment, payment_intent_id, metadata):
+        _fail_definitively(
+            payment,
+            code=AMOUNT_MISMATCH,
+            message=MISMATCH_MESSAGE,
+            detail=detail,
+            notify=True,
+            payment_intent_id=payment_intent_id,
+        )
+    else:
+        _alert_account_manager_on_commit(payment, reason=f"{AMOUNT_MISMATCH}: {detail}")
+
+
+def _refund_charge_on_commit(payment: Payment, payment_intent_id: str, *, reason: str, after=None) -> None:
+    """Refund, in full and on commit, a charge that is not this payment's (a second one
+    for a paid change, or one of the wrong amount); the payment itself stays as it is."""
+    _audit(payment, reason, after={"payment_intent": payment_intent_id, **(after or {})})
     payment_id = payment.pk
 
     def enqueue():
-        from .tasks import refund_duplicate_charge
+        from ..tasks import refund_duplicate_charge
 
         refund_duplicate_charge.delay(payment_id, payment_intent_id)
 
@@ -577,17 +682,25 @@ def _refund_duplicate_on_commit(payment: Payment, payment_intent_id: str) -> Non
 
 
 def payment_failed(
-    *, payment_intent_id: str, message: str, metadata: dict | None = None, notify: bool = True
+    *,
+    payment_intent_id: str,
+    message: str,
+    failure_code: str = "",
+    decline_code: str = "",
+    metadata: dict | None = None,
+    notify: bool = True,
 ) -> Payment | None:
-    """The latest attempt failed: the Payment `failed` with `message`; the change stays
-    awaiting payment. Changes nothing for a payment that succeeded or for an older
-    attempt's PaymentIntent."""
+    """The latest attempt failed: the Payment `failed` with `message` (and Stripe's
+    error and decline codes, when it gave them); the change stays awaiting payment.
+    Changes nothing for a payment that succeeded or for an older attempt's
+    PaymentIntent."""
     with transaction.atomic():
         payment = _payment_for_intent(payment_intent_id, metadata)
         if payment is None or not payment.is_open or not _is_current(payment, payment_intent_id, metadata):
             return payment
         payment.stripe_payment_intent_id = payment_intent_id
         payment.status = Payment.Status.FAILED
+        payment.failure_code, payment.decline_code = failure_code[:60], decline_code[:60]
         payment.failure_message = (message or CardDeclined.DEFAULT_MESSAGE)[:500]
         payment.save()
         _audit(
@@ -621,156 +734,40 @@ def payment_requires_action(
     return payment
 
 
-# --- Refunds --------------------------------------------------------------------------
+# --- Attempts Stripe could not answer ---------------------------------------------------
 
 
-def payment_refund(*, payment_id: int) -> Payment:
-    """Refund a payment marked `refunded` whose refund was not issued yet. Safe to run
-    twice (the refund is issued once, with an idempotency key from our ids)."""
-    payment = Payment.objects.select_related("seat_change", "subscription__organization").get(pk=payment_id)
-    if payment.status != Payment.Status.REFUNDED or payment.stripe_refund_id:
-        return payment
-    refund_id = stripe_gateway().refund_create(
-        payment_intent_id=payment.stripe_payment_intent_id,
-        idempotency_key=f"seatmgr-payment-{payment.pk}-refund-{payment.stripe_payment_intent_id}",
-    )
+def _retry_delay(failures: int) -> timedelta:
+    """10 min after the first failure, then twice as long each time, at most 2 h."""
+    return min(RECONCILE_AFTER * 2**failures, MAX_RETRY_DELAY)
+
+
+def _processor_failed(payment_id: int, *, attempt: int | None = None) -> None:
+    """Stripe could not answer about a payment (its latest attempt, or its refund):
+    count it and postpone the next try; at MAX_PROCESSOR_FAILURES, an open payment fails
+    definitively (the account manager is alerted, the customer emailed), and a refund
+    is left to the account manager. A late success still arrives by webhook or by the
+    customer's next attempt, and is applied (or refunded) then."""
     with transaction.atomic():
         payment = _locked_payment(payment_id)
-        if not payment.stripe_refund_id:
-            payment.stripe_refund_id = refund_id
-            payment.refunded_at = timezone.now()
-            payment.save(update_fields=["stripe_refund_id", "refunded_at", "updated_at"])
-            _audit(payment, "refunded", after={"refund": refund_id, "reason": payment.refund_reason})
-    return payment
-
-
-def duplicate_charge_refund(*, payment_id: int, payment_intent_id: str) -> str:
-    """Refund a second successful charge for an already paid seat change."""
-    payment = Payment.objects.select_related("seat_change", "subscription__organization").get(pk=payment_id)
-    refund_id = stripe_gateway().refund_create(
-        payment_intent_id=payment_intent_id,
-        idempotency_key=f"seatmgr-payment-{payment.pk}-refund-{payment_intent_id}",
-    )
-    with transaction.atomic():
-        _audit(
-            payment, "duplicate_refunded", after={"payment_intent": payment_intent_id, "refund": refund_id}
-        )
-    return refund_id
-
-
-# --- Reconciliation ---------------------------------------------------------------------
-
-
-def payments_reconcile(*, now: datetime | None = None, batch_size: int = RECONCILE_BATCH) -> int:
-    """Periodic: settle payments whose outcome never reached us (a lost webhook, a
-    closed tab, a crash mid-call) by asking Stripe; issue refunds still due. Looks at
-    payments untouched for RECONCILE_AFTER, oldest first, at most `batch_size` per run;
-    each one looked at goes to the back of the queue. Returns how many were looked at.
-
-    - with a PaymentIntent: its status decides (succeeded → applied; failed → failed;
-      a 3-D Secure one whose change expired or was cancelled is cancelled in Stripe);
-    - an attempt claimed but never sent (its task lost) is sent now;
-    - an attempt sent whose answer never came is sent again with the same idempotency
-      key: Stripe answers with the original PaymentIntent (localstripe, which ignores
-      keys, would charge again, and the second charge would then be refunded).
-    """
-    now = now or timezone.now()
-    due = list(
-        Payment.objects.filter(status__in=Payment.OPEN_STATUSES, updated_at__lte=now - RECONCILE_AFTER)
-        .order_by("updated_at")
-        .values_list("pk", flat=True)[:batch_size]
-    )
-    due += list(
-        Payment.objects.filter(
-            status=Payment.Status.REFUNDED, stripe_refund_id="", updated_at__lte=now - RECONCILE_AFTER
-        )
-        .order_by("updated_at")
-        .values_list("pk", flat=True)[:batch_size]
-    )
-    for payment_id in due:
-        try:
-            _reconcile(payment_id)
-        except PaymentProcessorUnavailable:
-            logger.warning("Reconciliation of payment %s postponed: Stripe unavailable", payment_id)
-    return len(due)
-
-
-def _reconcile(payment_id: int) -> None:
-    payment = Payment.objects.select_related("seat_change", "subscription__organization").get(pk=payment_id)
-    if payment.status == Payment.Status.REFUNDED:
-        payment_refund(payment_id=payment_id)
-        return
-    if not payment.is_open:
-        return
-    gateway = stripe_gateway()
-    if payment.stripe_payment_intent_id:
-        result = gateway.payment_intent_retrieve(payment.stripe_payment_intent_id)
-        change_open = payment.seat_change.state == SeatChange.State.AWAITING_PAYMENT
-        if not change_open and not result.succeeded:
-            result = gateway.payment_intent_cancel(
-                result.id, idempotency_key=f"seatmgr-payment-{payment.pk}-cancel-{result.id}"
+        if attempt is not None and payment.attempts != attempt:
+            return
+        if not payment.is_open and not (
+            payment.status == Payment.Status.REFUNDED and not payment.stripe_refund_id
+        ):
+            return
+        payment.processor_failures += 1
+        if payment.processor_failures < MAX_PROCESSOR_FAILURES:
+            payment.retry_at = timezone.now() + _retry_delay(payment.processor_failures)
+            payment.save(update_fields=["processor_failures", "retry_at", "updated_at"])
+            return
+        detail = f"Stripe did not answer {payment.processor_failures} times"
+        if payment.is_open:
+            _fail_definitively(
+                payment, code=PROCESSOR_GAVE_UP, message=GAVE_UP_MESSAGE, detail=detail, notify=True
             )
-        _record_intent(payment, result, via="reconciliation", notify=change_open)
-    elif payment.attempt_sent_at is None:
-        _send_attempt(payment.pk, payment.attempts, notify=True)
-    elif payment.stripe_payment_method_id:
-        _charge(
-            payment,
-            payment.attempts,
-            customer_id=payment.stripe_customer_id,
-            payment_method_id=payment.stripe_payment_method_id,
-            notify=True,
-        )
-    else:
-        # Sent no further than saving the card: nothing can have been charged.
-        _record_attempt(payment.pk, payment.attempts, error=PaymentProcessorUnavailable(), notify=True)
-    Payment.objects.filter(pk=payment.pk, status__in=Payment.OPEN_STATUSES).update(updated_at=timezone.now())
-
-
-# --- Renewals ---------------------------------------------------------------------------
-
-
-def stripe_subscription_stop_renewal(*, subscription_id: int) -> bool:
-    """Tell Stripe to end the subscription at its period end instead of renewing it
-    (the admin cancelled). Safe to repeat. Returns False when there is nothing to
-    tell: no Stripe subscription, or the cancellation was withdrawn meanwhile."""
-    subscription = Subscription.objects.select_related("organization").get(pk=subscription_id)
-    if not subscription.stripe_subscription_id or not subscription.cancel_at_period_end:
-        return False
-    stripe_gateway().subscription_cancel_at_period_end(
-        subscription_id=subscription.stripe_subscription_id,
-        idempotency_key=f"seatmgr-subscription-{subscription.pk}-cancel-at-period-end",
-    )
-    with transaction.atomic():
-        audit_record(
-            action="subscription.stripe_renewal_stopped",
-            organization=subscription.organization,
-            actor_label="system",
-            obj=subscription,
-            after={"stripe_subscription": subscription.stripe_subscription_id},
-        )
-    return True
-
-
-def stripe_subscription_quantity_sync(*, subscription_id: int) -> bool:
-    """Set the Stripe subscription's quantity to ours, so that renewals bill the new
-    number of seats. Reads the quantity when it runs, so the newest always wins; the
-    idempotency key carries the seats version. Returns False for a subscription that
-    has no Stripe subscription (nothing to do)."""
-    subscription = Subscription.objects.select_related("organization").get(pk=subscription_id)
-    if not subscription.stripe_subscription_id:
-        return False
-    stripe_gateway().subscription_quantity_set(
-        subscription_id=subscription.stripe_subscription_id,
-        quantity=subscription.quantity,
-        idempotency_key=f"seatmgr-subscription-{subscription.pk}-seats-v{subscription.seats_version}",
-    )
-    with transaction.atomic():
-        audit_record(
-            action="subscription.stripe_quantity_set",
-            organization=subscription.organization,
-            actor_label="system",
-            obj=subscription,
-            after={"quantity": subscription.quantity, "version": subscription.seats_version},
-        )
-    return True
+            return
+        payment.retry_at = None
+        payment.save(update_fields=["processor_failures", "retry_at", "updated_at"])
+        _audit(payment, "refund_abandoned", after={"detail": detail})
+        _alert_account_manager_on_commit(payment, reason=f"refund not issued: {detail}")

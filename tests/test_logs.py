@@ -34,6 +34,9 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+UNKNOWN_TOKEN = secrets.token_urlsafe(32)
+
+
 @pytest.fixture
 def token() -> str:
     subscription = SubscriptionFactory()
@@ -85,12 +88,13 @@ def requests_for(token: str, port: int) -> list[tuple[str, str]]:
         (f"/l/{token}/change/", ""),
         # A page reached through the link loads its assets with the link as Referer.
         ("/static/css/app.css", f"http://127.0.0.1:{port}/l/{token}/change/"),
-        (f"/l/{token}/changes/S-0/agreement.pdf", ""),  # 404: "Not Found: <path>"
+        # A link that is not (or no longer) valid: 404, logged as "Not Found: <path>".
+        (f"/l/{UNKNOWN_TOKEN}/changes/S-0/agreement.pdf", ""),
     ]
 
 
 def assert_redacted(log: str, token: str) -> None:
-    assert token not in log
+    assert token not in log and UNKNOWN_TOKEN not in log
     assert "GET /l/<redacted>/change/ HTTP/1.1" in log
     assert "Not Found: /l/<redacted>/changes/S-0/agreement.pdf" in log
 

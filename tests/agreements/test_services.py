@@ -433,7 +433,9 @@ def test_only_an_admin_of_the_organization_signs_when_signed_in(role):
 
 def test_a_signed_in_admin_whose_address_is_not_verified_cannot_sign():
     agreement = agreement_factory()
-    admin = MembershipFactory(organization=agreement.seat_change.subscription.organization).user
+    admin = MembershipFactory(
+        organization=agreement.seat_change.subscription.organization, user__verified=False
+    ).user
 
     with pytest.raises(SignerNotAllowed, match=f"Confirm your email address {admin.email} first"):
         sign(agreement, signer=services.Signer(user=admin))

@@ -193,7 +193,9 @@ def test_two_sign_requests_at_once_sign_once_and_both_get_a_page(client, activat
 
 def test_a_signed_in_admin_with_an_unverified_address_is_asked_to_confirm_it_first(client, activated):
     admin = MembershipFactory(
-        organization=activated.subscription.organization, user__email="new@acme.example"
+        organization=activated.subscription.organization,
+        user__email="new@acme.example",
+        user__verified=False,
     )
     client.force_login(admin.user)
     base = f"/subscriptions/{activated.subscription.pk}/"

@@ -229,3 +229,109 @@ def test_the_embedded_default_can_push_pending_counts_by_command(webhook_subscri
 
     assert out.getvalue().splitlines() == ["1 failed", "1 delivered"]
     assert [r.json["seats"] for r in receiver.accepted] == [5]
+
+
+# --- "Applied" and "live" mean the org has the count ------------------------------------
+
+
+def live_counts() -> list[str]:
+    """The count each "now live" email says the org has, in order."""
+    return [m.body.split(" now has ")[1].split(" users")[0] for m in mail.outbox]
+
+
+def test_racing_changes_are_applied_only_once_the_org_accepts_a_count_at_least_as_new(
+    webhook_subscription, receiver, django_capture_on_commit_callbacks
+):
+    receiver.stop()  # the org refuses connections
+    first = paid_seat_change(webhook_subscription, 5)
+    older = only_sync(webhook_subscription)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert delivery.seat_sync_deliver(seat_sync_id=older.pk).outcome == "failed"
+    second = paid_seat_change(webhook_subscription, 8)
+    newer = only_sync(webhook_subscription)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        assert delivery.seat_sync_deliver(seat_sync_id=older.pk).outcome == "superseded"
+        assert delivery.seat_sync_deliver(seat_sync_id=newer.pk).outcome == "failed"
+
+    # Overtaken is not live: neither change is applied nor anyone told.
+    assert {c.state for c in SeatChange.objects.filter(pk__in=[first.pk, second.pk])} == {"applying"}
+    assert mail.outbox == []
+    assert delivery.seat_changes_sweep_live() == 0
+
+    receiver.start()
+    with django_capture_on_commit_callbacks(execute=True):
+        assert delivery.seat_sync_deliver(seat_sync_id=newer.pk).outcome == "delivered"
+        assert delivery.seat_sync_deliver(seat_sync_id=older.pk).outcome == "skipped"
+
+    assert {c.state for c in SeatChange.objects.filter(pk__in=[first.pk, second.pk])} == {"applied"}
+    assert [r.json["seats"] for r in receiver.accepted] == [8]  # 5 was never sent
+    assert [m.subject for m in mail.outbox] == ["Your new seat count is live"] * 2
+    assert live_counts() == ["8", "8"]  # what the org has, for both admins
+
+
+def test_a_newer_change_is_not_applied_by_the_delivery_of_an_older_count(
+    webhook_subscription, receiver, django_capture_on_commit_callbacks
+):
+    first = paid_seat_change(webhook_subscription, 5)
+    older = only_sync(webhook_subscription)
+    with django_capture_on_commit_callbacks(execute=True):
+        # The older count was read and sent before the newer change existed.
+        assert delivery.seat_sync_deliver(seat_sync_id=older.pk).outcome == "delivered"
+    second = paid_seat_change(webhook_subscription, 8)
+
+    first.refresh_from_db()
+    second.refresh_from_db()
+    assert (first.state, second.state) == ("applied", "applying")
+    assert live_counts() == ["5"]
+
+
+# --- The sweeper for `applying` ------------------------------------------------------------
+
+
+def crash_after_delivery(change: SeatChange) -> SeatSync:
+    """The rows as a process that recorded the delivery and died before applying the
+    change leaves them: the push delivered, the change still applying."""
+    sync = SeatSync.objects.get(seat_change=change)
+    SeatSync.objects.filter(pk=sync.pk).update(
+        status=SeatSync.Status.DELIVERED, attempts=1, delivered_at=timezone.now()
+    )
+    return sync
+
+
+def test_the_sweeper_applies_a_change_left_applying_after_its_delivery_once(
+    django_capture_on_commit_callbacks,
+):
+    from audit.models import AuditEvent
+
+    stuck = SubscriptionFactory(quantity=3, admin_email="ada@acme.example")
+    change = paid_seat_change(stuck, 5)
+    crash_after_delivery(change)
+    overtaken = SubscriptionFactory(quantity=3, admin_email="bob@globex.example")
+    older_change = paid_seat_change(overtaken, 4)
+    SeatSync.objects.filter(seat_change=older_change).update(status=SeatSync.Status.SUPERSEDED)
+    crash_after_delivery(paid_seat_change(overtaken, 6))
+    waiting = paid_seat_change(SubscriptionFactory(quantity=3), 7)  # its push is still pending
+
+    with django_capture_on_commit_callbacks(execute=True):
+        assert delivery.seat_changes_sweep_live() == 3
+    with django_capture_on_commit_callbacks(execute=True):
+        assert delivery.seat_changes_sweep_live() == 0
+
+    state = dict(SeatChange.objects.values_list("pk", "state"))
+    assert (state[change.pk], state[older_change.pk], state[waiting.pk]) == ("applied", "applied", "applying")
+    assert sorted(zip((m.to[0] for m in mail.outbox), live_counts(), strict=True)) == [
+        ("ada@acme.example", "5"),
+        ("bob@globex.example", "6"),
+        ("bob@globex.example", "6"),
+    ]
+    assert AuditEvent.objects.filter(action="seat_change.applied", object_id=str(change.pk)).count() == 1
+
+
+def test_the_sweeper_is_on_beats_schedule():
+    from django.conf import settings
+
+    assert {e["task"] for e in settings.CELERY_BEAT_SCHEDULE.values()} >= {
+        "licensing.tasks.apply_live_seat_changes",
+        "licensing.tasks.requeue_seat_syncs",
+    }

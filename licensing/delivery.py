@@ -181,10 +181,8 @@ def seat_sync_deliver(*, seat_sync_id: int, subscription_id: int | None = None) 
         try:
             connector.push(push_for(seat_sync))
         except PushFailed as failure:
-            with transaction.atomic():
-                return _record_failure(seat_sync, started, failure)
-        with transaction.atomic():
-            return _record_delivery(seat_sync, started)
+            return _record_failure(seat_sync, started, failure)
+        return _record_delivery(seat_sync, started)
 
 
 def _record_failure(seat_sync: SeatSync, started: datetime, failure: PushFailed) -> DeliveryResult:
@@ -192,30 +190,37 @@ def _record_failure(seat_sync: SeatSync, started: datetime, failure: PushFailed)
     attempts = seat_sync.attempts + 1  # in the subscription's turn: nobody else counts meanwhile
     delay = retry_delay(attempts)
     retry_at = now + timedelta(seconds=delay)
-    _record_attempt(seat_sync, started=started, finished=now, error=failure.message, retry_at=retry_at)
-    if attempts == ALERT_AFTER_ATTEMPTS:
-        seat_sync_id, error = seat_sync.pk, failure.message
-        transaction.on_commit(
-            lambda: signals.seat_sync_failing.send(SeatSync, seat_sync_id=seat_sync_id, error=error),
-            robust=True,
-        )
+    with transaction.atomic():
+        _record_attempt(seat_sync, started=started, finished=now, error=failure.message, retry_at=retry_at)
+        if attempts == ALERT_AFTER_ATTEMPTS:
+            seat_sync_id, error = seat_sync.pk, failure.message
+            transaction.on_commit(
+                lambda: signals.seat_sync_failing.send(SeatSync, seat_sync_id=seat_sync_id, error=error),
+                robust=True,
+            )
     return DeliveryResult("failed", retry_in=delay, error=failure.message)
 
 
 def _record_delivery(seat_sync: SeatSync, started: datetime) -> DeliveryResult:
     """The org has this count: the row is delivered, anything older still waiting is
-    moot (superseded), and every change it or an older row carried is applied."""
-    _record_attempt(seat_sync, started=started, finished=timezone.now())
-    if seat_sync.older_pending:
-        SeatSync.objects.filter(
-            subscription_id=seat_sync.subscription_id,
-            version__lt=seat_sync.version,
-            status=SeatSync.Status.PENDING,
-        ).update(status=SeatSync.Status.SUPERSEDED)
-    if seat_sync.changes_to_apply:
-        _apply_live_changes(
-            subscription_id=seat_sync.subscription_id, version=seat_sync.version, seats=seat_sync.quantity
-        )
+    moot (superseded), and every change it or an older row carried is applied, all in
+    one transaction (one statement when there is nothing but the attempt to write)."""
+    finished = timezone.now()
+    if not (seat_sync.older_pending or seat_sync.changes_to_apply):
+        _record_attempt(seat_sync, started=started, finished=finished)
+        return DeliveryResult("delivered")
+    with transaction.atomic():
+        _record_attempt(seat_sync, started=started, finished=finished)
+        if seat_sync.older_pending:
+            SeatSync.objects.filter(
+                subscription_id=seat_sync.subscription_id,
+                version__lt=seat_sync.version,
+                status=SeatSync.Status.PENDING,
+            ).update(status=SeatSync.Status.SUPERSEDED)
+        if seat_sync.changes_to_apply:
+            _apply_live_changes(
+                subscription_id=seat_sync.subscription_id, version=seat_sync.version, seats=seat_sync.quantity
+            )
     return DeliveryResult("delivered")
 
 
@@ -231,8 +236,10 @@ def _apply_live_changes(*, subscription_id: int, version: int, seats: int) -> li
 
 
 # An attempt's outcome on the row, and its line in the log; in SQL for the reason
-# given at `_PUSH_ROW_SQL` (through the ORM, these two cost 0.6 ms of CPU, in SQL 0.1).
-# A column added to SeatSync or SeatSyncAttempt with a default must be added here too.
+# given at `_PUSH_ROW_SQL` (through the ORM, these two cost 0.6 ms of CPU, in SQL 0.1),
+# and on PostgreSQL both in one statement, atomic by itself, so that a delivery with
+# nothing else to record needs no transaction (three round trips fewer a push).
+# A column added to SeatSync or SeatSyncAttempt with a default must be added to all three.
 _OUTCOME_SQL = """
 UPDATE subscriptions_seatsync
 SET status = %s, attempts = attempts + 1, last_error = %s, next_attempt_at = %s, delivered_at = %s
@@ -242,21 +249,36 @@ _ATTEMPT_SQL = """
 INSERT INTO licensing_seatsyncattempt (seat_sync_id, started_at, finished_at, outcome, error)
 VALUES (%s, %s, %s, %s, %s)
 """
+_OUTCOME_AND_ATTEMPT_SQL = """
+WITH outcome AS (
+  UPDATE subscriptions_seatsync
+  SET status = %s, attempts = attempts + 1, last_error = %s, next_attempt_at = %s, delivered_at = %s
+  WHERE id = %s
+  RETURNING id
+)
+INSERT INTO licensing_seatsyncattempt (seat_sync_id, started_at, finished_at, outcome, error)
+SELECT id, %s, %s, %s, %s FROM outcome
+"""
 
 
 def _record_attempt(
     seat_sync: SeatSync, *, started: datetime, finished: datetime, error: str = "", retry_at=None
 ) -> None:
-    """Delivered (no `error`), or failed with `error` and to be retried at `retry_at`."""
+    """Delivered (no `error`), or failed with `error` and to be retried at `retry_at`:
+    both writes or neither, even outside a transaction."""
     delivered, error = not error, error[:500]
     when = connection.ops.adapt_datetimefield_value
     status = SeatSync.Status.DELIVERED if delivered else SeatSync.Status.PENDING
     outcome = SeatSyncAttempt.Outcome.DELIVERED if delivered else SeatSyncAttempt.Outcome.FAILED
-    with connection.cursor() as cursor:
-        cursor.execute(
-            _OUTCOME_SQL, [status, error, when(retry_at), when(finished if delivered else None), seat_sync.pk]
-        )
-        cursor.execute(_ATTEMPT_SQL, [seat_sync.pk, when(started), when(finished), outcome, error])
+    row = [status, error, when(retry_at), when(finished if delivered else None), seat_sync.pk]
+    attempt = [when(started), when(finished), outcome, error]
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(_OUTCOME_AND_ATTEMPT_SQL, row + attempt)
+        return
+    with transaction.atomic(), connection.cursor() as cursor:  # SQLite: no UPDATE in WITH
+        cursor.execute(_OUTCOME_SQL, row)
+        cursor.execute(_ATTEMPT_SQL, [seat_sync.pk, *attempt])
 
 
 def _tell_admin_live(*, seat_change_id: int, seats: int) -> None:

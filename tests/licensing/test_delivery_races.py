@@ -18,6 +18,15 @@ from tests.receivers import WebhookReceiver
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
+# Advisory locks in this database only (pg_locks shows the whole server's).
+# pg_locks shows the whole server's locks: only this database's, with their sessions' state.
+ADVISORY_LOCKS_SQL = """
+SELECT l.classid, l.objid, l.granted, a.state
+FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+WHERE l.locktype = 'advisory'
+  AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+"""
+
 
 @pytest.fixture
 def receiver():
@@ -71,6 +80,26 @@ def other_backends(state: str) -> list[str]:
         return [row[0] for row in cursor.fetchall()]
 
 
+def advisory_locks() -> list[tuple[int, int, bool, str]]:
+    """(namespace, key, granted, state of the session) of each advisory lock here."""
+    with connection.cursor() as cursor:
+        cursor.execute(ADVISORY_LOCKS_SQL)
+        return cursor.fetchall()
+
+
+def waiting_for_a_turn() -> int:
+    return sum(1 for *_, granted, _ in advisory_locks() if not granted)
+
+
+def wait_until(condition, timeout: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.02)
+    return False
+
+
 def test_no_transaction_is_open_and_no_row_locked_while_the_org_is_called(subscription, receiver):
     change = paid_seat_change(subscription, 5)
     sync = sync_of(change)
@@ -85,21 +114,14 @@ def test_no_transaction_is_open_and_no_row_locked_while_the_org_is_called(subscr
         cursor.execute("BEGIN")
         cursor.execute("SELECT id FROM subscriptions_seatsync WHERE id = %s FOR UPDATE NOWAIT", [sync.pk])
         cursor.execute("ROLLBACK")
-        # The subscription's turn is held, by a session that is idle, not in a transaction.
-        cursor.execute(
-            "SELECT a.state FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
-            "WHERE l.locktype = 'advisory' AND l.granted AND l.classid = %s AND l.objid = %s",
-            [delivery.ADVISORY_LOCK_NAMESPACE, subscription.pk],
-        )
-        assert cursor.fetchall() == [("idle",)]
+    # The subscription's turn is held, by a session that is idle, not in a transaction.
+    assert advisory_locks() == [(delivery.ADVISORY_LOCK_NAMESPACE, subscription.pk, True, "idle")]
 
     receiver.release()
     push.join(timeout=30)
     assert push.outcome == "delivered"
     assert SeatChange.objects.get(pk=change.pk).state == SeatChange.State.APPLIED
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'")
-        assert cursor.fetchone() == (0,)  # the turn is given back
+    assert advisory_locks() == []  # the turn is given back
 
 
 def test_two_versions_racing_reach_the_org_oldest_first_and_newest_last(subscription, receiver):
@@ -112,8 +134,9 @@ def test_two_versions_racing_reach_the_org_oldest_first_and_newest_last(subscrip
     newer_change = paid_seat_change(subscription, 7)
     newer = Delivering(sync_of(newer_change))
     newer.start()
-    time.sleep(0.5)
-    assert len(receiver.received) == 1  # 7 waits for its turn: it must not overtake 5
+    assert wait_until(lambda: waiting_for_a_turn() == 1)  # 7 waits: it must not overtake 5
+    time.sleep(0.2)
+    assert len(receiver.received) == 1
     assert SeatChange.objects.get(pk=older_change.pk).state == SeatChange.State.APPLYING
 
     receiver.release()
@@ -134,7 +157,7 @@ def test_the_same_push_run_twice_at_once_reaches_the_org_once(subscription, rece
     first.start()
     assert receiver.wait_for(lambda r: len(r.received) == 1)
     second.start()
-    time.sleep(0.3)
+    assert wait_until(lambda: waiting_for_a_turn() == 1)
     receiver.release()
     first.join(timeout=30)
     second.join(timeout=30)

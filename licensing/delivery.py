@@ -21,6 +21,7 @@ Guarantees:
   `seat_syncs_requeue` (periodic) finds pending rows whose next attempt is overdue.
 """
 
+import logging
 import random
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -36,6 +37,8 @@ from subscriptions.models import Organization, SeatChange, SeatSync, Subscriptio
 
 from .connectors import Push, PushFailed, connector_for
 from .models import ConnectedOrg, SeatSyncAttempt
+
+logger = logging.getLogger(__name__)
 
 FIRST_RETRY_SECONDS = 2
 MAX_RETRY_SECONDS = 600
@@ -325,12 +328,16 @@ def seat_changes_sweep_live(*, batch_size: int = SWEEP_BATCH) -> int:
             .values("version", "quantity")
             .first()
         )
-        with transaction.atomic():
-            applied += len(
-                _apply_live_changes(
+        try:
+            with transaction.atomic():
+                moved = _apply_live_changes(
                     subscription_id=subscription_id, version=live["version"], seats=live["quantity"]
                 )
-            )
+        except DatabaseError:
+            # Retried next run, without holding back the other subscriptions.
+            logger.exception("Subscription %s: its live seat changes could not be applied.", subscription_id)
+            continue
+        applied += len(moved)
     return applied
 
 

@@ -335,3 +335,33 @@ def test_the_sweeper_is_on_beats_schedule():
         "licensing.tasks.apply_live_seat_changes",
         "licensing.tasks.requeue_seat_syncs",
     }
+
+
+def test_a_change_the_sweeper_cannot_apply_does_not_hold_back_the_others(
+    django_capture_on_commit_callbacks, caplog
+):
+    blocked = paid_seat_change(SubscriptionFactory(quantity=3), 5)
+    crash_after_delivery(blocked)
+    other = paid_seat_change(SubscriptionFactory(quantity=3), 6)
+    crash_after_delivery(other)
+    with connection.cursor() as cursor:  # the database refuses to update the first one
+        cursor.execute(
+            "CREATE FUNCTION refuse_update() RETURNS trigger LANGUAGE plpgsql AS "
+            "$$ BEGIN RAISE EXCEPTION 'refused'; END $$"
+        )
+        cursor.execute(
+            "CREATE TRIGGER refuse_update BEFORE UPDATE ON subscriptions_seatchange FOR EACH ROW "
+            f"WHEN (OLD.id = {int(blocked.pk)}) EXECUTE FUNCTION refuse_update()"
+        )
+
+    with django_capture_on_commit_callbacks(execute=True):
+        assert delivery.seat_changes_sweep_live() == 1
+
+    assert SeatChange.objects.get(pk=other.pk).state == SeatChange.State.APPLIED
+    assert SeatChange.objects.get(pk=blocked.pk).state == SeatChange.State.APPLYING
+    assert f"Subscription {blocked.subscription_id}: its live seat changes" in caplog.text
+    with connection.cursor() as cursor:
+        cursor.execute("DROP TRIGGER refuse_update ON subscriptions_seatchange")
+    with django_capture_on_commit_callbacks(execute=True):
+        assert delivery.seat_changes_sweep_live() == 1  # the next run applies it
+    assert len(mail.outbox) == 2

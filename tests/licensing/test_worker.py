@@ -144,4 +144,5 @@ def test_racing_changes_while_the_org_refuses_are_applied_only_when_it_accepts(
     )
     assert [r.json["seats"] for r in receiver.accepted] == [8]  # 5 never reached the org
     live = StoredEmail.objects.filter(subject="Your new seat count is live")
+    assert wait_until(lambda: live.count() == 2)  # sent just after the commit
     assert sorted(m.body.split(" now has ")[1].split(" users")[0] for m in live) == ["8", "8"]

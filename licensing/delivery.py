@@ -1,31 +1,44 @@
 """Delivering SeatSync outbox rows to connected orgs.
 
 Guarantees:
-- Pushes for one subscription happen one at a time (a PostgreSQL advisory lock held
-  for the push), and a row is pushed only if no newer version exists for its
-  subscription: a newer count always wins, an older one is never pushed after it.
+- Pushes for one subscription happen one at a time, and a row is pushed only if no
+  newer version exists for its subscription: a newer count always wins, an older one is
+  never pushed after it. The turn is a PostgreSQL advisory lock held by the session, not
+  by a transaction: the row is read under it, the HTTP call is made with no transaction
+  open (no row lock, no snapshot held while a slow org takes its time), and the outcome
+  is recorded in a short transaction of its own before the lock is released. A process
+  that dies mid-push closes its connection, which releases the lock.
 - Each row is pushed until it lands (at least once; the delivery id stays the same
   across retries so receivers can deduplicate). Every attempt is recorded.
+- A seat change becomes `applied` (and its admin is told "live") only when the org has
+  acknowledged its count or a newer one, in the transaction that records that delivery.
+  A row overtaken by a newer count is superseded without being sent, and its change
+  waits for the newer count to land. `seat_changes_sweep_live` (periodic) applies any
+  change left `applying` whose count, or a newer one, was delivered.
 - Failures back off exponentially with jitter (2 s, 4 s, 8 s … capped at 10 min) and
   go on for as long as it takes; the account manager is told after repeated failures.
 - A lost task, a killed worker or a Redis restart only delays a push:
   `seat_syncs_requeue` (periodic) finds pending rows whose next attempt is overdue.
 """
 
+import logging
 import random
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.db import connection, transaction
-from django.db.models import Q
+from django.db import DatabaseError, connection, transaction
+from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 from audit.services import audit_record
 from subscriptions import notifications, seat_changes, signals
-from subscriptions.models import Organization, SeatSync, Subscription
+from subscriptions.models import Organization, SeatChange, SeatSync, Subscription
 
 from .connectors import Push, PushFailed, connector_for
 from .models import ConnectedOrg, SeatSyncAttempt
+
+logger = logging.getLogger(__name__)
 
 FIRST_RETRY_SECONDS = 2
 MAX_RETRY_SECONDS = 600
@@ -33,6 +46,7 @@ ALERT_AFTER_ATTEMPTS = 5
 # A pending row whose retry is this overdue lost its task: requeue it.
 REQUEUE_GRACE = timedelta(seconds=30)
 REQUEUE_BATCH = 500
+SWEEP_BATCH = 200
 ADVISORY_LOCK_NAMESPACE = 0x5EA7  # "seat"
 
 
@@ -55,10 +69,30 @@ def connected_org_for(organization: Organization) -> ConnectedOrg:
     return _connected_org(organization.pk)
 
 
-def _lock_subscription_pushes(subscription_id: int) -> None:
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [ADVISORY_LOCK_NAMESPACE, subscription_id])
+@contextmanager
+def _subscription_pushes_turn(subscription_id: int):
+    """This subscription's turn to push: a session-level advisory lock, so it lasts
+    across the short transactions and the HTTP call between them (a transaction-level
+    one would need a transaction open for the whole push). Released on the way out, or
+    by PostgreSQL when the connection goes. Call outside any transaction."""
+    if connection.vendor != "postgresql":
+        yield
+        return
+    key = [ADVISORY_LOCK_NAMESPACE, subscription_id]
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_lock(%s, %s)", key)
+    try:
+        yield
+    finally:
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_unlock(%s, %s)", key)
+        except DatabaseError:
+            # The connection is broken, and its lock went with its session; when it is
+            # not (an error inside a caller's transaction), closing it is what releases
+            # the lock, and the caller's own error is the one to see.
+            if not connection.in_atomic_block:
+                connection.close()
 
 
 def _connected_org(organization_id: int) -> ConnectedOrg:
@@ -70,10 +104,11 @@ def _connected_org(organization_id: int) -> ConnectedOrg:
     return connected_org or ConnectedOrg(organization_id=organization_id, kind=ConnectedOrg.Kind.BUILT_IN)
 
 
-# The row to push, locked, with what the push carries and the newest-wins answers, in
-# one statement. Written as SQL because this is the hot path of every push: building
-# the same query through the ORM cost more CPU (about 3.5 ms) than everything else a
-# push does besides the HTTP call (see BENCHMARKS.md, "Pushing seat counts").
+# The row to push, with what the push carries, the newest-wins answers and whether a
+# delivery would apply a seat change, in one statement. Written as SQL because this is
+# the hot path of every push: building the same query through the ORM cost more CPU
+# (about 3.5 ms) than everything else a push does besides the HTTP call (see
+# BENCHMARKS.md, "Pushing seat counts").
 _PUSH_ROW_SQL = """
 SELECT s.*,
        org.slug AS organization_slug,
@@ -85,7 +120,12 @@ SELECT s.*,
        EXISTS (SELECT 1 FROM subscriptions_seatsync older
                WHERE older.subscription_id = s.subscription_id AND older.version < s.version
                  AND older.status = %s)
-         AS older_pending
+         AS older_pending,
+       EXISTS (SELECT 1 FROM subscriptions_seatchange c
+               JOIN subscriptions_seatsync its ON its.seat_change_id = c.id
+               WHERE c.subscription_id = s.subscription_id AND c.state = %s
+                 AND its.version <= s.version)
+         AS changes_to_apply
 FROM subscriptions_seatsync s
 JOIN subscriptions_organization org ON org.id = s.organization_id
 JOIN subscriptions_subscription sub ON sub.id = s.subscription_id
@@ -96,20 +136,19 @@ WHERE s.id = %s AND s.subscription_id = %s
 """
 
 
-def _locked_push_row(seat_sync_id: int, subscription_id: int) -> SeatSync | None:
-    """The SeatSync, row-locked, with `organization_slug`, `product_code`,
-    `seat_change_number`, `newer_exists` and `older_pending` set on it."""
-    sql = _PUSH_ROW_SQL
-    if connection.features.has_select_for_update_of:
-        sql += "FOR UPDATE OF s"
-    elif connection.features.has_select_for_update:
-        sql += "FOR UPDATE"
-    rows = SeatSync.objects.raw(sql, [SeatSync.Status.PENDING, seat_sync_id, subscription_id])
+def _push_row(seat_sync_id: int, subscription_id: int) -> SeatSync | None:
+    """The SeatSync with `organization_slug`, `product_code`, `seat_change_number`,
+    `newer_exists`, `older_pending` and `changes_to_apply` set on it. Read in the
+    subscription's turn, which every writer of a row's status holds: no row lock needed."""
+    rows = SeatSync.objects.raw(
+        _PUSH_ROW_SQL,
+        [SeatSync.Status.PENDING, SeatChange.State.APPLYING, seat_sync_id, subscription_id],
+    )
     return next(iter(rows), None)
 
 
 def push_for(seat_sync: SeatSync) -> Push:
-    """`seat_sync` as `_locked_push_row` returns it."""
+    """`seat_sync` as `_push_row` returns it."""
     return Push(
         delivery_id=f"seatsync_{seat_sync.pk}",
         organization=seat_sync.organization_slug,
@@ -123,7 +162,8 @@ def push_for(seat_sync: SeatSync) -> Push:
 
 def seat_sync_deliver(*, seat_sync_id: int, subscription_id: int | None = None) -> DeliveryResult:
     """Push one SeatSync (see the module's guarantees). Safe to run twice or
-    concurrently: the second run finds the row delivered or waits its turn.
+    concurrently: the second run finds the row delivered or waits its turn. Call it
+    outside any transaction: none is open while the org is called.
     `subscription_id` (when the caller knows it) saves a lookup."""
     if subscription_id is None:
         subscription_id = (
@@ -131,18 +171,18 @@ def seat_sync_deliver(*, seat_sync_id: int, subscription_id: int | None = None) 
         )
         if subscription_id is None:
             return DeliveryResult("skipped")
-    with transaction.atomic():
-        _lock_subscription_pushes(subscription_id)
-        seat_sync = _locked_push_row(seat_sync_id, subscription_id)
+    with _subscription_pushes_turn(subscription_id):
+        seat_sync = _push_row(seat_sync_id, subscription_id)
         if seat_sync is None or seat_sync.status != SeatSync.Status.PENDING:
             return DeliveryResult("skipped")
         if seat_sync.newer_exists:
+            # Not sent, and its change is not applied: that waits for the newer count.
             SeatSync.objects.filter(pk=seat_sync.pk).update(status=SeatSync.Status.SUPERSEDED)
-            _applied_on_commit(seat_sync)
             return DeliveryResult("superseded")
+        connector = connector_for(_connected_org(seat_sync.organization_id))
         started = timezone.now()
         try:
-            connector_for(_connected_org(seat_sync.organization_id)).push(push_for(seat_sync))
+            connector.push(push_for(seat_sync))
         except PushFailed as failure:
             return _record_failure(seat_sync, started, failure)
         return _record_delivery(seat_sync, started)
@@ -150,37 +190,59 @@ def seat_sync_deliver(*, seat_sync_id: int, subscription_id: int | None = None) 
 
 def _record_failure(seat_sync: SeatSync, started: datetime, failure: PushFailed) -> DeliveryResult:
     now = timezone.now()
-    attempts = seat_sync.attempts + 1  # the row is locked: nobody else counts meanwhile
+    attempts = seat_sync.attempts + 1  # in the subscription's turn: nobody else counts meanwhile
     delay = retry_delay(attempts)
     retry_at = now + timedelta(seconds=delay)
-    _record_attempt(seat_sync, started=started, finished=now, error=failure.message, retry_at=retry_at)
-    if attempts == ALERT_AFTER_ATTEMPTS:
-        seat_sync_id, error = seat_sync.pk, failure.message
-        transaction.on_commit(
-            lambda: signals.seat_sync_failing.send(SeatSync, seat_sync_id=seat_sync_id, error=error)
-        )
+    with transaction.atomic():
+        _record_attempt(seat_sync, started=started, finished=now, error=failure.message, retry_at=retry_at)
+        if attempts == ALERT_AFTER_ATTEMPTS:
+            seat_sync_id, error = seat_sync.pk, failure.message
+            transaction.on_commit(
+                lambda: signals.seat_sync_failing.send(SeatSync, seat_sync_id=seat_sync_id, error=error),
+                robust=True,
+            )
     return DeliveryResult("failed", retry_in=delay, error=failure.message)
 
 
 def _record_delivery(seat_sync: SeatSync, started: datetime) -> DeliveryResult:
-    _record_attempt(seat_sync, started=started, finished=timezone.now())
-    # Anything older still waiting is now moot: the org has a newer count.
-    if seat_sync.older_pending:
-        older = SeatSync.objects.filter(
-            subscription_id=seat_sync.subscription_id,
-            version__lt=seat_sync.version,
-            status=SeatSync.Status.PENDING,
-        )
-        for stale in older.only("pk", "seat_change_id"):
-            _applied_on_commit(stale)
-        older.update(status=SeatSync.Status.SUPERSEDED)
-    _applied_on_commit(seat_sync)
+    """The org has this count: the row is delivered, anything older still waiting is
+    moot (superseded), and every change it or an older row carried is applied, all in
+    one transaction (one statement when there is nothing but the attempt to write)."""
+    finished = timezone.now()
+    if not (seat_sync.older_pending or seat_sync.changes_to_apply):
+        _record_attempt(seat_sync, started=started, finished=finished)
+        return DeliveryResult("delivered")
+    with transaction.atomic():
+        _record_attempt(seat_sync, started=started, finished=finished)
+        if seat_sync.older_pending:
+            SeatSync.objects.filter(
+                subscription_id=seat_sync.subscription_id,
+                version__lt=seat_sync.version,
+                status=SeatSync.Status.PENDING,
+            ).update(status=SeatSync.Status.SUPERSEDED)
+        if seat_sync.changes_to_apply:
+            _apply_live_changes(
+                subscription_id=seat_sync.subscription_id, version=seat_sync.version, seats=seat_sync.quantity
+            )
     return DeliveryResult("delivered")
 
 
+def _apply_live_changes(*, subscription_id: int, version: int, seats: int) -> list[int]:
+    """In the caller's transaction: the org has `seats` at `version`; the changes this
+    makes applied, each admin told once, after commit."""
+    moved = seat_changes.seat_changes_mark_live(subscription_id=subscription_id, version=version)
+    for seat_change_id in moved:
+        transaction.on_commit(
+            lambda pk=seat_change_id: _tell_admin_live(seat_change_id=pk, seats=seats), robust=True
+        )
+    return moved
+
+
 # An attempt's outcome on the row, and its line in the log; in SQL for the reason
-# given at `_PUSH_ROW_SQL` (through the ORM, these two cost 0.6 ms of CPU, in SQL 0.1).
-# A column added to SeatSync or SeatSyncAttempt with a default must be added here too.
+# given at `_PUSH_ROW_SQL` (through the ORM, these two cost 0.6 ms of CPU, in SQL 0.1),
+# and on PostgreSQL both in one statement, atomic by itself, so that a delivery with
+# nothing else to record needs no transaction (three round trips fewer a push).
+# A column added to SeatSync or SeatSyncAttempt with a default must be added to all three.
 _OUTCOME_SQL = """
 UPDATE subscriptions_seatsync
 SET status = %s, attempts = attempts + 1, last_error = %s, next_attempt_at = %s, delivered_at = %s
@@ -190,36 +252,42 @@ _ATTEMPT_SQL = """
 INSERT INTO licensing_seatsyncattempt (seat_sync_id, started_at, finished_at, outcome, error)
 VALUES (%s, %s, %s, %s, %s)
 """
+_OUTCOME_AND_ATTEMPT_SQL = """
+WITH outcome AS (
+  UPDATE subscriptions_seatsync
+  SET status = %s, attempts = attempts + 1, last_error = %s, next_attempt_at = %s, delivered_at = %s
+  WHERE id = %s
+  RETURNING id
+)
+INSERT INTO licensing_seatsyncattempt (seat_sync_id, started_at, finished_at, outcome, error)
+SELECT id, %s, %s, %s, %s FROM outcome
+"""
 
 
 def _record_attempt(
     seat_sync: SeatSync, *, started: datetime, finished: datetime, error: str = "", retry_at=None
 ) -> None:
-    """Delivered (no `error`), or failed with `error` and to be retried at `retry_at`."""
+    """Delivered (no `error`), or failed with `error` and to be retried at `retry_at`:
+    both writes or neither, even outside a transaction."""
     delivered, error = not error, error[:500]
     when = connection.ops.adapt_datetimefield_value
     status = SeatSync.Status.DELIVERED if delivered else SeatSync.Status.PENDING
     outcome = SeatSyncAttempt.Outcome.DELIVERED if delivered else SeatSyncAttempt.Outcome.FAILED
-    with connection.cursor() as cursor:
-        cursor.execute(
-            _OUTCOME_SQL, [status, error, when(retry_at), when(finished if delivered else None), seat_sync.pk]
-        )
-        cursor.execute(_ATTEMPT_SQL, [seat_sync.pk, when(started), when(finished), outcome, error])
-
-
-def _applied_on_commit(seat_sync: SeatSync) -> None:
-    """The seat change behind a delivered (or overtaken) count is applied: its new
-    total, or a newer one, is live in the org."""
-    if seat_sync.seat_change_id:
-        seat_change_id = seat_sync.seat_change_id
-        transaction.on_commit(lambda: seat_change_live(seat_change_id=seat_change_id))
-
-
-def seat_change_live(*, seat_change_id: int) -> None:
-    """applying → applied, and the admin's "Your new seat count is live" email, once."""
-    if not seat_changes.seat_change_mark_applied(seat_change_id=seat_change_id):
+    row = [status, error, when(retry_at), when(finished if delivered else None), seat_sync.pk]
+    attempt = [when(started), when(finished), outcome, error]
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(_OUTCOME_AND_ATTEMPT_SQL, row + attempt)
         return
-    seat_change = seat_changes.SeatChange.objects.select_related(
+    with transaction.atomic(), connection.cursor() as cursor:  # SQLite: no UPDATE in WITH
+        cursor.execute(_OUTCOME_SQL, row)
+        cursor.execute(_ATTEMPT_SQL, [seat_sync.pk, *attempt])
+
+
+def _tell_admin_live(*, seat_change_id: int, seats: int) -> None:
+    """ "Your new seat count is live", with the count the org has (`seats`: the change's
+    own, or a newer one that overtook it)."""
+    seat_change = SeatChange.objects.select_related(
         "subscription__plan__product", "subscription__organization"
     ).get(pk=seat_change_id)
     subscription = seat_change.subscription
@@ -230,9 +298,47 @@ def seat_change_live(*, seat_change_id: int) -> None:
         context={
             "subscription": subscription,
             "seat_change": seat_change,
+            "seats": seats,
             "product": notifications.product_name(subscription),
         },
     )
+
+
+def seat_changes_sweep_live(*, batch_size: int = SWEEP_BATCH) -> int:
+    """Periodic: every change still `applying` although its count, or a newer one of its
+    subscription, was delivered (written by a process that stopped between the two)
+    becomes applied, its admin told once. Bounded batch; returns how many it applied."""
+    delivered_since = SeatSync.objects.filter(
+        subscription_id=OuterRef("subscription_id"),
+        status=SeatSync.Status.DELIVERED,
+        version__gte=OuterRef("version"),
+    )
+    subscription_ids = list(
+        SeatSync.objects.filter(seat_change__state=SeatChange.State.APPLYING)
+        .filter(Exists(delivered_since))
+        .order_by("subscription_id")
+        .values_list("subscription_id", flat=True)
+        .distinct()[:batch_size]
+    )
+    applied = 0
+    for subscription_id in subscription_ids:
+        live = (
+            SeatSync.objects.filter(subscription_id=subscription_id, status=SeatSync.Status.DELIVERED)
+            .order_by("-version")
+            .values("version", "quantity")
+            .first()
+        )
+        try:
+            with transaction.atomic():
+                moved = _apply_live_changes(
+                    subscription_id=subscription_id, version=live["version"], seats=live["quantity"]
+                )
+        except DatabaseError:
+            # Retried next run, without holding back the other subscriptions.
+            logger.exception("Subscription %s: its live seat changes could not be applied.", subscription_id)
+            continue
+        applied += len(moved)
+    return applied
 
 
 def seat_syncs_requeue(*, now: datetime | None = None, enqueue) -> int:

@@ -45,3 +45,17 @@ class EncryptedTextField(models.TextField):
             raise ImproperlyConfigured(
                 "A stored secret cannot be decrypted: FIELD_ENCRYPTION_KEY changed?"
             ) from None
+
+
+def encrypt_text(value: str) -> str:
+    """`value` encrypted with the field key, for secrets kept outside these fields
+    (a cached Salesforce access token)."""
+    return _fernet().encrypt(value.encode()).decode()
+
+
+def decrypt_text(value: str) -> str | None:
+    """What `encrypt_text` gave, or None when it cannot be read (another key, garbage)."""
+    try:
+        return _fernet().decrypt(value.encode()).decode()
+    except (InvalidToken, ValueError):
+        return None

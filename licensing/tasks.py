@@ -19,3 +19,9 @@ def deliver_seat_sync(self, seat_sync_id: int, subscription_id: int | None = Non
 def requeue_seat_syncs() -> int:
     """Periodic: re-enqueue pending pushes whose task was lost."""
     return delivery.seat_syncs_requeue(enqueue=deliver_seat_sync.delay)
+
+
+@shared_task
+def apply_live_seat_changes() -> int:
+    """Periodic: seat changes left `applying` although the org has their count."""
+    return delivery.seat_changes_sweep_live()

@@ -171,6 +171,12 @@ CELERY_BEAT_SCHEDULE = {
         "task": "licensing.tasks.requeue_seat_syncs",
         "schedule": 30.0,
     },
+    # A seat change whose count reached the org is applied (and its admin told) even if
+    # the process that recorded the delivery stopped before applying it.
+    "apply-live-seat-changes": {
+        "task": "licensing.tasks.apply_live_seat_changes",
+        "schedule": 60.0,
+    },
     # Periods renew (or, when cancelled at period end, end) within a minute of their end.
     "roll-subscription-periods": {
         "task": "subscriptions.tasks.roll_subscription_periods",

@@ -486,7 +486,7 @@ def seat_change_apply(*, seat_change: SeatChange, via: str, actor=None, actor_la
 
 
 def seat_change_mark_applied(*, seat_change_id: int) -> bool:
-    """applying → applied, once the count it set is live in the connected org.
+    """applying → applied, once the connected org has its count or a newer one.
     Returns True when this call made the move (so its email is sent once)."""
     with transaction.atomic():
         seat_change = _locked(SeatChange(pk=seat_change_id))
@@ -494,6 +494,35 @@ def seat_change_mark_applied(*, seat_change_id: int) -> bool:
             return False
         _move(seat_change, SeatChange.State.APPLIED, actor_label="system")
     return True
+
+
+def seat_changes_mark_live(*, subscription_id: int, version: int) -> list[int]:
+    """The connected org acknowledged the subscription's count at `version`: every change
+    of it still applying whose own count is that one or older (`SeatSync.version` at most
+    `version`) becomes applied — an older change too, whose count was never sent because
+    a newer one overtook it. Never a change whose count is newer than what the org has.
+
+    Row locks in id order, state re-checked; meant to run in the transaction that records
+    the delivery, so the push and the move commit together. Returns the ids moved, in id
+    order: the caller tells each admin once."""
+    moved = []
+    with transaction.atomic():
+        candidates = (
+            SeatChange.objects.select_for_update(of=("self",))
+            .filter(
+                subscription_id=subscription_id,
+                state=SeatChange.State.APPLYING,
+                pk__in=SeatSync.objects.filter(
+                    subscription_id=subscription_id, version__lte=version, seat_change__isnull=False
+                ).values("seat_change_id"),
+            )
+            .select_related("subscription__organization")
+            .order_by("pk")
+        )
+        for seat_change in candidates:
+            _move(seat_change, SeatChange.State.APPLIED, actor_label="system")
+            moved.append(seat_change.pk)
+    return moved
 
 
 # --- The account manager's decision on a decrease --------------------------------------

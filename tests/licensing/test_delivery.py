@@ -8,6 +8,7 @@ import pytest
 from django.core import mail
 from django.db import connection
 from django.utils import timezone
+from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from licensing import delivery
 from licensing.connectors import webhook
@@ -68,8 +69,12 @@ def test_a_webhook_push_is_signed_per_standard_webhooks_and_carries_the_count(we
 
     (request,) = receiver.received
     secret = webhook_subscription.organization.connected_org.webhook_secret
-    assert webhook.verify(secret=secret, headers=request.headers, body=request.body)
-    assert not webhook.verify(secret=webhook.new_secret(), headers=request.headers, body=request.body)
+    # Checked with the specification's reference library, not with our own code.
+    assert Webhook(secret).verify(request.body, request.headers) == request.json
+    with pytest.raises(WebhookVerificationError):
+        Webhook(webhook.new_secret()).verify(request.body, request.headers)
+    with pytest.raises(WebhookVerificationError):
+        Webhook(secret).verify(request.body.replace(b'"seats":5', b'"seats":50'), request.headers)
     assert request.headers["webhook-id"] == f"seatsync_{sync.pk}"
     assert request.json == {
         "organization": webhook_subscription.organization.slug,
@@ -224,3 +229,139 @@ def test_the_embedded_default_can_push_pending_counts_by_command(webhook_subscri
 
     assert out.getvalue().splitlines() == ["1 failed", "1 delivered"]
     assert [r.json["seats"] for r in receiver.accepted] == [5]
+
+
+# --- "Applied" and "live" mean the org has the count ------------------------------------
+
+
+def live_counts() -> list[str]:
+    """The count each "now live" email says the org has, in order."""
+    return [m.body.split(" now has ")[1].split(" users")[0] for m in mail.outbox]
+
+
+def test_racing_changes_are_applied_only_once_the_org_accepts_a_count_at_least_as_new(
+    webhook_subscription, receiver, django_capture_on_commit_callbacks
+):
+    receiver.stop()  # the org refuses connections
+    first = paid_seat_change(webhook_subscription, 5)
+    older = only_sync(webhook_subscription)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert delivery.seat_sync_deliver(seat_sync_id=older.pk).outcome == "failed"
+    second = paid_seat_change(webhook_subscription, 8)
+    newer = only_sync(webhook_subscription)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        assert delivery.seat_sync_deliver(seat_sync_id=older.pk).outcome == "superseded"
+        assert delivery.seat_sync_deliver(seat_sync_id=newer.pk).outcome == "failed"
+
+    # Overtaken is not live: neither change is applied nor anyone told.
+    assert {c.state for c in SeatChange.objects.filter(pk__in=[first.pk, second.pk])} == {"applying"}
+    assert mail.outbox == []
+    assert delivery.seat_changes_sweep_live() == 0
+
+    receiver.start()
+    with django_capture_on_commit_callbacks(execute=True):
+        assert delivery.seat_sync_deliver(seat_sync_id=newer.pk).outcome == "delivered"
+        assert delivery.seat_sync_deliver(seat_sync_id=older.pk).outcome == "skipped"
+
+    assert {c.state for c in SeatChange.objects.filter(pk__in=[first.pk, second.pk])} == {"applied"}
+    assert [r.json["seats"] for r in receiver.accepted] == [8]  # 5 was never sent
+    assert [m.subject for m in mail.outbox] == ["Your new seat count is live"] * 2
+    assert live_counts() == ["8", "8"]  # what the org has, for both admins
+
+
+def test_a_newer_change_is_not_applied_by_the_delivery_of_an_older_count(
+    webhook_subscription, receiver, django_capture_on_commit_callbacks
+):
+    first = paid_seat_change(webhook_subscription, 5)
+    older = only_sync(webhook_subscription)
+    with django_capture_on_commit_callbacks(execute=True):
+        # The older count was read and sent before the newer change existed.
+        assert delivery.seat_sync_deliver(seat_sync_id=older.pk).outcome == "delivered"
+    second = paid_seat_change(webhook_subscription, 8)
+
+    first.refresh_from_db()
+    second.refresh_from_db()
+    assert (first.state, second.state) == ("applied", "applying")
+    assert live_counts() == ["5"]
+
+
+# --- The sweeper for `applying` ------------------------------------------------------------
+
+
+def crash_after_delivery(change: SeatChange) -> SeatSync:
+    """The rows as a process that recorded the delivery and died before applying the
+    change leaves them: the push delivered, the change still applying."""
+    sync = SeatSync.objects.get(seat_change=change)
+    SeatSync.objects.filter(pk=sync.pk).update(
+        status=SeatSync.Status.DELIVERED, attempts=1, delivered_at=timezone.now()
+    )
+    return sync
+
+
+def test_the_sweeper_applies_a_change_left_applying_after_its_delivery_once(
+    django_capture_on_commit_callbacks,
+):
+    from audit.models import AuditEvent
+
+    stuck = SubscriptionFactory(quantity=3, admin_email="ada@acme.example")
+    change = paid_seat_change(stuck, 5)
+    crash_after_delivery(change)
+    overtaken = SubscriptionFactory(quantity=3, admin_email="bob@globex.example")
+    older_change = paid_seat_change(overtaken, 4)
+    SeatSync.objects.filter(seat_change=older_change).update(status=SeatSync.Status.SUPERSEDED)
+    crash_after_delivery(paid_seat_change(overtaken, 6))
+    waiting = paid_seat_change(SubscriptionFactory(quantity=3), 7)  # its push is still pending
+
+    with django_capture_on_commit_callbacks(execute=True):
+        assert delivery.seat_changes_sweep_live() == 3
+    with django_capture_on_commit_callbacks(execute=True):
+        assert delivery.seat_changes_sweep_live() == 0
+
+    state = dict(SeatChange.objects.values_list("pk", "state"))
+    assert (state[change.pk], state[older_change.pk], state[waiting.pk]) == ("applied", "applied", "applying")
+    assert sorted(zip((m.to[0] for m in mail.outbox), live_counts(), strict=True)) == [
+        ("ada@acme.example", "5"),
+        ("bob@globex.example", "6"),
+        ("bob@globex.example", "6"),
+    ]
+    assert AuditEvent.objects.filter(action="seat_change.applied", object_id=str(change.pk)).count() == 1
+
+
+def test_the_sweeper_is_on_beats_schedule():
+    from django.conf import settings
+
+    assert {e["task"] for e in settings.CELERY_BEAT_SCHEDULE.values()} >= {
+        "licensing.tasks.apply_live_seat_changes",
+        "licensing.tasks.requeue_seat_syncs",
+    }
+
+
+def test_a_change_the_sweeper_cannot_apply_does_not_hold_back_the_others(
+    django_capture_on_commit_callbacks, caplog
+):
+    blocked = paid_seat_change(SubscriptionFactory(quantity=3), 5)
+    crash_after_delivery(blocked)
+    other = paid_seat_change(SubscriptionFactory(quantity=3), 6)
+    crash_after_delivery(other)
+    with connection.cursor() as cursor:  # the database refuses to update the first one
+        cursor.execute(
+            "CREATE FUNCTION refuse_update() RETURNS trigger LANGUAGE plpgsql AS "
+            "$$ BEGIN RAISE EXCEPTION 'refused'; END $$"
+        )
+        cursor.execute(
+            "CREATE TRIGGER refuse_update BEFORE UPDATE ON subscriptions_seatchange FOR EACH ROW "
+            f"WHEN (OLD.id = {int(blocked.pk)}) EXECUTE FUNCTION refuse_update()"
+        )
+
+    with django_capture_on_commit_callbacks(execute=True):
+        assert delivery.seat_changes_sweep_live() == 1
+
+    assert SeatChange.objects.get(pk=other.pk).state == SeatChange.State.APPLIED
+    assert SeatChange.objects.get(pk=blocked.pk).state == SeatChange.State.APPLYING
+    assert f"Subscription {blocked.subscription_id}: its live seat changes" in caplog.text
+    with connection.cursor() as cursor:
+        cursor.execute("DROP TRIGGER refuse_update ON subscriptions_seatchange")
+    with django_capture_on_commit_callbacks(execute=True):
+        assert delivery.seat_changes_sweep_live() == 1  # the next run applies it
+    assert len(mail.outbox) == 2

@@ -2,11 +2,13 @@
 sign-in, the licence query and the seats update, over TLS verified against the
 stand-in's own certificate (SALESFORCE_CA_BUNDLE). Never the internet."""
 
+import logging
 import os
 import time
 
 import certifi
 import pytest
+import redis
 from django.core import mail
 from django.db import connection
 from django.test import override_settings
@@ -245,6 +247,78 @@ def test_the_credentials_are_encrypted_at_rest_and_sent_decrypted(subscription, 
         salesforce.password,
         salesforce.client_secret,
     )
+
+
+# --- The access token, cached -------------------------------------------------------------
+
+
+def logins(salesforce) -> int:
+    return len(salesforce.requests("POST", TOKEN_PATH))
+
+
+def test_the_access_token_is_cached_between_pushes_encrypted_and_never_logged(
+    subscription, salesforce, licence, caplog
+):
+    caplog.set_level(logging.DEBUG)
+
+    push(subscription, 5)
+    push(subscription, 6)
+
+    assert salesforce.seats(licence) == 6
+    assert logins(salesforce) == 1  # the second push went straight to the query and update
+    assert [r.method for r in salesforce.log] == ["POST", "GET", "PATCH", "GET", "PATCH"]
+    (token,) = salesforce.tokens
+    assert {r.headers["authorization"] for r in salesforce.requests("PATCH")} == {f"Bearer {token}"}
+    client = redis.Redis.from_url(os.environ["REDIS_URL"])
+    (key,) = client.keys("*salesforce-token*")
+    assert token.encode() not in client.get(key)
+    assert salesforce.password not in key.decode()
+    assert token not in caplog.text
+
+
+def test_a_revoked_or_expired_token_signs_in_again_once(subscription, salesforce, licence):
+    push(subscription, 5)
+    salesforce.tokens.clear()  # the session expired, or an admin revoked it
+
+    push(subscription, 7)
+
+    assert salesforce.seats(licence) == 7
+    assert [(r.method, r.status) for r in salesforce.log[3:]] == [
+        ("GET", 401),
+        ("POST", 200),
+        ("GET", 200),
+        ("PATCH", 204),
+    ]
+    push(subscription, 8)
+    assert logins(salesforce) == 2  # the new token is the one kept
+
+
+def test_changed_credentials_are_not_served_the_old_token(subscription, salesforce, licence):
+    push(subscription, 5)
+    salesforce.password = "a-new-password-and-token"
+    connected_org = ConnectedOrg.objects.get(organization=subscription.organization)
+    connected_org.salesforce_password = salesforce.password
+    connected_org.save()
+
+    push(subscription, 6)
+
+    assert logins(salesforce) == 2
+    assert salesforce.requests("POST")[-1].form["password"] == "a-new-password-and-token"
+
+
+def test_a_cache_that_cannot_be_reached_only_means_signing_in(subscription, salesforce, licence):
+    unreachable = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": "redis://127.0.0.1:1/0",
+        }
+    }
+    with override_settings(CACHES=unreachable):
+        push(subscription, 5)
+        push(subscription, 6)
+
+    assert salesforce.seats(licence) == 6
+    assert logins(salesforce) == 2
 
 
 # --- Delivery ----------------------------------------------------------------------------

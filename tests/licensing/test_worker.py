@@ -4,6 +4,7 @@ import time
 
 import pytest
 from django.utils import timezone
+from standardwebhooks.webhooks import Webhook
 
 from licensing import delivery
 from licensing.connectors import webhook
@@ -52,8 +53,7 @@ def test_a_paid_change_reaches_the_org_once_correctly_signed(celery_worker, subs
     assert receiver.wait_for(lambda r: len(r.accepted) == 1)
     (request,) = receiver.received
     secret = subscription.organization.connected_org.webhook_secret
-    assert webhook.verify(secret=secret, headers=request.headers, body=request.body)
-    assert request.json["seats"] == 5
+    assert Webhook(secret).verify(request.body, request.headers)["seats"] == 5
     assert wait_until(lambda: SeatChange.objects.get(pk=change.pk).state == "applied")
     time.sleep(0.5)
     assert len(receiver.received) == 1
@@ -113,3 +113,36 @@ def test_two_changes_in_quick_succession_leave_the_newer_count(celery_worker, su
     assert 5 not in seats[seats.index(8) :]
     versions = [r.json["version"] for r in receiver.accepted]
     assert versions == sorted(versions)
+
+
+def test_racing_changes_while_the_org_refuses_are_applied_only_when_it_accepts(
+    celery_worker,  # noqa: F811
+    subscription,
+    receiver,
+):
+    from devmail.models import StoredEmail
+
+    receiver.stop()  # connections refused
+    first = paid_seat_change(subscription, 5)
+    second = paid_seat_change(subscription, 8)
+    older = SeatSync.objects.get(seat_change=first)
+    newer = SeatSync.objects.get(seat_change=second)
+
+    assert wait_until(lambda: SeatSync.objects.get(pk=newer.pk).attempts >= 2)
+    assert wait_until(lambda: SeatSync.objects.get(pk=older.pk).status == "superseded")
+    assert set(SeatChange.objects.filter(pk__in=[first.pk, second.pk]).values_list("state", flat=True)) == {
+        "applying"
+    }
+    assert not StoredEmail.objects.filter(subject="Your new seat count is live").exists()
+
+    receiver.start()
+    assert wait_until(
+        lambda: (
+            set(SeatChange.objects.filter(pk__in=[first.pk, second.pk]).values_list("state", flat=True))
+            == {"applied"}
+        )
+    )
+    assert [r.json["seats"] for r in receiver.accepted] == [8]  # 5 never reached the org
+    live = StoredEmail.objects.filter(subject="Your new seat count is live")
+    assert wait_until(lambda: live.count() == 2)  # sent just after the commit
+    assert sorted(m.body.split(" now has ")[1].split(" users")[0] for m in live) == ["8", "8"]

@@ -111,11 +111,36 @@ def _live_subscriptions(organization: Organization, *, lock: bool) -> dict[str, 
     return {subscription.plan.product.code: subscription for subscription in queryset}
 
 
+DELIMITERS = (",", ";", "\t")
+
+
+def _reader(text: str):
+    """A CSV reader for `text` with the delimiter the file uses. Spreadsheets save CSV
+    with a comma, or with a semicolon where the comma is the decimal sign (a European
+    Excel), or tabs; Excel may also open the file with a `sep=;` line and a byte-order
+    mark (stripped by `decode`, and here too for text that did not come through it).
+    The header line names known columns, so the delimiter that splits it into the most
+    of them is the one; a tie (a one-column header) keeps the comma."""
+    text = text.removeprefix("\ufeff")
+    first = text.partition("\n")[0]
+    declared = first.strip()
+    if declared.lower().startswith("sep=") and len(declared) == 5:
+        reader = csv.reader(io.StringIO(text), delimiter=declared[4])
+        next(reader)  # the `sep=` line itself; line numbers still count it
+        return reader
+
+    def known_columns(delimiter: str) -> int:
+        return sum(1 for column in first.split(delimiter) if column.strip().strip('"').lower() in COLUMNS)
+
+    delimiter = max(DELIMITERS, key=known_columns)
+    return csv.reader(io.StringIO(text), delimiter=delimiter)
+
+
 def plan_import(*, organization: Organization, text: str, lock: bool = False) -> ImportPlan:
     """What importing `text` would do. With `lock`, the subscriptions' rows are locked
     (inside the caller's transaction) so the licence counts cannot move underneath."""
     plan = ImportPlan()
-    reader = csv.reader(io.StringIO(text))
+    reader = _reader(text)
     try:
         header = [column.strip().lower() for column in next(reader)]
     except StopIteration:
@@ -127,8 +152,8 @@ def plan_import(*, organization: Organization, text: str, lock: bool = False) ->
     missing = [column for column in COLUMNS[:3] if column not in header]
     if missing:
         plan.problems.append(
-            "The first line must name the columns: name, email, status, products "
-            f"(missing: {', '.join(missing)})."
+            "The first line must name the columns: name, email, status, products, separated "
+            f"by commas, semicolons or tabs (missing: {', '.join(missing)})."
         )
         return plan
     index = {column: header.index(column) for column in COLUMNS if column in header}
@@ -147,7 +172,7 @@ def plan_import(*, organization: Organization, text: str, lock: bool = False) ->
     }
     first_line: dict[str, int] = {}
     try:
-        for line, values in enumerate(reader, start=2):
+        for line, values in enumerate(reader, start=reader.line_num + 1):
             if not any(value.strip() for value in values):
                 continue
             if len(plan.rows) >= MAX_ROWS:

@@ -57,3 +57,36 @@ def test_admin_signs_in_assigns_the_last_licence_and_is_refused_one_more(page, s
         "Cal Candidate is now Inactive. Their licences are now free."
     )
     expect(page.get_by_role("region", name="Documents").get_by_test_id("available")).to_have_text("1")
+
+
+def test_a_semicolon_separated_excel_export_with_a_bom_imports(page, screenshot):
+    membership = MembershipFactory(user__email="ada@acme.example")
+    SubscriptionFactory(organization=membership.organization, quantity=3)
+
+    page.goto("/")
+    page.get_by_label("Email").fill("ada@acme.example")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.goto("/licences/")
+    page.get_by_role("link", name="Import users from a CSV file").click()
+    page.get_by_label("CSV file").set_input_files(
+        files=[
+            {
+                "name": "users.csv",
+                "mimeType": "text/csv",
+                "buffer": "\ufeffname;email;status;products\r\n"
+                "Émile Zola;emile@acme.example;Active;documents\r\n"
+                "Boardroom 1;room1@acme.example;Room;\r\n".encode(),
+            }
+        ]
+    )
+    page.get_by_role("button", name="Preview the import").click()
+
+    expect(page.get_by_test_id("create")).to_have_text("2")
+    expect(page.get_by_test_id("errors")).to_have_text("0")
+    screenshot("preview")
+    page.get_by_role("button", name="Import 2 new and 0 updated users").click()
+
+    expect(page.get_by_role("status")).to_contain_text("Import done: 2 created")
+    expect(page.locator("tr[data-user='emile@acme.example']")).to_contain_text("Licensed")
+    assert LicenceAssignment.objects.get().org_user.name == "Émile Zola"

@@ -88,3 +88,12 @@ def test_redirects_back_into_the_wizard_never_leave_the_site(new_admin):
         {"name": "Bo", "email": "bo@example.com", "status": "room", "next": "https://evil.example/welcome/"},
     )
     assert response["Location"] == "/licences/"
+
+
+def test_the_links_step_names_the_email_as_it_was_sent(new_admin, settings):
+    settings.VENDOR_NAME = "Acme Software"
+
+    page = new_admin.get("/welcome/links/").content.decode()
+
+    assert "“Acme Software Documents is now active”" in page
+    assert "<em>Product</em>" not in page

@@ -31,6 +31,8 @@ def test_admin_signs_in_assigns_the_last_licence_and_is_refused_one_more(page, s
     expect(card.get_by_test_id("active")).to_have_text("1")
     expect(card.get_by_test_id("maximum")).to_have_text("2")
     expect(card.get_by_test_id("available")).to_have_text("1")
+    expect(card.get_by_text("Users with a Documents licence")).to_be_visible()
+    expect(card.get_by_test_id("unlicensed")).to_have_text("2")  # Cal and Dee, Active without one
     screenshot("my-subscriptions")
 
     card.get_by_role("link", name="Manage licences").click()

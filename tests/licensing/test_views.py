@@ -35,16 +35,23 @@ def test_anonymous_visitors_are_sent_to_sign_in(client):
     assert response["Location"].startswith("/accounts/login/?next=/dashboard/")
 
 
-def test_my_subscriptions_shows_active_maximum_and_available(admin_client):
+def test_my_subscriptions_labels_each_count_by_what_it_counts(admin_client):
     subscription = SubscriptionFactory(organization=admin_client.organization, quantity=5)
     LicenceAssignmentFactory(subscription=subscription)
-    LicenceAssignmentFactory(subscription=subscription)
+    LicenceAssignmentFactory(subscription=subscription, org_user__status=OrgUser.Status.LOCKED)
+    # Active and Locked people without the licence are shown as such; others need none.
+    OrgUserFactory(organization=admin_client.organization, status=OrgUser.Status.ACTIVE)
+    OrgUserFactory(organization=admin_client.organization, status=OrgUser.Status.LOCKED)
+    OrgUserFactory(organization=admin_client.organization, status=OrgUser.Status.INACTIVE)
+    OrgUserFactory(status=OrgUser.Status.ACTIVE)  # another organization's
 
     page = admin_client.get("/dashboard/").content.decode()
 
-    assert 'Number of active users</dt><dd data-testid="active">2<' in page
-    assert 'Maximum active users</dt><dd data-testid="maximum">5<' in page
+    assert 'Users with a Documents licence</dt><dd data-testid="active">2<' in page
+    assert 'Documents licences paid for</dt><dd data-testid="maximum">5<' in page
     assert 'Licences available</dt><dd data-testid="available">3<' in page
+    assert 'Active or Locked users without a Documents licence</dt><dd data-testid="unlicensed">2<' in page
+    assert "Number of active users" not in page
     assert f'href="/subscriptions/{subscription.pk}/"' in page
 
 

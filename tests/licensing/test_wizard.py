@@ -26,7 +26,7 @@ def test_a_new_organizations_admin_is_walked_through_setup_first(new_admin):
     assert response.redirect_chain[-1][0] == "/welcome/subscriptions/"
     page = response.content.decode()
     assert "Step 1 of 4: Your subscriptions" in page
-    assert "Maximum active users" in page and "Licences available" in page
+    assert "Documents licences paid for" in page and "Licences available" in page
 
 
 def test_the_wizard_resumes_where_the_admin_left_off(new_admin):

@@ -12,7 +12,7 @@ a status that cannot hold a licence frees theirs, as everywhere.
 
 import csv
 import io
-from collections import Counter
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
 from django.core.exceptions import ValidationError
@@ -245,6 +245,8 @@ def _plan_row(line, values, index, subscriptions, existing, held, first_line) ->
         row.changes.append(f"status {current.get_status_display()} → {OrgUser.Status(row.status).label}")
         if row.status not in OrgUser.LICENSED_STATUSES and held[row.email]:
             row.changes.append("frees " + ", ".join(sorted(held[row.email])) + " licence(s)")
+        if row.status in OrgUser.LICENSED_STATUSES and not current.can_hold_licence and not products:
+            row.changes.append("gets no licence: list the products in the file to give them")
     row.changes += [f"gets a {p} licence" for p in products if p not in held[row.email]]
     row.action = "update" if row.changes else "unchanged"
     return row
@@ -327,13 +329,23 @@ def user_import_apply(*, user_import: UserImport, actor=None, request=None) -> d
             ]
         )
         by_email = {**existing, **{user.email: user for user in created}}
+        held_by_user = defaultdict(list)
+        for org_user_id, subscription_id in (
+            LicenceAssignment.objects.filter(organization=organization)
+            .order_by("subscription_id")
+            .values_list("org_user_id", "subscription_id")
+        ):
+            held_by_user[org_user_id].append(subscription_id)
         updated = []
         for row in plan.rows:
             if row.action == "update":
                 user = existing[row.email]
+                if user.can_hold_licence and row.status not in OrgUser.LICENSED_STATUSES:
+                    # As a status change on the page: remember what they held.
+                    user.licences_held_before = held_by_user[user.pk]
                 user.name, user.status = row.name, row.status
                 updated.append(user)
-        OrgUser.objects.bulk_update(updated, ["name", "status"], batch_size=1000)
+        OrgUser.objects.bulk_update(updated, ["name", "status", "licences_held_before"], batch_size=1000)
         unlicensed = [u.pk for u in updated if u.status not in OrgUser.LICENSED_STATUSES]
         LicenceAssignment.objects.filter(org_user_id__in=unlicensed).delete()
         held = set(

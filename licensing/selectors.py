@@ -148,6 +148,26 @@ def org_users_with_licences(
     return users
 
 
+LIVE_STATUSES = (Subscription.Status.ACTIVE, Subscription.Status.PAST_DUE)
+
+
+def licences_offered(*, organization: Organization, org_user: OrgUser | None = None) -> list[int]:
+    """The subscriptions (ids) whose licences a user made Active or Locked gets unless
+    the admin chooses otherwise: those they held when a status change last freed them,
+    or, for a new user or one who never held any, every live subscription. In OpenCRM's
+    words an Active user *is* a user with a licence, so the default is to give one, and
+    where none is left the admin is asked to increase rather than told nothing."""
+    live = list(
+        Subscription.objects.filter(organization=organization, status__in=LIVE_STATUSES)
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+    if org_user is not None and org_user.licences_held_before is not None:
+        held = set(org_user.licences_held_before)
+        return [pk for pk in live if pk in held]
+    return live
+
+
 def org_user_get(*, organization: Organization, pk: int) -> OrgUser | None:
     return OrgUser.objects.filter(organization=organization, pk=pk).first()
 
@@ -173,7 +193,7 @@ def is_licensed(*, organization_id: int, product_code: str, email: str) -> bool:
                 org_user__organization_id=organization_id,
                 email_lower=email,
                 subscription__plan__product__code=product_code,
-                subscription__status__in=(Subscription.Status.ACTIVE, Subscription.Status.PAST_DUE),
+                subscription__status__in=LIVE_STATUSES,
             )
             .exists()
         )

@@ -128,6 +128,7 @@ def object_kwargs(world):
         "subscriptions:detail": [{"pk": b.sub_b.pk}],
         "subscriptions:api_key_revoke": [{"pk": b.key_b.pk}],
         "licensing:user_status": [{"pk": b.user_b.pk}],
+        "licensing:user_activate": [{"pk": b.user_b.pk}],
         "licensing:import_preview": [{"pk": b.import_b.pk}],
         "licensing:user_delete": [{"pk": b.user_b.pk}],
         "licensing:assign": [

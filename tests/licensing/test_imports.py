@@ -261,3 +261,18 @@ def test_a_header_split_by_another_character_says_which_separators_work(organiza
 
     assert "separated by commas, semicolons or tabs" in problem
     assert "missing: name, email, status" in problem
+
+
+def test_a_file_making_an_inactive_user_active_without_products_says_they_get_no_licence(organization):
+    OrgUserFactory(
+        organization=organization, email="cal@example.com", name="Cal", status=OrgUser.Status.INACTIVE
+    )
+
+    plan = imports.plan_import(
+        organization=organization, text="name,email,status\nCal,cal@example.com,Active\n"
+    )
+
+    assert plan.rows[0].changes == [
+        "status Inactive → Active",
+        "gets no licence: list the products in the file to give them",
+    ]

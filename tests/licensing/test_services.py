@@ -463,3 +463,47 @@ def test_an_api_client_making_a_user_active_gets_their_licences_back_or_a_409():
     response = client.patch(f"/api/v1/users/{cal.pk}/", {"status": "active"}, content_type="application/json")
     assert response.status_code == 200
     assert LicenceAssignment.objects.filter(org_user=cal, subscription=documents).exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_twenty_users_made_active_at_once_for_three_free_seats_leave_nobody_active_without_one():
+    import threading
+
+    from django.db import connection
+
+    subscription = SubscriptionFactory(quantity=3)
+    dormant = [
+        OrgUserFactory(
+            organization=subscription.organization,
+            status=OrgUser.Status.INACTIVE,
+            licences_held_before=[subscription.pk],
+        )
+        for _ in range(20)
+    ]
+    start = threading.Barrier(len(dormant))
+    outcomes, lock = [], threading.Lock()
+
+    def activate(org_user):
+        try:
+            start.wait()
+            services.org_user_update(org_user=org_user, status=OrgUser.Status.ACTIVE)
+            result = "active"
+        except NoLicenceAvailable:
+            result = "refused"
+        except Exception as unexpected:
+            result = f"error: {unexpected!r}"
+        finally:
+            connection.close()
+        with lock:
+            outcomes.append(result)
+
+    threads = [threading.Thread(target=activate, args=(user,)) for user in dormant]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+
+    assert sorted(outcomes) == ["active"] * 3 + ["refused"] * 17
+    active = OrgUser.objects.filter(organization=subscription.organization, status=OrgUser.Status.ACTIVE)
+    assert active.count() == 3
+    assert LicenceAssignment.objects.filter(subscription=subscription, org_user__in=active).count() == 3

@@ -60,6 +60,12 @@ def test_admin_signs_in_assigns_the_last_licence_and_is_refused_one_more(page, s
     )
     expect(page.get_by_role("region", name="Documents").get_by_test_id("available")).to_have_text("1")
 
+    # Manage subscription shows the same counts, with the same words.
+    page.goto(f"/subscriptions/{subscription.pk}/")
+    expect(page.get_by_text("Users with a Documents licence")).to_be_visible()
+    expect(page.get_by_test_id("active")).to_have_text("1")
+    expect(page.get_by_test_id("available")).to_have_text("1")
+
 
 def test_a_semicolon_separated_excel_export_with_a_bom_imports(page, screenshot):
     membership = MembershipFactory(user__email="ada@acme.example")

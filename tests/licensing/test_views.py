@@ -327,3 +327,16 @@ def test_the_add_user_form_ticks_every_live_product_and_warns_where_none_is_left
     assert f'value="{documents.pk}" checked> Documents (2 available)' in page
     assert f'value="{signature.pk}" checked> Signature (none available: saving offers to increase' in page
     assert f'name="subscriptions" value="{cancelled.pk}"' not in page
+
+
+def test_manage_subscription_shows_the_same_labelled_counts(admin_client):
+    subscription = SubscriptionFactory(organization=admin_client.organization, quantity=4)
+    LicenceAssignmentFactory(subscription=subscription)
+    OrgUserFactory(organization=admin_client.organization, status=OrgUser.Status.LOCKED)
+
+    page = admin_client.get(f"/subscriptions/{subscription.pk}/").content.decode()
+
+    assert 'Users with a Documents licence</dt><dd data-testid="active">1<' in page
+    assert 'Documents licences paid for</dt><dd data-testid="maximum">4<' in page
+    assert 'Licences available</dt><dd data-testid="available">3<' in page
+    assert 'without a Documents licence</dt><dd data-testid="unlicensed">1<' in page

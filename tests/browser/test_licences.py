@@ -146,7 +146,9 @@ def test_making_a_user_active_again_asks_which_licences_then_offers_the_increase
     page.get_by_label("I accept the terms of the increase").check()
     page.get_by_role("button", name="Make Dee Dormant Locked and increase my licences by 1").click()
 
-    expect(page.get_by_role("status")).to_contain_text("Dee Dormant is saved and waiting for a licence")
+    expect(
+        page.get_by_role("status").filter(has_text="Dee Dormant is saved and waiting for a licence")
+    ).to_be_visible()
     dee = OrgUser.objects.get(name="Dee Dormant")
     assert dee.status == OrgUser.Status.LOCKED and dee.pending_licences.exists()
 

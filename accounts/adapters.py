@@ -1,5 +1,6 @@
 from allauth.account.adapter import DefaultAccountAdapter
 from allauth.account.models import EmailAddress
+from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.urls import reverse
 
@@ -40,3 +41,15 @@ class AccountAdapter(DefaultAccountAdapter):
         if not ip:
             raise PermissionDenied("Unable to determine client IP address")
         return ip
+
+    def format_email_subject(self, subject: str) -> str:
+        """Subjects name the vendor themselves (templates/account/email/): no
+        "[<site name>]" prefix, which would be the Site row's name (a host and port)."""
+        return subject
+
+    def render_mail(self, template_prefix, email, context, headers=None):
+        """Sign-in emails carry the vendor's name and the app's address, as every other
+        email does; the subject is rendered without a request, so they are passed here
+        rather than by the context processor."""
+        context = {**context, "vendor_name": settings.VENDOR_NAME, "site_url": settings.SITE_URL}
+        return super().render_mail(template_prefix, email, context, headers=headers)

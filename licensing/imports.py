@@ -12,7 +12,7 @@ a status that cannot hold a licence frees theirs, as everywhere.
 
 import csv
 import io
-from collections import Counter
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
 from django.core.exceptions import ValidationError
@@ -111,11 +111,36 @@ def _live_subscriptions(organization: Organization, *, lock: bool) -> dict[str, 
     return {subscription.plan.product.code: subscription for subscription in queryset}
 
 
+DELIMITERS = (",", ";", "\t")
+
+
+def _reader(text: str):
+    """A CSV reader for `text` with the delimiter the file uses. Spreadsheets save CSV
+    with a comma, or with a semicolon where the comma is the decimal sign (a European
+    Excel), or tabs; Excel may also open the file with a `sep=;` line and a byte-order
+    mark (stripped by `decode`, and here too for text that did not come through it).
+    The header line names known columns, so the delimiter that splits it into the most
+    of them is the one; a tie (a one-column header) keeps the comma."""
+    text = text.removeprefix("\ufeff")
+    first = text.partition("\n")[0]
+    declared = first.strip()
+    if declared.lower().startswith("sep=") and len(declared) == 5:
+        reader = csv.reader(io.StringIO(text), delimiter=declared[4])
+        next(reader)  # the `sep=` line itself; line numbers still count it
+        return reader
+
+    def known_columns(delimiter: str) -> int:
+        return sum(1 for column in first.split(delimiter) if column.strip().strip('"').lower() in COLUMNS)
+
+    delimiter = max(DELIMITERS, key=known_columns)
+    return csv.reader(io.StringIO(text), delimiter=delimiter)
+
+
 def plan_import(*, organization: Organization, text: str, lock: bool = False) -> ImportPlan:
     """What importing `text` would do. With `lock`, the subscriptions' rows are locked
     (inside the caller's transaction) so the licence counts cannot move underneath."""
     plan = ImportPlan()
-    reader = csv.reader(io.StringIO(text))
+    reader = _reader(text)
     try:
         header = [column.strip().lower() for column in next(reader)]
     except StopIteration:
@@ -127,8 +152,8 @@ def plan_import(*, organization: Organization, text: str, lock: bool = False) ->
     missing = [column for column in COLUMNS[:3] if column not in header]
     if missing:
         plan.problems.append(
-            "The first line must name the columns: name, email, status, products "
-            f"(missing: {', '.join(missing)})."
+            "The first line must name the columns: name, email, status, products, separated "
+            f"by commas, semicolons or tabs (missing: {', '.join(missing)})."
         )
         return plan
     index = {column: header.index(column) for column in COLUMNS if column in header}
@@ -147,7 +172,7 @@ def plan_import(*, organization: Organization, text: str, lock: bool = False) ->
     }
     first_line: dict[str, int] = {}
     try:
-        for line, values in enumerate(reader, start=2):
+        for line, values in enumerate(reader, start=reader.line_num + 1):
             if not any(value.strip() for value in values):
                 continue
             if len(plan.rows) >= MAX_ROWS:
@@ -220,6 +245,8 @@ def _plan_row(line, values, index, subscriptions, existing, held, first_line) ->
         row.changes.append(f"status {current.get_status_display()} → {OrgUser.Status(row.status).label}")
         if row.status not in OrgUser.LICENSED_STATUSES and held[row.email]:
             row.changes.append("frees " + ", ".join(sorted(held[row.email])) + " licence(s)")
+        if row.status in OrgUser.LICENSED_STATUSES and not current.can_hold_licence and not products:
+            row.changes.append("gets no licence: list the products in the file to give them")
     row.changes += [f"gets a {p} licence" for p in products if p not in held[row.email]]
     row.action = "update" if row.changes else "unchanged"
     return row
@@ -302,13 +329,23 @@ def user_import_apply(*, user_import: UserImport, actor=None, request=None) -> d
             ]
         )
         by_email = {**existing, **{user.email: user for user in created}}
+        held_by_user = defaultdict(list)
+        for org_user_id, subscription_id in (
+            LicenceAssignment.objects.filter(organization=organization)
+            .order_by("subscription_id")
+            .values_list("org_user_id", "subscription_id")
+        ):
+            held_by_user[org_user_id].append(subscription_id)
         updated = []
         for row in plan.rows:
             if row.action == "update":
                 user = existing[row.email]
+                if user.can_hold_licence and row.status not in OrgUser.LICENSED_STATUSES:
+                    # As a status change on the page: remember what they held.
+                    user.licences_held_before = held_by_user[user.pk]
                 user.name, user.status = row.name, row.status
                 updated.append(user)
-        OrgUser.objects.bulk_update(updated, ["name", "status"], batch_size=1000)
+        OrgUser.objects.bulk_update(updated, ["name", "status", "licences_held_before"], batch_size=1000)
         unlicensed = [u.pk for u in updated if u.status not in OrgUser.LICENSED_STATUSES]
         LicenceAssignment.objects.filter(org_user_id__in=unlicensed).delete()
         held = set(

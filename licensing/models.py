@@ -25,6 +25,10 @@ class OrgUser(models.Model):
     name = models.CharField(max_length=200)
     email = models.EmailField()
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.ACTIVE)
+    # The subscriptions whose licences the user held when a status change (to Inactive,
+    # Room…) last freed them, so making them Active or Locked again offers the same
+    # licences. None: they never held licences that a status change took away.
+    licences_held_before = models.JSONField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

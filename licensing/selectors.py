@@ -3,8 +3,8 @@
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db.models import Count, F, OuterRef, Prefetch, Q, QuerySet, Subquery
-from django.db.models.functions import Lower
+from django.db.models import Count, Exists, F, IntegerField, OuterRef, Prefetch, Q, QuerySet, Subquery
+from django.db.models.functions import Coalesce, Lower
 from django.utils import timezone
 
 from subscriptions import hot_cache
@@ -15,11 +15,19 @@ from .models import LicenceAssignment, OrgUser, PendingLicence
 
 @dataclass(frozen=True)
 class SeatSummary:
-    maximum: int  # seats paid for ("Maximum active users")
-    active: int  # licences assigned ("Number of active users")
+    """A subscription's counts, defined here once for every page, email and the API.
+
+    OpenCRM's "Number of active users" (Active or Locked people) is per system; here
+    licences are per product, so the pages say what each number is: the users *with a
+    <Product> licence* (`active`), the licences paid for (`maximum`), those still free
+    (`available`), and the Active or Locked people who have none (`unlicensed`)."""
+
+    maximum: int  # seats paid for: "<Product> licences paid for"
+    active: int  # licences assigned: "Users with a <Product> licence"
     # An approved decrease waiting for the period end: its total and when.
     scheduled_maximum: int | None = None
     scheduled_on: datetime | None = None
+    unlicensed: int = 0  # Active or Locked users of the organization without this licence
 
     @property
     def available(self) -> int:
@@ -40,14 +48,41 @@ def scheduled_decrease(field: str) -> Subquery:
     )
 
 
+def unlicensed_users() -> Subquery:
+    """For annotating subscriptions: how many Active or Locked users of their
+    organization hold no licence of them."""
+    return Coalesce(
+        Subquery(
+            OrgUser.objects.filter(
+                organization_id=OuterRef("organization_id"), status__in=OrgUser.LICENSED_STATUSES
+            )
+            .exclude(
+                Exists(
+                    LicenceAssignment.objects.filter(
+                        org_user_id=OuterRef("pk"), subscription_id=OuterRef(OuterRef("pk"))
+                    )
+                )
+            )
+            .order_by()
+            .values("organization_id")
+            .annotate(count=Count("pk"))
+            .values("count")[:1],
+            output_field=IntegerField(),
+        ),
+        0,
+    )
+
+
 def subscriptions_with_seats(*, organization: Organization) -> QuerySet[Subscription]:
-    """The organization's subscriptions, each annotated with `licences_in_use` and
-    any scheduled decrease, in one query whatever the number of users."""
+    """The organization's subscriptions, each annotated with `licences_in_use`, the
+    Active or Locked users without its licence and any scheduled decrease, in one
+    query whatever the number of users."""
     return (
         Subscription.objects.filter(organization=organization)
         .select_related("plan__product")
         .annotate(
             licences_in_use=Count("licence_assignments"),
+            unlicensed_users=unlicensed_users(),
             scheduled_maximum=scheduled_decrease("new_quantity"),
             scheduled_on=scheduled_decrease("effective_at"),
         )
@@ -67,11 +102,20 @@ def seat_summary(subscription: Subscription) -> SeatSummary:
             .values_list("new_quantity", "effective_at")
             .first()
         ) or (None, None)
+    unlicensed = getattr(subscription, "unlicensed_users", None)
+    if unlicensed is None:
+        unlicensed = (
+            Subscription.objects.filter(pk=subscription.pk)
+            .annotate(unlicensed_users=unlicensed_users())
+            .values_list("unlicensed_users", flat=True)
+            .get()
+        )
     return SeatSummary(
         maximum=subscription.quantity,
         active=active,
         scheduled_maximum=scheduled[0],
         scheduled_on=scheduled[1],
+        unlicensed=unlicensed,
     )
 
 
@@ -104,6 +148,26 @@ def org_users_with_licences(
     return users
 
 
+LIVE_STATUSES = (Subscription.Status.ACTIVE, Subscription.Status.PAST_DUE)
+
+
+def licences_offered(*, organization: Organization, org_user: OrgUser | None = None) -> list[int]:
+    """The subscriptions (ids) whose licences a user made Active or Locked gets unless
+    the admin chooses otherwise: those they held when a status change last freed them,
+    or, for a new user or one who never held any, every live subscription. In OpenCRM's
+    words an Active user *is* a user with a licence, so the default is to give one, and
+    where none is left the admin is asked to increase rather than told nothing."""
+    live = list(
+        Subscription.objects.filter(organization=organization, status__in=LIVE_STATUSES)
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+    if org_user is not None and org_user.licences_held_before is not None:
+        held = set(org_user.licences_held_before)
+        return [pk for pk in live if pk in held]
+    return live
+
+
 def org_user_get(*, organization: Organization, pk: int) -> OrgUser | None:
     return OrgUser.objects.filter(organization=organization, pk=pk).first()
 
@@ -129,7 +193,7 @@ def is_licensed(*, organization_id: int, product_code: str, email: str) -> bool:
                 org_user__organization_id=organization_id,
                 email_lower=email,
                 subscription__plan__product__code=product_code,
-                subscription__status__in=(Subscription.Status.ACTIVE, Subscription.Status.PAST_DUE),
+                subscription__status__in=LIVE_STATUSES,
             )
             .exists()
         )

@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from audit.services import audit_record
 from subscriptions import notifications, seat_changes
-from subscriptions.errors import InvalidInput
+from subscriptions.errors import Conflict, InvalidInput
 from subscriptions.models import Organization, SeatChange, Subscription
 
 from .errors import (
@@ -29,6 +29,7 @@ from .errors import (
     SubscriptionNotLive,
 )
 from .models import LicenceAssignment, LicenceNotice, OrgUser, PendingLicence
+from .selectors import licences_offered
 
 
 def _org_user_snapshot(org_user: OrgUser) -> dict:
@@ -150,35 +151,71 @@ def org_user_update(
     name: str | None = None,
     email: str | None = None,
     status: str | None = None,
+    subscription_ids: Iterable[int] | None = None,
     actor=None,
     actor_label: str = "",
     request=None,
 ) -> OrgUser:
-    """Change a user's name, email or status. A status that cannot hold a licence
-    frees every licence the user held, in the same transaction."""
+    """Change a user's name, email or status.
+
+    - A status that cannot hold a licence frees every licence the user held, in the
+      same transaction, and remembers which (`licences_held_before`).
+    - Making a user who holds none (Inactive, Room…) Active or Locked gives them a
+      licence of each of `subscription_ids`, by default `selectors.licences_offered`
+      (what they held before). All or nothing, under the subscriptions' row locks: if
+      one is not available (NoLicenceAvailable, with the increase to offer) nothing
+      changes, so a user never becomes Active without the licences they were given.
+      `subscription_ids` means nothing for any other change.
+    """
+    current = (
+        OrgUser.objects.filter(pk=org_user.pk).only("status", "organization", "licences_held_before").get()
+    )
+    new_status = current.status if status is None else _clean_status(status)
+    activating = new_status in OrgUser.LICENSED_STATUSES and not current.can_hold_licence
+    if activating:
+        chosen = list(
+            licences_offered(organization=current.organization, org_user=current)
+            if subscription_ids is None
+            else subscription_ids
+        )
+    else:
+        chosen = []
     with transaction.atomic():
+        subscriptions = _lock_subscriptions(current.organization, chosen)
         org_user = OrgUser.objects.select_for_update().get(pk=org_user.pk)
         before = _org_user_snapshot(org_user)
+        was_licensed = org_user.can_hold_licence
+        if activating != (new_status in OrgUser.LICENSED_STATUSES and not was_licensed):
+            # Their status changed between the read above and the lock.
+            raise Conflict(f"{org_user.name} was changed at the same time: look again and retry.")
         new_name, new_email = _clean_name_and_email(
             org_user.name if name is None else name, org_user.email if email is None else email
         )
-        new_status = org_user.status if status is None else _clean_status(status)
         if new_email != org_user.email.lower() and _email_taken(
             org_user.organization, new_email, exclude_pk=org_user.pk
         ):
             raise EmailAlreadyUsed(new_email)
         org_user.name, org_user.email, org_user.status = new_name, new_email, new_status
-        org_user.save(update_fields=["name", "email", "status", "updated_at"])
-        freed = []
+        fields = ["name", "email", "status", "updated_at"]
+        freed, given = [], []
         if not org_user.can_hold_licence:
-            freed = list(
-                LicenceAssignment.objects.filter(org_user=org_user).values_list(
-                    "subscription__plan__product__code", flat=True
-                )
+            held = list(
+                LicenceAssignment.objects.filter(org_user=org_user)
+                .order_by("subscription_id")
+                .values_list("subscription_id", "subscription__plan__product__code")
             )
+            freed = [code for _, code in held]
+            if was_licensed:
+                org_user.licences_held_before = [pk for pk, _ in held]
+                fields.append("licences_held_before")
             LicenceAssignment.objects.filter(org_user=org_user).delete()
             # Nobody waits for a licence they could not hold.
             PendingLicence.objects.filter(org_user=org_user).delete()
+        org_user.save(update_fields=fields)
+        if org_user.can_hold_licence and not was_licensed:
+            for subscription in subscriptions:
+                _assign_locked(subscription=subscription, org_user=org_user)
+                given.append(subscription.plan.product.code)
         after = _org_user_snapshot(org_user)
         if after != before:
             audit_record(
@@ -188,7 +225,7 @@ def org_user_update(
                 actor_label=actor_label,
                 obj=org_user,
                 before=before,
-                after={**after, "licences_freed": freed},
+                after={**after, "licences_freed": freed, "licences_given": given},
                 request=request,
             )
     return org_user

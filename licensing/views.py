@@ -5,7 +5,7 @@ objects up inside it; a refused action changes nothing and is shown as a message
 on the page, with the offer to increase seats when no licence is left.
 """
 
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 from django.contrib import messages
 from django.core.paginator import Paginator
@@ -50,13 +50,18 @@ def _report(request, error: DomainError) -> None:
 BUY_SEAT_SESSION_KEY = "buy_seat"
 
 
-def _offer_buying_a_seat(request, error: NoLicenceAvailable, *, user_pk=None, values=None):
+def _offer_buying_a_seat(
+    request, error: NoLicenceAvailable, *, user_pk=None, values=None, status=None, subscription_ids=None
+):
     """No licence left for an Active or Locked user: send the admin to the offer to add
-    the user anyway and increase the licences by 1."""
+    the user (or make them Active or Locked: `status`, with `subscription_ids`) anyway
+    and increase the licences by 1."""
     request.session[BUY_SEAT_SESSION_KEY] = {
         "subscription": error.subscription.pk,
         "user": user_pk,
         "values": values,
+        "status": status,
+        "subscriptions": subscription_ids or [],
         "next": _wizard_target(request),
     }
     return redirect("portal:admin_buy_seat", error.subscription.pk)
@@ -87,6 +92,39 @@ def _with_licence_cells(users, rows):
             for row in rows
         ]
     return users
+
+
+def _licence_choices(rows, ticked):
+    """The live subscriptions as licence checkboxes: ticked or not (ids as strings, as
+    forms send them), with the seat counts for "(N available)"."""
+    return [
+        {**row, "ticked": str(row["subscription"].pk) in ticked}
+        for row in rows
+        if row["subscription"].is_live
+    ]
+
+
+def _add_user_form(organization, rows, form_values=None):
+    """The Add-user form's values, by default an Active user with a licence of every
+    live product (`selectors.licences_offered`): in OpenCRM's words an Active user is a
+    user with a licence, and where none is left saving offers the increase."""
+    form = form_values or {
+        "status": OrgUser.Status.ACTIVE,
+        "subscriptions": [str(pk) for pk in selectors.licences_offered(organization=organization)],
+    }
+    return {"form": form, "licence_choices": _licence_choices(rows, set(form.get("subscriptions", [])))}
+
+
+def _given_licences(org_user) -> str:
+    products = sorted(
+        a.subscription.plan.product.name
+        for a in org_user.licences.select_related("subscription__plan__product")
+    )
+    if not products:
+        return ", without a licence."
+    if len(products) == 1:
+        return f" with a {products[0]} licence."
+    return f" with {', '.join(products[:-1])} and {products[-1]} licences."
 
 
 @org_member_required()
@@ -147,7 +185,7 @@ def _render_manage(request, form_values=None, status=200):
             "search": search,
             "statuses": OrgUser.Status.choices,
             "licensed_statuses": OrgUser.LICENSED_STATUSES,
-            "form": form_values or {"status": OrgUser.Status.ACTIVE},
+            **_add_user_form(organization, rows, form_values),
             "increase_url": request.session.pop("increase_url", None),
             "buy_seat_offer": request.session.pop("buy_seat_offer", None),
             "is_admin": request.membership.role == "admin",
@@ -201,21 +239,75 @@ def _org_user_or_404(request, pk: int) -> OrgUser:
 @org_member_required(admin=True)
 @require_POST
 def org_user_status(request, pk: int):
+    """Change a user's status. Making a user who holds no licence Active or Locked first
+    asks which licences they get (the activation page), then gives them all at once or,
+    with one not available, offers to increase the licences by 1."""
     org_user = _org_user_or_404(request, pk)
+    status = request.POST.get("status", "")
+    activating = status in OrgUser.LICENSED_STATUSES and not org_user.can_hold_licence
+    if activating and request.POST.get("licences_chosen") != "yes":
+        query = {"status": status, **({"next": _wizard_target(request)} if _wizard_target(request) else {})}
+        return redirect(reverse("licensing:user_activate", args=[pk]) + "?" + urlencode(query))
+    subscription_ids = None
+    if activating:
+        try:
+            subscription_ids = [int(value) for value in request.POST.getlist("subscriptions")]
+        except ValueError:
+            messages.error(request, "Choose products from the list.")
+            return _back(request)
     try:
         services.org_user_update(
             org_user=org_user,
-            status=request.POST.get("status", ""),
+            status=status,
+            subscription_ids=subscription_ids,
             actor=request.user,
             request=request,
         )
+    except NoLicenceAvailable as error:
+        if activating:
+            return _offer_buying_a_seat(
+                request, error, user_pk=org_user.pk, status=status, subscription_ids=subscription_ids
+            )
+        _report(request, error)
     except DomainError as error:
         _report(request, error)
     else:
         org_user.refresh_from_db()
-        note = "" if org_user.can_hold_licence else " Their licences are now free."
-        messages.success(request, f"{org_user.name} is now {org_user.get_status_display()}.{note}")
+        if activating:
+            note = _given_licences(org_user)
+        else:
+            note = "." if org_user.can_hold_licence else ". Their licences are now free."
+        messages.success(request, f"{org_user.name} is now {org_user.get_status_display()}{note}")
     return _back(request)
+
+
+@org_member_required(admin=True)
+def org_user_activate(request, pk: int):
+    """Which licences a user made Active or Locked gets: those they held before ticked
+    (for one who never held any, every product), each with how many are available."""
+    org_user = _org_user_or_404(request, pk)
+    status = request.GET.get("status", "")
+    if status not in OrgUser.LICENSED_STATUSES or org_user.can_hold_licence:
+        messages.info(request, f"{org_user.name} is {org_user.get_status_display()}: nothing to choose.")
+        return _back(request)
+    rows = _subscription_rows(request.organization)
+    offered = selectors.licences_offered(organization=request.organization, org_user=org_user)
+    held_before = set(org_user.licences_held_before or [])
+    choices = _licence_choices(rows, {str(pk) for pk in offered})
+    for choice in choices:
+        choice["held_before"] = choice["subscription"].pk in held_before
+    return render(
+        request,
+        "licensing/activate.html",
+        {
+            "org_user": org_user,
+            "status": status,
+            "status_label": OrgUser.Status(status).label,
+            "licence_choices": choices,
+            "never_held": org_user.licences_held_before is None,
+            "next": _wizard_target(request),
+        },
+    )
 
 
 @org_member_required(admin=True)
@@ -387,7 +479,8 @@ def wizard_step(request, step: str):
             "rows": rows,
             "users": users,
             "statuses": OrgUser.Status.choices,
-            "form": {"status": OrgUser.Status.ACTIVE},
+            "licensed_statuses": OrgUser.LICENSED_STATUSES,
+            **_add_user_form(organization, rows),
             "here": request.path,
             "is_admin": True,
         },

@@ -219,6 +219,38 @@ def licence_buy_seat(
         )
 
 
+def activate_user_buying_seat(
+    *,
+    subscription: Subscription,
+    org_user: OrgUser,
+    status: str,
+    subscription_ids=(),
+    requested_by=None,
+    request=None,
+) -> SeatChange:
+    """Make a user who holds no licence (Inactive, Room…) Active or Locked although
+    `subscription` has none left: in one transaction their status changes (with the
+    licences of the other chosen subscriptions), a seat change adding 1 seat is started
+    and they wait for its licence, given when the change is applied."""
+    if status not in OrgUser.LICENSED_STATUSES:
+        raise InvalidInput("Only Active or Locked users need a licence: no seat to buy.", field="status")
+    if org_user.organization_id != subscription.organization_id:
+        raise InvalidInput("That user is not in this subscription's organization.")
+    other_ids = [int(pk) for pk in subscription_ids if int(pk) != subscription.pk]
+    actor = requested_by if getattr(requested_by, "is_authenticated", False) else None
+    with transaction.atomic():
+        org_user = licensing_services.org_user_update(
+            org_user=org_user, status=status, subscription_ids=other_ids, actor=actor, request=request
+        )
+        return _start_increase_by_one(
+            subscription=subscription,
+            org_user=org_user,
+            requested_by=actor,
+            requested_via="dashboard",
+            request=request,
+        )
+
+
 def add_user_buying_seat_for_api(
     *, subscription, name, email, status, subscription_ids, actor=None, actor_label="", request=None
 ) -> BoughtSeat:

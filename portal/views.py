@@ -559,7 +559,8 @@ def _buy_seat_page(request, offer, *, error="", status=200):
             "subscription": subscription,
             "org_user": offer["org_user"],
             "values": values,
-            "status_label": dict(OrgUser.Status.choices).get(values.get("status"), ""),
+            "status_label": dict(OrgUser.Status.choices).get(values.get("status") or offer.get("status"), ""),
+            "activating": bool(offer["org_user"] and offer.get("status")),
             "open_change": seat_changes.open_seat_change(subscription=subscription),
             "preview": preview,
             "preview_error": preview_error,
@@ -587,7 +588,17 @@ def buy_seat(request):
         return _buy_seat_page(request, offer, error="Accept the terms to increase your licences.", status=400)
     subscription = access.subscription
     try:
-        if offer["org_user"] is not None:
+        if offer["org_user"] is not None and offer.get("status"):
+            org_user = offer["org_user"]
+            seat_change = services.activate_user_buying_seat(
+                subscription=subscription,
+                org_user=org_user,
+                status=offer["status"],
+                subscription_ids=[int(pk) for pk in offer.get("subscriptions", []) if str(pk).isdigit()],
+                requested_by=access.user,
+                request=request,
+            )
+        elif offer["org_user"] is not None:
             org_user = offer["org_user"]
             seat_change = services.licence_buy_seat(
                 subscription=subscription, org_user=org_user, requested_by=access.user, request=request

@@ -24,15 +24,12 @@ def subscription_detail(request, pk: int):
     )
     if subscription is None:
         raise Http404
-    in_use = subscription.licence_assignments.count()
     open_change = seat_changes.open_seat_change(subscription=subscription)
     return render(
         request,
         "subscriptions/detail.html",
         {
             "subscription": subscription,
-            "licences_in_use": in_use,
-            "available": max(seat_changes.licence_ceiling(subscription, open_change) - in_use, 0),
             "suggested_total": request.GET.get("new_total", ""),
             "is_admin": request.membership.role == Membership.Role.ADMIN,
             "open_change": open_change,

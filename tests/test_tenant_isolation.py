@@ -162,6 +162,7 @@ def object_kwargs(world):
         "subscriptions:api_key_revoke": [{"pk": b.key_b.pk}],
         "subscriptions:invitation": [{"token": b.invitation_token_b}],
         "licensing:user_status": [{"pk": b.user_b.pk}],
+        "licensing:user_activate": [{"pk": b.user_b.pk}],
         "licensing:import_preview": [{"pk": b.import_b.pk}],
         "licensing:user_delete": [{"pk": b.user_b.pk}],
         "licensing:assign": [

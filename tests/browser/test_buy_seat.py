@@ -41,7 +41,7 @@ def test_adding_an_active_user_with_no_licence_left_buys_the_seat_and_licenses_t
     page.get_by_label("Name", exact=True).fill("Nia New")
     page.get_by_label("Email", exact=True).fill("nia@acme.example")
     page.get_by_label("Status", exact=True).select_option("active")
-    page.get_by_label("Documents (0 available)").check()
+    page.get_by_label("Documents (none available: saving offers to increase your licences by 1)").check()
     page.get_by_role("button", name="Add user").click()
 
     expect(page.get_by_role("heading", name="No licences available")).to_be_visible()

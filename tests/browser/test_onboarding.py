@@ -47,6 +47,7 @@ def test_a_new_organization_is_walked_through_setup_end_to_end(page, screenshot)
 
     expect(page.get_by_role("heading", name="Step 4 of 4: Your unique links")).to_be_visible()
     expect(page.get_by_role("link", name="Get your links again")).to_be_visible()
+    expect(page.get_by_text("“Opero Documents is now active”")).to_be_visible()
     page.get_by_role("button", name="Finish setup").click()
 
     expect(page.get_by_role("heading", name="My subscriptions")).to_be_visible()

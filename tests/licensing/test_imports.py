@@ -217,3 +217,62 @@ def test_a_file_is_checked_against_the_total_a_scheduled_decrease_leaves(organiz
         "leaves 3. Remove 1 Documents licence from the file, or withdraw the decrease."
     ]
     assert plan.seat_increases == []
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        # A European Excel's "CSV UTF-8": semicolons (the comma is the decimal sign) and a BOM.
+        "\ufeffname;email;status;products\r\nAda Lovelace;ada@example.com;Active;documents,signature\r\n"
+        "Bea Locked;bea@example.com;Locked;documents\r\n".encode(),
+        # Excel's explicit separator line.
+        b"sep=;\nname;email;status;products\nAda Lovelace;ada@example.com;Active;documents,signature\n"
+        b"Bea Locked;bea@example.com;Locked;documents\n",
+        # Tab-separated, copied out of a spreadsheet.
+        b"\xef\xbb\xbfname\temail\tstatus\tproducts\n"
+        b"Ada Lovelace\tada@example.com\tActive\tdocuments;signature\n"
+        b"Bea Locked\tbea@example.com\tLocked\tdocuments\n",
+    ],
+    ids=["semicolons-with-bom", "sep-line", "tabs"],
+)
+def test_semicolon_and_tab_separated_files_with_a_bom_import_like_commas(organization, raw):
+    user_import = imports.user_import_create(organization=organization, filename="u.csv", raw=raw)
+
+    plan = imports.plan_import(organization=organization, text=user_import.content)
+
+    assert plan.ok, plan.problems + [e for r in plan.rows for e in r.errors]
+    assert (plan.rows[0].email, plan.rows[0].products) == ("ada@example.com", ("documents", "signature"))
+    first_line = 3 if raw.startswith(b"sep=") else 2
+    assert [r.line for r in plan.rows] == [first_line, first_line + 1]
+    assert imports.user_import_apply(user_import=user_import)["create"] == 2
+    assert set(
+        LicenceAssignment.objects.values_list("org_user__email", "subscription__plan__product__code")
+    ) == {
+        ("ada@example.com", "documents"),
+        ("ada@example.com", "signature"),
+        ("bea@example.com", "documents"),
+    }
+
+
+def test_a_header_split_by_another_character_says_which_separators_work(organization):
+    problem = imports.plan_import(
+        organization=organization, text="name|email|status\nA|a@b.c|Active\n"
+    ).problems[0]
+
+    assert "separated by commas, semicolons or tabs" in problem
+    assert "missing: name, email, status" in problem
+
+
+def test_a_file_making_an_inactive_user_active_without_products_says_they_get_no_licence(organization):
+    OrgUserFactory(
+        organization=organization, email="cal@example.com", name="Cal", status=OrgUser.Status.INACTIVE
+    )
+
+    plan = imports.plan_import(
+        organization=organization, text="name,email,status\nCal,cal@example.com,Active\n"
+    )
+
+    assert plan.rows[0].changes == [
+        "status Inactive → Active",
+        "gets no licence: list the products in the file to give them",
+    ]

@@ -284,3 +284,226 @@ def test_while_a_decrease_waits_for_the_period_end_no_licence_is_given_beyond_it
     assert (seats.maximum, seats.active, seats.available, seats.scheduled_maximum) == (5, 3, 0, 3)
     (listed,) = selectors.subscriptions_with_seats(organization=subscription.organization)
     assert selectors.seat_summary(listed) == seats
+
+
+# --- Making a user Active or Locked again (OpenCRM: "a check to see whether there is a
+# user licence available", and the increase offered when there is none) ---------------
+
+
+def two_products(documents_quantity=3, signature_quantity=3):
+    documents = SubscriptionFactory(quantity=documents_quantity)
+    signature = SubscriptionFactory(
+        organization=documents.organization,
+        plan=PlanFactory(product=ProductFactory(code="signature")),
+        quantity=signature_quantity,
+    )
+    return documents, signature
+
+
+def held(org_user):
+    return set(org_user.licences.values_list("subscription__plan__product__code", flat=True))
+
+
+def test_a_user_made_active_again_gets_back_the_licences_they_held_when_made_inactive():
+    documents, signature = two_products()
+    cal = OrgUserFactory(organization=documents.organization, name="Cal")
+    LicenceAssignmentFactory(subscription=signature, org_user=cal)
+
+    services.org_user_update(org_user=cal, status=OrgUser.Status.INACTIVE)
+    cal.refresh_from_db()
+    assert held(cal) == set() and cal.licences_held_before == [signature.pk]
+    services.org_user_update(org_user=cal, status=OrgUser.Status.ROOM)  # still none to free
+    cal.refresh_from_db()
+    assert cal.licences_held_before == [signature.pk]
+
+    services.org_user_update(org_user=cal, status=OrgUser.Status.LOCKED)
+
+    assert held(cal) == {"signature"}
+    event = AuditEvent.objects.filter(action="org_user.updated").latest("pk")
+    assert event.before["status"] == "room" and event.after["licences_given"] == ["signature"]
+
+
+def test_making_a_user_active_with_no_licence_left_changes_nothing_and_offers_the_increase():
+    documents, signature = two_products(documents_quantity=1)
+    cal = OrgUserFactory(organization=documents.organization, status=OrgUser.Status.INACTIVE)
+    LicenceAssignmentFactory(subscription=documents)  # the last Documents licence
+
+    with pytest.raises(NoLicenceAvailable) as refused:
+        services.org_user_update(
+            org_user=cal, status=OrgUser.Status.ACTIVE, subscription_ids=[signature.pk, documents.pk]
+        )
+
+    assert refused.value.subscription == documents
+    assert refused.value.increase_url.endswith("?new_total=2")
+    cal.refresh_from_db()
+    assert cal.status == OrgUser.Status.INACTIVE and held(cal) == set()  # not even Signature
+
+
+def test_the_admins_choice_replaces_what_they_held_even_an_empty_one():
+    documents, signature = two_products()
+    cal = OrgUserFactory(
+        organization=documents.organization,
+        status=OrgUser.Status.INACTIVE,
+        licences_held_before=[documents.pk],
+    )
+    dee = OrgUserFactory(
+        organization=documents.organization,
+        status=OrgUser.Status.INACTIVE,
+        licences_held_before=[documents.pk],
+    )
+
+    services.org_user_update(org_user=cal, status=OrgUser.Status.ACTIVE, subscription_ids=[signature.pk])
+    services.org_user_update(org_user=dee, status=OrgUser.Status.ACTIVE, subscription_ids=[])
+
+    assert held(cal) == {"signature"}
+    assert held(dee) == set()
+    # Shown as such: Cal and Dee have no Documents licence, Dee no Signature one.
+    assert seats(documents).unlicensed == 2 and seats(signature).unlicensed == 1
+
+
+def test_a_user_who_never_held_a_licence_gets_every_live_product_by_default():
+    documents, signature = two_products()
+    SubscriptionFactory(
+        organization=documents.organization,
+        plan=PlanFactory(product=ProductFactory(code="archive")),
+        status=Subscription.Status.CANCELLED,
+    )
+    room = OrgUserFactory(organization=documents.organization, status=OrgUser.Status.ROOM)
+
+    assert selectors.licences_offered(organization=documents.organization, org_user=room) == [
+        documents.pk,
+        signature.pk,
+    ]
+    services.org_user_update(org_user=room, status=OrgUser.Status.ACTIVE)
+
+    assert held(room) == {"documents", "signature"}
+
+
+def test_a_cancelled_subscription_held_before_is_not_offered_again():
+    documents, signature = two_products()
+    cal = OrgUserFactory(organization=documents.organization)
+    LicenceAssignmentFactory(subscription=documents, org_user=cal)
+    LicenceAssignmentFactory(subscription=signature, org_user=cal)
+    services.org_user_update(org_user=cal, status=OrgUser.Status.INACTIVE)
+    Subscription.objects.filter(pk=signature.pk).update(status=Subscription.Status.CANCELLED)
+
+    services.org_user_update(org_user=cal, status=OrgUser.Status.ACTIVE)
+
+    assert held(cal) == {"documents"}
+
+
+def test_choosing_another_organizations_subscription_is_refused():
+    documents, _ = two_products()
+    elsewhere = SubscriptionFactory()
+    cal = OrgUserFactory(organization=documents.organization, status=OrgUser.Status.INACTIVE)
+
+    with pytest.raises(InvalidInput):
+        services.org_user_update(org_user=cal, status=OrgUser.Status.ACTIVE, subscription_ids=[elsewhere.pk])
+
+    assert not LicenceAssignment.objects.filter(org_user=cal).exists()
+
+
+def test_an_import_that_makes_users_inactive_remembers_their_licences_too():
+    from licensing import imports
+    from licensing.models import UserImport
+
+    documents, signature = two_products()
+    cal = OrgUserFactory(organization=documents.organization, email="cal@example.com", name="Cal")
+    LicenceAssignmentFactory(subscription=documents, org_user=cal)
+    LicenceAssignmentFactory(subscription=signature, org_user=cal)
+    user_import = UserImport.objects.create(
+        organization=documents.organization,
+        filename="u.csv",
+        content="name,email,status\nCal,cal@example.com,Inactive\n",
+    )
+
+    imports.user_import_apply(user_import=user_import)
+
+    cal.refresh_from_db()
+    assert cal.licences_held_before == sorted([documents.pk, signature.pk]) and held(cal) == set()
+    services.org_user_update(org_user=cal, status=OrgUser.Status.ACTIVE)
+    assert held(cal) == {"documents", "signature"}
+
+
+def test_users_made_inactive_before_the_field_existed_are_remembered_from_the_audit_log():
+    import importlib
+
+    from django.apps import apps
+
+    migration = importlib.import_module("licensing.migrations.0006_org_user_licences_held_before")
+    documents, signature = two_products()
+    cal = OrgUserFactory(organization=documents.organization, name="Cal")
+    LicenceAssignmentFactory(subscription=signature, org_user=cal)
+    services.org_user_update(org_user=cal, status=OrgUser.Status.INACTIVE)
+    services.org_user_update(org_user=cal, name="Cal Renamed")  # a later event freeing nothing
+    OrgUser.objects.filter(pk=cal.pk).update(licences_held_before=None)
+
+    migration.from_the_audit_log(apps, None)
+
+    cal.refresh_from_db()
+    assert cal.licences_held_before == [signature.pk]
+
+
+def test_an_api_client_making_a_user_active_gets_their_licences_back_or_a_409():
+    from tests.licensing.test_api import api_key_for, key_client
+
+    documents = SubscriptionFactory(quantity=1)
+    cal = OrgUserFactory(organization=documents.organization)
+    LicenceAssignmentFactory(subscription=documents, org_user=cal)
+    services.org_user_update(org_user=cal, status=OrgUser.Status.INACTIVE)
+    client = key_client(api_key_for(documents.organization))
+
+    LicenceAssignmentFactory(subscription=documents)  # someone took the freed licence
+    refused = client.patch(f"/api/v1/users/{cal.pk}/", {"status": "active"}, content_type="application/json")
+    assert refused.status_code == 409 and refused.json()["code"] == "no_licence_available"
+    cal.refresh_from_db()
+    assert cal.status == OrgUser.Status.INACTIVE
+
+    LicenceAssignment.objects.exclude(org_user=cal).delete()
+    response = client.patch(f"/api/v1/users/{cal.pk}/", {"status": "active"}, content_type="application/json")
+    assert response.status_code == 200
+    assert LicenceAssignment.objects.filter(org_user=cal, subscription=documents).exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_twenty_users_made_active_at_once_for_three_free_seats_leave_nobody_active_without_one():
+    import threading
+
+    from django.db import connection
+
+    subscription = SubscriptionFactory(quantity=3)
+    dormant = [
+        OrgUserFactory(
+            organization=subscription.organization,
+            status=OrgUser.Status.INACTIVE,
+            licences_held_before=[subscription.pk],
+        )
+        for _ in range(20)
+    ]
+    start = threading.Barrier(len(dormant))
+    outcomes, lock = [], threading.Lock()
+
+    def activate(org_user):
+        try:
+            start.wait()
+            services.org_user_update(org_user=org_user, status=OrgUser.Status.ACTIVE)
+            result = "active"
+        except NoLicenceAvailable:
+            result = "refused"
+        except Exception as unexpected:
+            result = f"error: {unexpected!r}"
+        finally:
+            connection.close()
+        with lock:
+            outcomes.append(result)
+
+    threads = [threading.Thread(target=activate, args=(user,)) for user in dormant]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+
+    assert sorted(outcomes) == ["active"] * 3 + ["refused"] * 17
+    active = OrgUser.objects.filter(organization=subscription.organization, status=OrgUser.Status.ACTIVE)
+    assert active.count() == 3
+    assert LicenceAssignment.objects.filter(subscription=subscription, org_user__in=active).count() == 3

@@ -35,16 +35,23 @@ def test_anonymous_visitors_are_sent_to_sign_in(client):
     assert response["Location"].startswith("/accounts/login/?next=/dashboard/")
 
 
-def test_my_subscriptions_shows_active_maximum_and_available(admin_client):
+def test_my_subscriptions_labels_each_count_by_what_it_counts(admin_client):
     subscription = SubscriptionFactory(organization=admin_client.organization, quantity=5)
     LicenceAssignmentFactory(subscription=subscription)
-    LicenceAssignmentFactory(subscription=subscription)
+    LicenceAssignmentFactory(subscription=subscription, org_user__status=OrgUser.Status.LOCKED)
+    # Active and Locked people without the licence are shown as such; others need none.
+    OrgUserFactory(organization=admin_client.organization, status=OrgUser.Status.ACTIVE)
+    OrgUserFactory(organization=admin_client.organization, status=OrgUser.Status.LOCKED)
+    OrgUserFactory(organization=admin_client.organization, status=OrgUser.Status.INACTIVE)
+    OrgUserFactory(status=OrgUser.Status.ACTIVE)  # another organization's
 
     page = admin_client.get("/dashboard/").content.decode()
 
-    assert 'Number of active users</dt><dd data-testid="active">2<' in page
-    assert 'Maximum active users</dt><dd data-testid="maximum">5<' in page
+    assert 'Users with a Documents licence</dt><dd data-testid="active">2<' in page
+    assert 'Documents licences paid for</dt><dd data-testid="maximum">5<' in page
     assert 'Licences available</dt><dd data-testid="available">3<' in page
+    assert 'Active or Locked users without a Documents licence</dt><dd data-testid="unlicensed">2<' in page
+    assert "Number of active users" not in page
     assert f'href="/subscriptions/{subscription.pk}/"' in page
 
 
@@ -218,4 +225,119 @@ def test_while_a_decrease_is_scheduled_the_pages_count_only_the_licences_it_leav
 
     assert f'data-testid="scheduled-maximum">(3 from {end.day} {end:%B %Y})' in dashboard
     assert 'Licences available</dt><dd data-testid="available">1<' in dashboard
-    assert "Licences available</dt><dd>1<" in detail
+    assert 'Licences available</dt><dd data-testid="available">1<' in detail
+    assert f'data-testid="scheduled-maximum">(3 from {end.day} {end:%B %Y})' in detail
+
+
+# --- Making a user Active or Locked asks which licences they get -------------------------
+
+
+def test_making_an_inactive_user_active_asks_which_licences_with_those_held_before_ticked(admin_client):
+    organization = admin_client.organization
+    documents = SubscriptionFactory(organization=organization, quantity=3)
+    signature = SubscriptionFactory(
+        organization=organization, plan=PlanFactory(product__code="signature", product__name="Signature")
+    )
+    cal = OrgUserFactory(organization=organization, name="Cal", status=OrgUser.Status.INACTIVE)
+    cal.licences_held_before = [signature.pk]
+    cal.save()
+
+    response = admin_client.post(f"/licences/users/{cal.pk}/status/", {"status": "active"})
+
+    assert response.status_code == 302
+    assert response["Location"] == f"/licences/users/{cal.pk}/activate/?status=active"
+    cal.refresh_from_db()
+    assert cal.status == OrgUser.Status.INACTIVE  # nothing changes before the choice
+    page = admin_client.get(response["Location"]).content.decode()
+    assert "Make Cal Active" in page
+    assert f'value="{signature.pk}" checked> Signature' in page and "held before" in page
+    assert f'value="{documents.pk}"> Documents (3 available)' in page
+
+    response = admin_client.post(
+        f"/licences/users/{cal.pk}/status/",
+        {"status": "active", "licences_chosen": "yes", "subscriptions": [signature.pk, documents.pk]},
+        follow=True,
+    )
+
+    assert "Cal is now Active with Documents and Signature licences" in response.content.decode()
+    assert set(LicenceAssignment.objects.filter(org_user=cal).values_list("subscription", flat=True)) == {
+        documents.pk,
+        signature.pk,
+    }
+
+
+def test_making_a_user_active_without_a_licence_left_offers_to_activate_and_increase_by_one(admin_client):
+    organization = admin_client.organization
+    documents = SubscriptionFactory(organization=organization, quantity=1)
+    LicenceAssignmentFactory(subscription=documents)
+    cal = OrgUserFactory(organization=organization, name="Cal", status=OrgUser.Status.INACTIVE)
+
+    page = admin_client.get(f"/licences/users/{cal.pk}/activate/?status=locked").content.decode()
+    assert f'value="{documents.pk}" checked> Documents (none available: saving offers to increase' in page
+
+    response = admin_client.post(
+        f"/licences/users/{cal.pk}/status/",
+        {"status": "locked", "licences_chosen": "yes", "subscriptions": [documents.pk]},
+    )
+
+    assert response["Location"] == f"/subscriptions/{documents.pk}/buy-seat/"
+    cal.refresh_from_db()
+    assert cal.status == OrgUser.Status.INACTIVE
+    offer = admin_client.get(response["Location"]).content.decode()
+    assert "Make Cal Locked and increase my licences by 1" in offer
+
+    response = admin_client.post(response["Location"], {"accept_terms": "yes"})
+
+    change = documents.seat_changes.get()
+    assert response["Location"] == f"/subscriptions/{documents.pk}/changes/{change.number}/"
+    assert (change.old_quantity, change.new_quantity) == (1, 2)
+    cal.refresh_from_db()
+    assert cal.status == OrgUser.Status.LOCKED
+    assert cal.pending_licences.get().seat_change == change
+    manage = admin_client.get("/licences/").content.decode()
+    assert "Waiting for licence" in manage
+
+
+def test_switching_between_active_and_locked_asks_nothing(admin_client):
+    documents = SubscriptionFactory(organization=admin_client.organization)
+    cal = LicenceAssignmentFactory(subscription=documents, org_user__name="Cal").org_user
+
+    response = admin_client.post(f"/licences/users/{cal.pk}/status/", {"status": "locked"}, follow=True)
+
+    assert "Cal is now Locked." in response.content.decode()
+    assert LicenceAssignment.objects.filter(org_user=cal).exists()
+
+
+def test_the_add_user_form_ticks_every_live_product_and_warns_where_none_is_left(admin_client):
+    organization = admin_client.organization
+    documents = SubscriptionFactory(organization=organization, quantity=2)
+    signature = SubscriptionFactory(
+        organization=organization,
+        plan=PlanFactory(product__code="signature", product__name="Signature"),
+        quantity=1,
+    )
+    LicenceAssignmentFactory(subscription=signature)
+    cancelled = SubscriptionFactory(
+        organization=organization,
+        plan=PlanFactory(product__code="archive", product__name="Archive"),
+        status=Subscription.Status.CANCELLED,
+    )
+
+    page = admin_client.get("/licences/").content.decode()
+
+    assert f'value="{documents.pk}" checked> Documents (2 available)' in page
+    assert f'value="{signature.pk}" checked> Signature (none available: saving offers to increase' in page
+    assert f'name="subscriptions" value="{cancelled.pk}"' not in page
+
+
+def test_manage_subscription_shows_the_same_labelled_counts(admin_client):
+    subscription = SubscriptionFactory(organization=admin_client.organization, quantity=4)
+    LicenceAssignmentFactory(subscription=subscription)
+    OrgUserFactory(organization=admin_client.organization, status=OrgUser.Status.LOCKED)
+
+    page = admin_client.get(f"/subscriptions/{subscription.pk}/").content.decode()
+
+    assert 'Users with a Documents licence</dt><dd data-testid="active">1<' in page
+    assert 'Documents licences paid for</dt><dd data-testid="maximum">4<' in page
+    assert 'Licences available</dt><dd data-testid="available">3<' in page
+    assert 'without a Documents licence</dt><dd data-testid="unlicensed">1<' in page

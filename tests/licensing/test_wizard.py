@@ -26,7 +26,7 @@ def test_a_new_organizations_admin_is_walked_through_setup_first(new_admin):
     assert response.redirect_chain[-1][0] == "/welcome/subscriptions/"
     page = response.content.decode()
     assert "Step 1 of 4: Your subscriptions" in page
-    assert "Maximum active users" in page and "Licences available" in page
+    assert "Documents licences paid for" in page and "Licences available" in page
 
 
 def test_the_wizard_resumes_where_the_admin_left_off(new_admin):
@@ -88,3 +88,12 @@ def test_redirects_back_into_the_wizard_never_leave_the_site(new_admin):
         {"name": "Bo", "email": "bo@example.com", "status": "room", "next": "https://evil.example/welcome/"},
     )
     assert response["Location"] == "/licences/"
+
+
+def test_the_links_step_names_the_email_as_it_was_sent(new_admin, settings):
+    settings.VENDOR_NAME = "Acme Software"
+
+    page = new_admin.get("/welcome/links/").content.decode()
+
+    assert "“Acme Software Documents is now active”" in page
+    assert "<em>Product</em>" not in page

@@ -5,8 +5,8 @@ import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Subquery, Value
-from django.db.models.functions import Coalesce
+from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Subquery, Value, Window
+from django.db.models.functions import Coalesce, RowNumber
 from django.utils import timezone
 
 from accounts.models import User
@@ -14,7 +14,7 @@ from agreements.models import Agreement
 from audit.models import AuditEvent
 from billing.models import Payment
 from licensing import selectors as licensing
-from licensing.models import LicenceAssignment
+from licensing.models import LicenceAssignment, SeatSyncAttempt
 from subscriptions.links import LINK_ACTIONS_EMAILED
 from subscriptions.models import (
     CapabilityLink,
@@ -39,6 +39,7 @@ QUEUE_SORTS = {
     "largest": ("-decrease_size", "signed_at"),
 }
 ACCOUNT_PAGE_ROWS = 50
+ATTEMPTS_SHOWN = 10  # per push, on the account page
 
 
 def licences_kept(seat_change: SeatChange) -> int:
@@ -308,7 +309,7 @@ def account_overview(*, organization: Organization, now: datetime | None = None)
             .select_related("subscription__plan__product", "requested_by", "decided_by")
             .order_by("-created_at")[:ACCOUNT_PAGE_ROWS]
         ),
-        seat_syncs=list(
+        seat_syncs=_with_latest_attempts(
             SeatSync.objects.filter(subscription__organization=organization)
             .select_related("subscription__plan__product", "seat_change")
             .order_by("-created_at")[:ACCOUNT_PAGE_ROWS]
@@ -321,6 +322,28 @@ def account_overview(*, organization: Organization, now: datetime | None = None)
         ),
         audit_events=audit_events,
     )
+
+
+def _with_latest_attempts(pushes) -> list[SeatSync]:
+    """`pushes`, each with `latest_attempts`: its newest ATTEMPTS_SHOWN attempts (a push
+    that keeps failing is tried for as long as it takes), for all of them in one query."""
+    pushes = list(pushes)
+    attempts: dict[int, list[SeatSyncAttempt]] = {push.pk: [] for push in pushes}
+    ranked = (
+        SeatSyncAttempt.objects.filter(seat_sync_id__in=attempts)
+        .annotate(
+            rank=Window(
+                RowNumber(), partition_by=F("seat_sync_id"), order_by=[F("started_at").desc(), F("id").desc()]
+            )
+        )
+        .filter(rank__lte=ATTEMPTS_SHOWN)
+        .order_by("seat_sync_id", "rank")
+    )
+    for attempt in ranked:
+        attempts[attempt.seat_sync_id].append(attempt)
+    for push in pushes:
+        push.latest_attempts = attempts[push.pk]
+    return pushes
 
 
 def _short(value) -> str:

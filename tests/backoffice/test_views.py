@@ -2,7 +2,7 @@
 
 import csv
 import io
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.core import mail
@@ -541,3 +541,49 @@ def test_every_back_office_action_is_audited_with_the_member_of_staff(accounts):
 
         assert response.status_code in (200, 302), (url, response.status_code)
         assert AuditEvent.objects.filter(actor=accounts.am).count() > before, url
+
+
+def test_the_account_page_reads_every_push_and_its_latest_attempts_in_a_fixed_number_of_queries(accounts):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from licensing.models import SeatSyncAttempt
+    from subscriptions.models import SeatSync
+
+    def push_with_attempts(version: int, attempts: int) -> SeatSync:
+        push = SeatSync.objects.create(
+            organization=accounts.organization,
+            subscription=accounts.subscription,
+            quantity=5,
+            version=version,
+            attempts=attempts,
+            last_error="Connection refused",
+        )
+        now = timezone.now()
+        SeatSyncAttempt.objects.bulk_create(
+            SeatSyncAttempt(
+                seat_sync=push,
+                started_at=now - timedelta(minutes=attempts - number),
+                finished_at=now - timedelta(minutes=attempts - number),
+                outcome=SeatSyncAttempt.Outcome.FAILED,
+                error=f"try {number}",
+            )
+            for number in range(attempts)
+        )
+        return push
+
+    client = signed_in(accounts.am)
+    path = f"/backoffice/accounts/{accounts.organization.pk}/"
+    push_with_attempts(1, 2)
+    client.get(path)
+    with CaptureQueriesContext(connection) as few:
+        client.get(path)
+    for version in range(2, 21):
+        push_with_attempts(version, 15)
+    with CaptureQueriesContext(connection) as many:
+        page = client.get(path)
+
+    assert len(few) == len(many)
+    body = page.content.decode()
+    assert "Latest 10 attempts" in body
+    assert "try 14" in body and "try 5" in body and "try 4" not in body

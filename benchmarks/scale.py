@@ -321,6 +321,9 @@ def measure_jobs(seconds: float) -> dict:
                 + roll.ended
             ),
             seconds=seconds,
+            before=lambda: periods.subscription_periods_roll(
+                now=busiest["minute"] - timedelta(microseconds=1), batch_size=1_000_000
+            ),
         ),
     }
     results["decreases applied"] = {

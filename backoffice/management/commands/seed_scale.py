@@ -20,7 +20,8 @@ Seeds organizations `scale-00000` … with what years of use leave behind:
   organizations have none) and a manager (`manager@scale.example`), none with a
   password;
 - organization `scale-00000`, the large account: 5 years of history (60 seat changes
-  and pushes, and `--history-events` audit events, 20 a day by default).
+  and pushes, and `--history-events` audit events, 20 a day by default), and a
+  decrease waiting for approval on its second subscription.
 
 Rows go in with multi-row INSERTs (`execute_values`, which also lets past timestamps
 through where the models say `auto_now_add`), `--chunk` organizations per
@@ -432,7 +433,9 @@ class Command(BaseCommand):
                         after={"quantity": new, "via": "payment" if new > old else "approval"},
                     ),
                 ]
-            open_roll = rng.random()
+            # The large account always has a decrease waiting, so that every size has
+            # an approvals queue to show.
+            open_roll = 0.0 if (i, code) == (0, PRODUCTS[1][0]) else rng.random()
             quantity = row["quantity"]
             if open_roll < 0.03 and quantity > 1:
                 new = max(1, quantity - rng.randint(1, 5))

@@ -25,9 +25,11 @@ DEBUG off), one after the other, on the same machine in the same run:
   (tracemalloc, in a second pass);
 - each periodic job on its whole due batch, run as its beat task runs it (the service
   with the task's batch and time budget, run after run until nothing is due, or
-  `--job-seconds`; each run stands for one beat interval), inside
-  one transaction rolled back at the end, so the database is left as seeded: periods
-  rolled at the busiest billing minute, scheduled decreases applied, pushes requeued
+  `--job-seconds`; each run stands for one beat interval), on a copy of the database
+  (`CREATE DATABASE … TEMPLATE`, dropped afterwards), so every row commits as in
+  production and the seeded database stays as it was; Celery tasks the jobs queue
+  run in-process: periods rolled at the busiest billing minute (the periods ending
+  before it rolled first, untimed), scheduled decreases applied, pushes requeued
   (handed to a list instead of Celery), approval digests sent (their emails rendered,
   to Django's in-memory backend). Payments are not reconciled: every due payment is
   one call to Stripe, and against localstripe that times localstripe; the due batch
@@ -46,6 +48,7 @@ import statistics
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -55,6 +58,7 @@ from benchmarks.licence_check import configure_environment, ensure_database  # n
 
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/seatmgr_scale"
 SMALL = 10
+KILL_AFTER = 3  # seconds before a run of the periods task is killed
 CUSTOMER = "scale-00001"
 LARGE_ACCOUNT = "scale-00000"
 
@@ -247,25 +251,21 @@ def measure_audit_export() -> dict:
 
 def run_job(call, *, seconds: float, before=None) -> dict:
     """Call `call()` (one run of a periodic job, returning how many rows it handled)
-    until it handles none or `seconds` have passed; inside a transaction rolled back,
-    after `before()` (untimed) in the same transaction."""
+    until it handles none or `seconds` have passed, after `before()` (untimed). Runs
+    on a copy of the database: every row commits as in production."""
     import resource
 
-    from django.db import transaction
-
+    if before is not None:
+        before()
+    rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     rows, run_ms, handled = 0, [], None
-    with transaction.atomic():
-        if before is not None:
-            before()
-        rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        start = time.perf_counter()
-        while handled != 0 and time.perf_counter() - start < seconds:
-            run_start = time.perf_counter()
-            handled = call()
-            run_ms.append((time.perf_counter() - run_start) * 1000)
-            rows += handled
-        elapsed = time.perf_counter() - start
-        transaction.set_rollback(True)
+    start = time.perf_counter()
+    while handled != 0 and time.perf_counter() - start < seconds:
+        run_start = time.perf_counter()
+        handled = call()
+        run_ms.append((time.perf_counter() - run_start) * 1000)
+        rows += handled
+    elapsed = time.perf_counter() - start
     return {
         "runs": len(run_ms) - (handled == 0),  # a last run that found nothing only checked
         "rows": rows,
@@ -284,8 +284,10 @@ def measure_jobs(seconds: float) -> dict:
     from django.db import connection
     from django.db.models import Count, Max
     from django.db.models.functions import TruncMinute
-    from django.test import TestCase, override_settings
+    from django.test import override_settings
+    from django.utils import timezone
 
+    from audit.models import AuditEvent
     from backoffice import services as backoffice_services
     from billing.models import Payment
     from billing.services import RECONCILE_AFTER
@@ -312,6 +314,32 @@ def measure_jobs(seconds: float) -> dict:
     decreases_at = (last_effective or boundary) + timedelta(seconds=1)
     results = {}
 
+    due_ids = [
+        str(pk)
+        for pk in live.filter(
+            current_period_end__gte=busiest["minute"], current_period_end__lte=boundary
+        ).values_list("pk", flat=True)
+    ]
+
+    def roll_before_the_boundary_then_kill_a_run() -> None:
+        """Untimed: the periods ending before the busiest minute are rolled, then a run
+        of the task on the boundary is killed (SIGKILL, as a worker is) after
+        KILL_AFTER seconds, leaving the rest to the timed runs."""
+        periods.subscription_periods_roll(
+            now=busiest["minute"] - timedelta(microseconds=1), batch_size=1_000_000
+        )
+        code = (
+            "import django; django.setup(); from datetime import datetime; "
+            "from subscriptions import periods; from subscriptions.tasks import ROLL_TIME_BUDGET; "
+            f"periods.subscription_periods_roll(now=datetime.fromisoformat({boundary.isoformat()!r}), "
+            "time_budget=ROLL_TIME_BUDGET)"
+        )
+        process = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT)
+        time.sleep(KILL_AFTER)
+        process.kill()
+        process.wait()
+
+    started = timezone.now()
     results["periods rolled"] = {
         "due": due_periods,
         "busiest_minute": busiest["count"],
@@ -323,11 +351,24 @@ def measure_jobs(seconds: float) -> dict:
                 + roll.ended
             ),
             seconds=seconds,
-            before=lambda: periods.subscription_periods_roll(
-                now=busiest["minute"] - timedelta(microseconds=1), batch_size=1_000_000
-            ),
+            before=roll_before_the_boundary_then_kill_a_run,
         ),
     }
+    # After the killed run and the timed ones, each subscription of the boundary has
+    # crossed it exactly once.
+    crossings = (
+        AuditEvent.objects.filter(
+            created_at__gte=started,
+            action__in=("subscription.renewed", "subscription.ended"),
+            object_id__in=due_ids,
+        )
+        .values("object_id")
+        .annotate(times=Count("pk"))
+    )
+    results["periods rolled"]["killed_run_rolled"] = due_periods - results["periods rolled"]["rows"]
+    results["periods rolled"]["exactly_once"] = (
+        crossings.count() == len(due_ids) and not crossings.filter(times__gt=1).exists()
+    )
     results["decreases applied"] = {
         "due": SeatChange.objects.filter(
             state=SeatChange.State.SCHEDULED, effective_at__lte=decreases_at
@@ -357,13 +398,9 @@ def measure_jobs(seconds: float) -> dict:
     with override_settings(EMAIL_BACKEND="django.core.mail.backends.locmem.EmailBackend"):
         mail.outbox = []
 
-        def digests() -> int:
-            with TestCase.captureOnCommitCallbacks(execute=True):
-                return backoffice_services.approval_digests_send()
-
         results["digests sent"] = {
             "due": SeatChange.objects.filter(state=SeatChange.State.AWAITING_APPROVAL).count(),
-            **run_job(digests, seconds=seconds),
+            **run_job(backoffice_services.approval_digests_send, seconds=seconds),
         }
         results["digests sent"]["emails"] = len(mail.outbox)
     due_payments = Payment.objects.filter(
@@ -437,7 +474,30 @@ def prepare(url: str, orgs: int, users_per_org: int) -> None:
         subprocess.run([sys.executable, "manage.py", *command], env=env, cwd=ROOT, check=True)
 
 
-def child(url: str, args, sections: str) -> dict:
+@contextmanager
+def database_copy(url: str):
+    """A copy of the database at `url` (PostgreSQL copies the files), dropped on exit."""
+    import psycopg2
+    from psycopg2 import sql
+
+    base, name = url.rsplit("/", 1)
+    copy = f"{name}_jobs"
+    connection = psycopg2.connect(f"{base}/postgres")
+    connection.autocommit = True
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(copy)))
+            cursor.execute(
+                sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(sql.Identifier(copy), sql.Identifier(name))
+            )
+        yield f"{base}/{copy}"
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(copy)))
+        connection.close()
+
+
+def child(url: str, args, sections: str, **env) -> dict:
     command = [
         sys.executable,
         __file__,
@@ -455,7 +515,7 @@ def child(url: str, args, sections: str) -> dict:
     ]
     output = subprocess.run(
         command,
-        env={**os.environ, "DATABASE_URL": url},
+        env={**os.environ, **env, "DATABASE_URL": url},
         cwd=ROOT,
         check=True,
         stdout=subprocess.PIPE,
@@ -511,7 +571,12 @@ def report(small: dict, large: dict, orgs: int, users_per_org: int) -> bool:
                 f"selecting the batch {s['select_ms']:.1f} → {big['select_ms']:.1f} ms | | | | | |"
             )
             continue
-        extra = " (the busiest minute)" if "busiest_minute" in big else ""
+        extra = ""
+        if "busiest_minute" in big:
+            extra = (
+                f" (the busiest minute; a run killed after {KILL_AFTER} s had rolled "
+                f"{big['killed_run_rolled']:,}, each crossed once: {'yes' if big['exactly_once'] else 'NO'})"
+            )
         done = "yes" if big["finished"] else f"no: {big['rows']:,} in {big['seconds']:.0f} s"
         print(
             f"| {label} | {s['due']:,} → {big['due']:,}{extra} | {s['runs']} → {big['runs']} "
@@ -558,7 +623,12 @@ def main() -> int:
     # The timed sections alternate between the sizes, round after round, and each
     # number is the best of its rounds: on a shared machine, a burst of someone
     # else's work then lands on one round, not on one size.
-    results = {orgs: child(database_url(base, orgs), args, "size,jobs") for orgs in sizes}
+    results = {}
+    for orgs in sizes:
+        print(f"Periodic jobs: {orgs:,} organizations, on a copy", flush=True)
+        with database_copy(database_url(base, orgs)) as copy:
+            results[orgs] = child(copy, args, "jobs", CELERY_TASK_ALWAYS_EAGER="1")
+        results[orgs].update(child(database_url(base, orgs), args, "size"))
     for round_ in range(args.rounds):
         for orgs in sizes:
             print(f"Round {round_ + 1}: {orgs:,} organizations (load {os.getloadavg()[0]:.1f})", flush=True)

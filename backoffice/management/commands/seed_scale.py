@@ -148,6 +148,8 @@ class Command(BaseCommand):
     def handle(self, *args, orgs, users_per_org, history_events, chunk, **options):
         if orgs < 1 or users_per_org < 1 or chunk < 1 or history_events < 0:
             raise CommandError("--orgs, --users-per-org and --chunk must be at least 1.")
+        if connection.vendor != "postgresql":
+            raise CommandError("seed_scale writes with PostgreSQL's multi-row INSERTs: set DATABASE_URL.")
         started = time.monotonic()
         now = timezone.now().replace(microsecond=0)
         catalogue = self._catalogue(orgs, now)

@@ -587,3 +587,32 @@ def test_the_account_page_reads_every_push_and_its_latest_attempts_in_a_fixed_nu
     body = page.content.decode()
     assert "Latest 10 attempts" in body
     assert "try 14" in body and "try 5" in body and "try 4" not in body
+
+
+def test_the_queue_pages_fifty_at_a_time_and_the_overdue_filter_keeps_exactly_the_badged(
+    accounts, monkeypatch
+):
+    now = datetime(2026, 11, 16, 12, tzinfo=UTC)  # a Monday
+    monkeypatch.setattr(timezone, "now", lambda: now)
+    changes = [accounts.decrease] + [
+        seat_change_signed(SubscriptionFactory(organization=accounts.organization, quantity=5), 4)
+        for _ in range(59)
+    ]
+    for days, change in enumerate(changes):  # one signed each day before, some over weekends
+        SeatChange.objects.filter(pk=change.pk).update(signed_at=now - timedelta(days=days, hours=1))
+    client = signed_in(accounts.am)
+
+    first, second = client.get("/backoffice/"), client.get("/backoffice/", {"page": 2})
+    overdue = client.get("/backoffice/", {"overdue": "1", "page": 2})
+
+    assert len(first.context["page"].object_list) == 50 and first.context["page"].paginator.count == 60
+    shown = [row.seat_change.pk for row in first.context["page"].object_list] + [
+        row.seat_change.pk for row in second.context["page"].object_list
+    ]
+    assert shown == [change.pk for change in reversed(changes)]  # oldest first, each once
+    badged = [
+        row for row in first.context["page"].object_list + second.context["page"].object_list if row.overdue
+    ]
+    # Signed Thursday 11:00 or earlier: more than two business days by Monday noon.
+    assert overdue.context["page"].paginator.count == len(badged) == 56
+    assert all(row.overdue for row in overdue.context["page"].object_list)

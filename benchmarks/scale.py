@@ -4,9 +4,9 @@
     .venv/bin/python benchmarks/scale.py --orgs 1000 --users-per-org 20 --repeat 10   # quick
 
 Two databases, seeded by `manage.py seed_scale` (idempotent: a second run seeds
-nothing): `<name>_10` with 10 organizations and `<name>` with `--orgs`, both with
-`--users-per-org` org users per organization. `<name>` comes from DATABASE_URL
-(default postgres://postgres@127.0.0.1:5432/seatmgr_scale). Each organization's data
+nothing): `<name>_10x<users>` with 10 organizations and `<name>_<orgs>x<users>`
+with `--orgs`, both with `--users-per-org` org users per organization. `<name>`
+comes from DATABASE_URL (default postgres://postgres@127.0.0.1:5432/seatmgr_scale). Each organization's data
 depends only on its number, so `scale-00001` (the measured customer) and `scale-00000`
 (the large account, 5 years of history) are the same in both: every difference is
 the other organizations'. Each database is measured by a child process of this
@@ -455,8 +455,10 @@ def measure(args) -> None:
 # --- Seeding and the report (the parent) -----------------------------------------------
 
 
-def database_url(base: str, orgs: int) -> str:
-    return base if orgs != SMALL else f"{base}_{SMALL}"
+def database_url(base: str, orgs: int, users_per_org: int) -> str:
+    """One database per size (`seed_scale` leaves existing organizations as they are,
+    so a database seeded at another size would be measured as it is)."""
+    return f"{base}_{orgs}x{users_per_org}"
 
 
 def prepare(url: str, orgs: int, users_per_org: int) -> None:
@@ -617,7 +619,7 @@ def main() -> int:
     base = os.environ["DATABASE_URL"]
     sizes = (SMALL, args.orgs)
     for orgs in sizes:
-        url = database_url(base, orgs)
+        url = database_url(base, orgs, args.users_per_org)
         print(f"Seeding {url.rsplit('/', 1)[1]}: {orgs:,} organizations", flush=True)
         prepare(url, orgs, args.users_per_org)
     # The timed sections alternate between the sizes, round after round, and each
@@ -626,13 +628,13 @@ def main() -> int:
     results = {}
     for orgs in sizes:
         print(f"Periodic jobs: {orgs:,} organizations, on a copy", flush=True)
-        with database_copy(database_url(base, orgs)) as copy:
+        with database_copy(database_url(base, orgs, args.users_per_org)) as copy:
             results[orgs] = child(copy, args, "jobs", CELERY_TASK_ALWAYS_EAGER="1")
-        results[orgs].update(child(database_url(base, orgs), args, "size"))
+        results[orgs].update(child(database_url(base, orgs, args.users_per_org), args, "size"))
     for round_ in range(args.rounds):
         for orgs in sizes:
             print(f"Round {round_ + 1}: {orgs:,} organizations (load {os.getloadavg()[0]:.1f})", flush=True)
-            timed = child(database_url(base, orgs), args, "pages,check,export")
+            timed = child(database_url(base, orgs, args.users_per_org), args, "pages,check,export")
             for section, rows in timed.items():
                 best = results[orgs].setdefault(section, rows)
                 for label, row in rows.items() if section != "export" else [(None, rows)]:

@@ -37,3 +37,23 @@ def business_time_between(start: datetime, end: datetime) -> timedelta:
 
 def waited_more_than(start: datetime, end: datetime, *, business_days: int) -> bool:
     return business_time_between(start, end) > business_days * DAY
+
+
+def business_cutoff(end: datetime, *, business_days: int) -> datetime:
+    """The instant before which a start has waited more than `business_days` business
+    days at `end`: `business_time_between(start, end) > business_days` days exactly
+    when `start < business_cutoff(end, …)`, so a database can filter on it."""
+    cursor, remaining = end.astimezone(UTC), business_days * DAY
+    while True:
+        midnight = datetime.combine(cursor.date(), datetime.min.time(), tzinfo=UTC)
+        day_start = midnight if midnight < cursor else midnight - DAY
+        if day_start.weekday() < 5:
+            if cursor - day_start >= remaining:
+                cutoff = cursor - remaining
+                break
+            remaining -= cursor - day_start
+        cursor = day_start
+    # The weekend right before counts for nothing: starting then waits no longer.
+    while cutoff.time() == datetime.min.time() and (cutoff - DAY).weekday() >= 5:
+        cutoff -= DAY
+    return cutoff

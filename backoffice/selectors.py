@@ -5,8 +5,8 @@ import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Subquery
-from django.db.models.functions import Coalesce
+from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Subquery, Value, Window
+from django.db.models.functions import Coalesce, RowNumber
 from django.utils import timezone
 
 from accounts.models import User
@@ -14,7 +14,7 @@ from agreements.models import Agreement
 from audit.models import AuditEvent
 from billing.models import Payment
 from licensing import selectors as licensing
-from licensing.models import LicenceAssignment
+from licensing.models import LicenceAssignment, SeatSyncAttempt
 from subscriptions.links import LINK_ACTIONS_EMAILED
 from subscriptions.models import (
     CapabilityLink,
@@ -24,11 +24,12 @@ from subscriptions.models import (
     Product,
     SeatChange,
     SeatSync,
+    Subscription,
 )
 
 from . import charts
 from .access import BACKOFFICE_ROLES, StaffScope
-from .business_days import business_time_between
+from .business_days import business_cutoff, business_time_between
 
 # A decrease waiting longer than this many business days gets a badge (and is "overdue").
 APPROVAL_OVERDUE_BUSINESS_DAYS = 2
@@ -39,6 +40,7 @@ QUEUE_SORTS = {
     "largest": ("-decrease_size", "signed_at"),
 }
 ACCOUNT_PAGE_ROWS = 50
+ATTEMPTS_SHOWN = 10  # per push, on the account page
 
 
 def licences_kept(seat_change: SeatChange) -> int:
@@ -92,7 +94,7 @@ def awaiting_approval(scope: StaffScope) -> QuerySet[SeatChange]:
     )
 
 
-def approvals_queue(
+def approvals_queryset(
     *,
     scope: StaffScope,
     product: str = "",
@@ -101,9 +103,11 @@ def approvals_queue(
     search: str = "",
     sort: str = "oldest",
     now: datetime | None = None,
-) -> list[ApprovalRow]:
-    """Decreases awaiting approval in `scope`, filtered and sorted; `account_manager`
-    is a user id, or "none" for organizations without one."""
+) -> QuerySet[SeatChange]:
+    """Decreases awaiting approval in `scope`, filtered and sorted in the database (so a
+    page of the queue reads one page of rows); `account_manager` is a user id, or
+    "none" for organizations without one. Turn its rows into `ApprovalRow`s with
+    `approval_row`."""
     now = now or timezone.now()
     changes = awaiting_approval(scope).annotate(
         licences_in_use=_licences_in_use_subquery(),
@@ -120,20 +124,29 @@ def approvals_queue(
         changes = changes.filter(subscription__organization__account_manager_id=int(account_manager))
     if search.strip():
         changes = changes.filter(subscription__organization__name__icontains=search.strip())
-    changes = changes.order_by(*QUEUE_SORTS.get(sort, QUEUE_SORTS["oldest"]))
-    rows = []
-    for change in changes:
-        since = change.signed_at or change.created_at
-        row = ApprovalRow(
-            seat_change=change,
-            licences_in_use=change.licences_in_use,
-            waiting_since=since,
-            business_waited=business_time_between(since, now),
-            has_signed_agreement=change.has_signed_agreement,
+    if overdue_only:
+        changes = changes.annotate(waiting_since=Coalesce("signed_at", "created_at")).filter(
+            waiting_since__lt=business_cutoff(now, business_days=APPROVAL_OVERDUE_BUSINESS_DAYS)
         )
-        if row.overdue or not overdue_only:
-            rows.append(row)
-    return rows
+    return changes.order_by(*QUEUE_SORTS.get(sort, QUEUE_SORTS["oldest"]))
+
+
+def approval_row(change: SeatChange, *, now: datetime) -> ApprovalRow:
+    """One change of `approvals_queryset` as the queue shows it."""
+    since = change.signed_at or change.created_at
+    return ApprovalRow(
+        seat_change=change,
+        licences_in_use=change.licences_in_use,
+        waiting_since=since,
+        business_waited=business_time_between(since, now),
+        has_signed_agreement=change.has_signed_agreement,
+    )
+
+
+def approvals_queue(*, now: datetime | None = None, **filters) -> list[ApprovalRow]:
+    """The whole queue (filters as `approvals_queryset`), for the daily digest."""
+    now = now or timezone.now()
+    return [approval_row(change, now=now) for change in approvals_queryset(now=now, **filters)]
 
 
 def queue_filter_choices(scope: StaffScope) -> dict:
@@ -171,14 +184,23 @@ def accounts_list(*, scope: StaffScope, search: str = "") -> QuerySet[Organizati
         organizations = organizations.filter(
             Q(name__icontains=term) | Q(slug__icontains=term) | Q(billing_email__icontains=term)
         )
+    # Counted per organization shown (correlated subqueries), not by grouping every
+    # organization's subscriptions and changes before a page is cut.
     return organizations.annotate(
-        subscription_count=Count("subscriptions", distinct=True),
-        pending_approvals=Count(
-            "subscriptions__seat_changes",
-            filter=Q(subscriptions__seat_changes__state=SeatChange.State.AWAITING_APPROVAL),
-            distinct=True,
+        subscription_count=_count_of(Subscription.objects.filter(organization=OuterRef("pk"))),
+        pending_approvals=_count_of(
+            SeatChange.objects.filter(
+                subscription__organization=OuterRef("pk"), state=SeatChange.State.AWAITING_APPROVAL
+            )
         ),
-    ).order_by("name")
+    ).order_by("name", "pk")
+
+
+def _count_of(queryset: QuerySet) -> Coalesce:
+    return Coalesce(
+        Subquery(queryset.order_by().values(group=Value(1)).annotate(count=Count("pk")).values("count")),
+        0,
+    )
 
 
 @dataclass
@@ -290,7 +312,7 @@ def account_overview(*, organization: Organization, now: datetime | None = None)
             .select_related("subscription__plan__product", "requested_by", "decided_by")
             .order_by("-created_at")[:ACCOUNT_PAGE_ROWS]
         ),
-        seat_syncs=list(
+        seat_syncs=_with_latest_attempts(
             SeatSync.objects.filter(subscription__organization=organization)
             .select_related("subscription__plan__product", "seat_change")
             .order_by("-created_at")[:ACCOUNT_PAGE_ROWS]
@@ -303,6 +325,28 @@ def account_overview(*, organization: Organization, now: datetime | None = None)
         ),
         audit_events=audit_events,
     )
+
+
+def _with_latest_attempts(pushes) -> list[SeatSync]:
+    """`pushes`, each with `latest_attempts`: its newest ATTEMPTS_SHOWN attempts (a push
+    that keeps failing is tried for as long as it takes), for all of them in one query."""
+    pushes = list(pushes)
+    attempts: dict[int, list[SeatSyncAttempt]] = {push.pk: [] for push in pushes}
+    ranked = (
+        SeatSyncAttempt.objects.filter(seat_sync_id__in=attempts)
+        .annotate(
+            rank=Window(
+                RowNumber(), partition_by=F("seat_sync_id"), order_by=[F("started_at").desc(), F("id").desc()]
+            )
+        )
+        .filter(rank__lte=ATTEMPTS_SHOWN)
+        .order_by("seat_sync_id", "rank")
+    )
+    for attempt in ranked:
+        attempts[attempt.seat_sync_id].append(attempt)
+    for push in pushes:
+        push.latest_attempts = attempts[push.pk]
+    return pushes
 
 
 def _short(value) -> str:

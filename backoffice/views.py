@@ -43,8 +43,10 @@ def approvals(request):
         "search": request.GET.get("q", "")[:100],
         "sort": request.GET.get("sort", "oldest"),
     }
-    rows = selectors.approvals_queue(scope=request.scope, **filters)
-    page = Paginator(rows, QUEUE_PAGE_SIZE).get_page(request.GET.get("page"))
+    now = timezone.now()
+    changes = selectors.approvals_queryset(scope=request.scope, now=now, **filters)
+    page = Paginator(changes, QUEUE_PAGE_SIZE).get_page(request.GET.get("page"))
+    page.object_list = [selectors.approval_row(change, now=now) for change in page.object_list]
     query = request.GET.copy()
     query.pop("page", None)
     return render(

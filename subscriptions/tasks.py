@@ -11,10 +11,17 @@ def expire_seat_change_quotes() -> int:
     return seat_changes.seat_changes_expire()
 
 
+# Seconds of work per run of `roll_subscription_periods`, which beat starts every 60 s:
+# the rest of the minute is left free, so runs seldom overlap (when they do, SKIP
+# LOCKED shares the work).
+ROLL_TIME_BUDGET = 40.0
+
+
 @shared_task
 def roll_subscription_periods() -> dict:
-    """Renew, or end, the subscriptions whose period has ended (bounded batch per run)."""
-    roll = periods.subscription_periods_roll()
+    """Renew, or end, the subscriptions whose period has ended: batch after batch, for
+    up to ROLL_TIME_BUDGET seconds."""
+    roll = periods.subscription_periods_roll(time_budget=ROLL_TIME_BUDGET)
     return {"renewed": len(roll.renewed), "ended": len(roll.ended)}
 
 

@@ -1,17 +1,23 @@
 """The pages and API lists that show a whole organization make as many SQL queries
 for 1,000 org users as for 10: no query per user, per licence or per subscription.
 
+The same pages and the back office's lists make as many queries for 120 organizations
+(`manage.py seed_scale`) as for 40.
+
 Counts only, never timings. "Manage licences" lists every user on one page, so its
 size still grows with the users; its query count must not.
 """
 
+import io
+
 import pytest
+from django.core.management import call_command
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
 from licensing.models import LicenceAssignment, OrgUser
-from subscriptions.models import ApiKey, hash_secret
+from subscriptions.models import ApiKey, SeatChange, hash_secret
 from tests.factories import (
     MembershipFactory,
     OrgUserFactory,
@@ -90,3 +96,64 @@ def test_query_count_does_not_grow_with_the_users(small_and_large, path, auth):
         f"{path}: {len(small_queries)} queries for {SMALL} users, "
         f"{len(large_queries)} for {LARGE}:\n" + "\n".join(large_queries)
     )
+
+
+# --- More organizations --------------------------------------------------------------
+
+FEWER_ORGS, MORE_ORGS = 40, 120
+
+
+def seeded_clients() -> dict[str, Client]:
+    """Clients of `scale-00001`'s admin and API key, of the vendor's manager and of the
+    first account manager (`manage.py seed_scale` data)."""
+    from accounts.models import User
+    from subscriptions.models import Organization
+
+    raw_key = ApiKey.generate_raw()
+    ApiKey.objects.create(
+        organization=Organization.objects.get(slug="scale-00001"),
+        name="CRM",
+        prefix=raw_key[:10],
+        key_hash=hash_secret(raw_key),
+    )
+    clients = {"api_key": Client(headers={"Authorization": f"Api-Key {raw_key}"})}
+    for name, email in (
+        ("session", "admin@scale-00001.example"),
+        ("manager", "manager@scale.example"),
+        ("account_manager", "am-000@scale.example"),
+    ):
+        clients[name] = Client()
+        clients[name].force_login(User.objects.get(email=email))
+    return clients
+
+
+def seeded_paths() -> list[tuple[str, str]]:
+    from subscriptions.models import Organization
+
+    large = Organization.objects.get(slug="scale-00000").pk
+    return [
+        ("/dashboard/", "session"),
+        ("/licences/", "session"),
+        ("/api/v1/subscriptions/", "api_key"),
+        ("/api/v1/users/", "api_key"),
+        ("/backoffice/", "manager"),
+        ("/backoffice/", "account_manager"),
+        ("/backoffice/?sort=largest&product=scale-documents", "manager"),
+        ("/backoffice/accounts/", "manager"),
+        ("/backoffice/accounts/?q=Customer", "manager"),
+        ("/backoffice/accounts/?q=Customer&page=2", "manager"),
+        (f"/backoffice/accounts/{large}/", "manager"),
+    ]
+
+
+def test_query_count_does_not_grow_with_the_organizations():
+    def seed(orgs: int) -> dict[tuple[str, str], int]:
+        call_command("seed_scale", orgs=orgs, users_per_org=4, history_events=200, stdout=io.StringIO())
+        clients = seeded_clients()
+        return {(path, auth): len(queries(clients[auth], path)) for path, auth in seeded_paths()}
+
+    fewer = seed(FEWER_ORGS)
+    assert SeatChange.objects.filter(state=SeatChange.State.AWAITING_APPROVAL).exists()  # a queue to show
+    more = seed(MORE_ORGS)
+
+    assert fewer == more

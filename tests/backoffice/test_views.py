@@ -2,7 +2,7 @@
 
 import csv
 import io
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.core import mail
@@ -579,3 +579,78 @@ def test_every_back_office_action_is_audited_with_the_member_of_staff(accounts):
 
         assert response.status_code in (200, 302), (url, response.status_code)
         assert AuditEvent.objects.filter(actor=accounts.am).count() > before, url
+
+
+def test_the_account_page_reads_every_push_and_its_latest_attempts_in_a_fixed_number_of_queries(accounts):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from licensing.models import SeatSyncAttempt
+    from subscriptions.models import SeatSync
+
+    def push_with_attempts(version: int, attempts: int) -> SeatSync:
+        push = SeatSync.objects.create(
+            organization=accounts.organization,
+            subscription=accounts.subscription,
+            quantity=5,
+            version=version,
+            attempts=attempts,
+            last_error="Connection refused",
+        )
+        now = timezone.now()
+        SeatSyncAttempt.objects.bulk_create(
+            SeatSyncAttempt(
+                seat_sync=push,
+                started_at=now - timedelta(minutes=attempts - number),
+                finished_at=now - timedelta(minutes=attempts - number),
+                outcome=SeatSyncAttempt.Outcome.FAILED,
+                error=f"try {number}",
+            )
+            for number in range(attempts)
+        )
+        return push
+
+    client = signed_in(accounts.am)
+    path = f"/backoffice/accounts/{accounts.organization.pk}/"
+    push_with_attempts(1, 2)
+    client.get(path)
+    with CaptureQueriesContext(connection) as few:
+        client.get(path)
+    for version in range(2, 21):
+        push_with_attempts(version, 15)
+    with CaptureQueriesContext(connection) as many:
+        page = client.get(path)
+
+    assert len(few) == len(many)
+    body = page.content.decode()
+    assert "Latest 10 attempts" in body
+    assert "try 14" in body and "try 5" in body and "try 4" not in body
+
+
+def test_the_queue_pages_fifty_at_a_time_and_the_overdue_filter_keeps_exactly_the_badged(
+    accounts, monkeypatch
+):
+    now = datetime(2026, 11, 16, 12, tzinfo=UTC)  # a Monday
+    monkeypatch.setattr(timezone, "now", lambda: now)
+    changes = [accounts.decrease] + [
+        seat_change_signed(SubscriptionFactory(organization=accounts.organization, quantity=5), 4)
+        for _ in range(59)
+    ]
+    for days, change in enumerate(changes):  # one signed each day before, some over weekends
+        SeatChange.objects.filter(pk=change.pk).update(signed_at=now - timedelta(days=days, hours=1))
+    client = signed_in(accounts.am)
+
+    first, second = client.get("/backoffice/"), client.get("/backoffice/", {"page": 2})
+    overdue = client.get("/backoffice/", {"overdue": "1", "page": 2})
+
+    assert len(first.context["page"].object_list) == 50 and first.context["page"].paginator.count == 60
+    shown = [row.seat_change.pk for row in first.context["page"].object_list] + [
+        row.seat_change.pk for row in second.context["page"].object_list
+    ]
+    assert shown == [change.pk for change in reversed(changes)]  # oldest first, each once
+    badged = [
+        row for row in first.context["page"].object_list + second.context["page"].object_list if row.overdue
+    ]
+    # Signed Thursday 11:00 or earlier: more than two business days by Monday noon.
+    assert overdue.context["page"].paginator.count == len(badged) == 56
+    assert all(row.overdue for row in overdue.context["page"].object_list)

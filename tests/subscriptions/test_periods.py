@@ -168,3 +168,24 @@ def test_a_subscription_that_cannot_be_rolled_does_not_hold_back_the_others(monk
 
     assert roll.renewed == [other.pk]
     assert Subscription.objects.get(pk=stuck.pk).current_period_end == stuck.current_period_end
+
+
+def test_with_a_time_budget_one_run_rolls_every_due_batch_and_skips_what_failed(monkeypatch):
+    subscriptions = [ended_subscription() for _ in range(5)]
+    stuck = subscriptions[0]
+    renew = periods._renew
+
+    def failing_for_the_first(subscription, *, now):
+        if subscription.pk == stuck.pk:
+            raise RuntimeError("the database said no")
+        renew(subscription, now=now)
+
+    monkeypatch.setattr(periods, "_renew", failing_for_the_first)
+
+    one_batch = periods.subscription_periods_roll(batch_size=2)
+    assert one_batch.renewed == [subscriptions[1].pk]  # the first batch, the stuck one failing
+
+    everything = periods.subscription_periods_roll(batch_size=2, time_budget=30)
+
+    assert sorted(everything.renewed) == sorted(s.pk for s in subscriptions[2:])
+    assert Subscription.objects.get(pk=stuck.pk).current_period_end == stuck.current_period_end

@@ -41,8 +41,9 @@ RUN pip install --no-deps /app
 # manifest (the worker renders emails and PDFs too); the web service collects
 # again at start, which is then a no-op. The settings refuse DEBUG=0 without
 # their secrets and servers: these values exist only for this step, and nothing
-# is contacted. var/media is the uploads volume.
-RUN DEBUG=0 SECRET_KEY=collectstatic-at-build-time FIELD_ENCRYPTION_KEY=collectstatic-at-build-time \
+# is contacted (the encryption key is a well-formed all-zero one, used for nothing).
+# var/media is the uploads volume.
+RUN DEBUG=0 SECRET_KEY=collectstatic-at-build-time FIELD_ENCRYPTION_KEY=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA= \
         REDIS_URL=redis://build.invalid:6379/0 EMAIL_HOST=build.invalid \
         python manage.py collectstatic --noinput \
     && mkdir -p /app/var/media \

@@ -1,11 +1,15 @@
-"""Unique links' tokens never reach a log.
+"""Capability tokens in URLs never reach a log.
 
-The database keeps only their hashes, but a token travels in the URL (`/l/<token>/…`)
-and so in every line that names a path: runserver's and gunicorn's access logs (the
-request line, and the Referer of whatever a link's page loads), Django's "Not Found:
-/l/…" warnings and the tracebacks of errors. `RedactLinkTokens` is a logging filter
-that rewrites each record to `/l/<redacted>/…` before any handler writes it; settings'
-LOGGING puts it on every handler, `seatmgr.gunicorn_logging` on gunicorn's logs.
+The database keeps only their hashes (or allauth its signed keys), but a token travels
+in the URL and so in every line that names a path: a unique link (`/l/<token>/…`), an
+invitation (`/subscriptions/invitations/<token>/`), allauth's email confirmation
+(`/accounts/confirm-email/<key>/`) and password reset
+(`/accounts/password/reset/key/<uidb36>-<key>/`) appear in runserver's and gunicorn's
+access logs (the request line, and the Referer of whatever a link's page loads),
+Django's "Not Found: /l/…" warnings and the tracebacks of errors. `RedactLinkTokens`
+is a logging filter that rewrites each record to `/l/<redacted>/…` before any handler
+writes it; settings' LOGGING puts it on every handler, `seatmgr.gunicorn_logging` on
+gunicorn's logs.
 """
 
 import logging
@@ -13,8 +17,15 @@ import re
 
 REDACTED = "<redacted>"
 
-# The path segment after /l/ (or %2Fl%2F, as in a `next=` parameter), whatever follows.
-_LINK_TOKEN = re.compile(r"((?:/|%2F)l(?:/|%2F))(?:(?!%2F)[^/?#&\s\"'\\])+", re.IGNORECASE)
+_SLASH = "(?:/|%2F)"
+# The path segment after one of these prefixes (or their %2F-encoded form, as in a
+# `next=` parameter), whatever follows.
+_TOKEN_PREFIXES = ("l", "invitations", "confirm-email", "password/reset/key")
+_LINK_TOKEN = re.compile(
+    rf"({_SLASH}(?:{'|'.join(p.replace('/', _SLASH) for p in _TOKEN_PREFIXES)}){_SLASH})"
+    r"(?:(?!%2F)[^/?#&\s\"'\\])+",
+    re.IGNORECASE,
+)
 
 
 def redact_link_tokens(text: str) -> str:

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import dj_database_url
 from celery.schedules import crontab
+from cryptography.fernet import Fernet, MultiFernet
 from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
@@ -218,12 +219,21 @@ if not FIELD_ENCRYPTION_KEY:
     FIELD_ENCRYPTION_KEY = base64.urlsafe_b64encode(
         hashlib.sha256(("field-encryption:" + SECRET_KEY).encode()).digest()
     ).decode()
+try:
+    # Refuse a key Fernet cannot use now, not at the first connector secret it would encrypt.
+    MultiFernet([Fernet(key.strip()) for key in FIELD_ENCRYPTION_KEY.split(",") if key.strip()])
+except ValueError as error:
+    raise ImproperlyConfigured(
+        f"FIELD_ENCRYPTION_KEY is not a list of Fernet keys (32 url-safe base64-encoded bytes): {error}"
+    ) from None
 # Certificate authorities for Salesforce's TLS (empty: the system's). Tests set it to
 # their local Salesforce stand-in's certificate.
 SALESFORCE_CA_BUNDLE = os.environ.get("SALESFORCE_CA_BUNDLE", "")
 # Connected orgs on this machine (http://localhost, 127.0.0.1, ::1) are refused unless this is
 # on: for development and tests only. Private, link-local and metadata addresses are always refused.
 CONNECTED_ORG_ALLOW_LOOPBACK = env_bool("CONNECTED_ORG_ALLOW_LOOPBACK", False)
+if CONNECTED_ORG_ALLOW_LOOPBACK and not DEBUG:
+    raise ImproperlyConfigured("CONNECTED_ORG_ALLOW_LOOPBACK cannot be on when DEBUG is off.")
 
 # --- Stripe -----------------------------------------------------------------
 # Production talks to api.stripe.com (STRIPE_API_BASE unset) and pages load Stripe.js

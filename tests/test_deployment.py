@@ -62,11 +62,16 @@ def service_env(compose: dict, service: str) -> dict[str, str]:
     return {name: "" if value is None else str(value) for name, value in env.items()}
 
 
+DUMMY_FERNET_KEY = Fernet.generate_key().decode()
+
+
 def interpolate(value: str) -> str:
     """What compose would pass: defaults applied, a dummy value for each required variable."""
 
     def substitute(match: re.Match) -> str:
         if match["op"] and match["op"].endswith("?"):
+            if match["name"] == "FIELD_ENCRYPTION_KEY":  # the settings check its form
+                return DUMMY_FERNET_KEY
             return f"dummy-{match['name'].lower().replace('_', '-')}"
         return match["arg"] or ""
 
@@ -141,6 +146,11 @@ def test_web_migrates_then_serves_with_sync_gunicorn_workers(compose):
     ).stdout
     for option in re.findall(r"(?<!\S)--[a-z][a-z0-9-]*", gunicorn):
         assert re.search(rf"(?<!\S){re.escape(option)}\b", help_text), f"gunicorn has no {option}"
+
+
+def test_web_is_published_on_loopback_only_for_the_proxy_in_front(compose):
+    # Reached directly, a client would choose its own address in X-Forwarded-For.
+    assert [interpolate(port) for port in compose["services"]["web"]["ports"]] == ["127.0.0.1:8000:8000"]
 
 
 def test_worker_and_beat_run_the_seatmgr_celery_app(compose):
@@ -319,6 +329,21 @@ def test_production_settings_refuse_the_dev_mailbox(compose):
     env = {**production_env(compose), "DEV_MAILBOX": "1"}
 
     assert refusal(env).endswith("ImproperlyConfigured: DEV_MAILBOX cannot be on when DEBUG is off.")
+
+
+def test_production_settings_refuse_loopback_connected_orgs(compose):
+    env = {**production_env(compose), "CONNECTED_ORG_ALLOW_LOOPBACK": "1"}
+
+    assert refusal(env).endswith(
+        "ImproperlyConfigured: CONNECTED_ORG_ALLOW_LOOPBACK cannot be on when DEBUG is off."
+    )
+
+
+@pytest.mark.parametrize("key", ["abc", "not-a-key,", "x" * 44])
+def test_settings_refuse_an_encryption_key_fernet_cannot_use(compose, key):
+    env = {**production_env(compose), "FIELD_ENCRYPTION_KEY": key}
+
+    assert "ImproperlyConfigured: FIELD_ENCRYPTION_KEY is not a list of Fernet keys" in refusal(env)
 
 
 def test_the_embedded_default_shares_its_cache_between_processes(tmp_path):

@@ -88,6 +88,10 @@ def requests_for(token: str, port: int) -> list[tuple[str, str]]:
         (f"/l/{token}/change/", ""),
         # A page reached through the link loads its assets with the link as Referer.
         ("/static/css/app.css", f"http://127.0.0.1:{port}/l/{token}/change/"),
+        # An invitation's token (it redirects to sign-in, with the path in `next=`), and
+        # allauth's confirmation key.
+        (f"/subscriptions/invitations/{token}/", ""),
+        (f"/accounts/confirm-email/{token}/", ""),
         # A link that is not (or no longer) valid: 404, logged as "Not Found: <path>".
         (f"/l/{UNKNOWN_TOKEN}/changes/S-0/agreement.pdf", ""),
     ]
@@ -96,6 +100,8 @@ def requests_for(token: str, port: int) -> list[tuple[str, str]]:
 def assert_redacted(log: str, token: str) -> None:
     assert token not in log and UNKNOWN_TOKEN not in log
     assert "GET /l/<redacted>/change/ HTTP/1.1" in log
+    assert "GET /subscriptions/invitations/<redacted>/ HTTP/1.1" in log
+    assert "GET /accounts/confirm-email/<redacted>/ HTTP/1.1" in log
     assert "Not Found: /l/<redacted>/changes/S-0/agreement.pdf" in log
 
 

@@ -9,5 +9,5 @@ register = template.Library()
 
 @register.filter
 def seat_summary(subscription) -> selectors.SeatSummary:
-    """`{% with seats=subscription|seat_summary %}`: maximum, active, available."""
+    """`{% with licences=subscription|seat_summary %}`: maximum, active, available."""
     return selectors.seat_summary(subscription)

@@ -1,16 +1,21 @@
 from django.conf import settings
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, re_path
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from licensing import views as licensing_views
+from subscriptions.api_views import not_found as api_not_found
 
 from .admin_sign_in import admin_login
 
 urlpatterns = [
     # First: the API's hot path (licence checks) is matched before anything else.
     path("api/v1/", include("seatmgr.api_urls")),
+    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    # Anything else under /api/ answers a JSON 404, never an HTML page.
+    re_path(r"^api/", api_not_found),
     path("", RedirectView.as_view(pattern_name="dashboard", permanent=False)),
     path("accounts/", include("allauth.urls")),
     # Before the admin's own URLs: its sign-in is allauth's (seatmgr/admin_sign_in.py).
@@ -25,8 +30,6 @@ urlpatterns = [
     path("billing/", include("billing.urls")),
     path("backoffice/", include("backoffice.urls")),
     path("", include("portal.urls")),
-    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
 ]
 
 if settings.DEBUG:

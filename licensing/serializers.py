@@ -22,13 +22,23 @@ PRODUCT_CODE = re.compile(r"^[-a-zA-Z0-9_]+$")
 MAX_ID = 2**63 - 1
 
 
+def storable_text(field, data) -> str:
+    """`data` if it is text PostgreSQL can store (DRF already refuses NUL characters;
+    lone surrogates, which JSON can carry, would fail on the way to the database)."""
+    if not isinstance(data, str):
+        field.fail("invalid")
+    try:
+        data.encode("utf-8")
+    except UnicodeEncodeError:
+        raise serializers.ValidationError("This is not valid Unicode text.") from None
+    return data
+
+
 class StrictCharField(serializers.CharField):
     """Text only: `{"name": 0}` is refused, not stored as "0"."""
 
     def to_internal_value(self, data):
-        if not isinstance(data, str):
-            self.fail("invalid")
-        return super().to_internal_value(data)
+        return super().to_internal_value(storable_text(self, data))
 
 
 class NameField(StrictCharField):
@@ -45,9 +55,7 @@ class StrictEmailField(serializers.EmailField):
         super().__init__(max_length=EMAIL_MAX_LENGTH, **kwargs)
 
     def to_internal_value(self, data):
-        if not isinstance(data, str):
-            self.fail("invalid")
-        return super().to_internal_value(data)
+        return super().to_internal_value(storable_text(self, data))
 
 
 class ProductCodeField(StrictCharField):

@@ -1,10 +1,10 @@
 """What every answer of the API shares: JSON in, JSON out, a request id, and
 limits on what a request may send.
 
-Nothing a client sends may turn into a 500: bodies are bounded in size and depth,
-text that PostgreSQL cannot store (NUL characters, lone surrogates) is refused
-with a 400, unknown formats and `Accept` headers answer 406, and paging parameters
-are checked. `seatmgr.api_errors` renders every refusal as `{"code", "detail"}`.
+Nothing a client sends may turn into a 500: bodies are bounded in size and depth
+(deeper JSON than Python can parse is a 400, not a RecursionError), unknown formats
+and `Accept` headers answer 406, and paging parameters are checked.
+`seatmgr.api_errors` renders every refusal as `{"code", "detail"}`.
 """
 
 import json
@@ -19,7 +19,7 @@ from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.parsers import JSONParser
 
 MAX_BODY_BYTES = 64 * 1024  # the API's bodies are a few hundred bytes
-MAX_DEPTH = 16  # the deepest body the API accepts is 3 levels deep
+MAX_DEPTH = 64  # the API's bodies are 3 levels deep; fields it ignores may be deeper
 MAX_URL_LENGTH = 4094  # gunicorn's own limit on the request line (`limit_request_line`)
 REQUEST_ID_HEADER = "X-Request-Id"
 _CLIENT_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
@@ -49,28 +49,14 @@ class UriTooLong(exceptions.APIException):
     default_detail = f"The URL is longer than the API accepts ({MAX_URL_LENGTH} characters)."
 
 
-def refuse_unstorable_text(value: str, where: str) -> None:
-    """PostgreSQL stores neither NUL characters nor lone surrogates in text."""
-    if "\x00" in value:
-        raise exceptions.ParseError(f"{where} contains a NUL character.")
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        raise exceptions.ParseError(f"{where} is not valid Unicode text.") from None
-
-
-def _check_parsed(data) -> None:
+def _check_depth(data) -> None:
     stack = [(data, 1)]
     while stack:
         value, depth = stack.pop()
         if depth > MAX_DEPTH:
             raise exceptions.ParseError(f"The JSON body is nested more than {MAX_DEPTH} levels deep.")
-        if isinstance(value, str):
-            refuse_unstorable_text(value, "The JSON body")
-        elif isinstance(value, dict):
-            for key, item in value.items():
-                refuse_unstorable_text(key, "The JSON body")
-                stack.append((item, depth + 1))
+        if isinstance(value, dict):
+            stack.extend((item, depth + 1) for item in value.values())
         elif isinstance(value, list):
             stack.extend((item, depth + 1) for item in value)
 
@@ -80,7 +66,8 @@ def _refuse_constant(name: str):
 
 
 class StrictJSONParser(JSONParser):
-    """JSON bodies up to MAX_BODY_BYTES and MAX_DEPTH, of text PostgreSQL can store."""
+    """JSON bodies up to MAX_BODY_BYTES and MAX_DEPTH. (The fields that are read refuse
+    text PostgreSQL cannot store: `licensing.serializers.StrictCharField`.)"""
 
     def parse(self, stream, media_type=None, parser_context=None):
         request = parser_context["request"]
@@ -101,7 +88,7 @@ class StrictJSONParser(JSONParser):
             ) from None
         except ValueError as error:
             raise exceptions.ParseError(f"The body is not valid JSON: {error}") from None
-        _check_parsed(data)
+        _check_depth(data)
         return data
 
 

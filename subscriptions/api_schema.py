@@ -7,7 +7,6 @@
 """
 
 from drf_spectacular.openapi import AutoSchema
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema_field
 from rest_framework import serializers
 
@@ -103,7 +102,12 @@ WITH_BODY = {
 IDEMPOTENCY_CONFLICT = error_response("IdempotencyConflictError", *IDEMPOTENCY_CODES)
 IDEMPOTENCY_KEY = OpenApiParameter(
     idempotency.HEADER,
-    OpenApiTypes.STR,
+    {
+        "type": "string",
+        "minLength": 1,
+        "maxLength": idempotency.MAX_KEY_LENGTH,
+        "pattern": idempotency.KEY_PATTERN.pattern,
+    },
     OpenApiParameter.HEADER,
     description="Any unique string (a UUID) of up to 255 characters: a retry with the same key and "
     "body within 24 hours gets the first answer again, without running twice.",

@@ -131,7 +131,7 @@ def test_deeply_nested_json_answers_400_not_a_recursion_error(api, debug):
 
 def test_nesting_beyond_the_limit_answers_400(api):
     products = ["x"]
-    for _ in range(16):
+    for _ in range(64):
         products = [products]
     nested = {"name": "Ada", "email": "ada@customer.example", "products": products}
     response = api.post(f"{API}/users/", nested, content_type="application/json")
@@ -161,17 +161,24 @@ def test_a_body_of_megabytes_answers_413(api, org):
         {"name": "Ada\u0000", "email": "ada@customer.example"},
         {"name": "Ada", "email": "ada\u0000@customer.example"},
         {"name": "Ada", "email": "ada@customer.example", "products": ["doc\u0000"]},
-        {"name": "Ada", "email": "ada@customer.example", "ke\u0000y": 1},
         {"name": "\ud800", "email": "ada@customer.example"},
+        {"name": "Ada", "email": "\udfffada@customer.example"},
     ],
-    ids=["name", "email", "product", "key", "lone-surrogate"],
+    ids=["name", "email", "product", "lone-surrogate", "lone-surrogate-email"],
 )
 def test_text_postgresql_cannot_store_answers_400(api, debug, body):
     response = api.post(f"{API}/users/", json.dumps(body), content_type="application/json")
 
-    assert response.status_code == 400
-    assert response.json()["code"] in ("parse_error", "invalid")
+    assert_error(response, 400, "invalid")
     assert not OrgUser.objects.exists()
+
+
+def test_fields_the_api_ignores_may_hold_any_text(api):
+    body = {"name": "Ada", "email": "ada@customer.example", "no\u0000te": "\ud800\u0000"}
+
+    response = api.post(f"{API}/users/", json.dumps(body), content_type="application/json")
+
+    assert response.status_code == 201
 
 
 def test_an_email_over_254_characters_answers_400_and_stores_nothing(api, debug):

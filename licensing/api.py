@@ -30,7 +30,7 @@ from subscriptions.errors import DomainError, InvalidInput, NotFound
 from subscriptions.models import Organization, Subscription
 from subscriptions.tenancy_api import audit_actor, organization_for_request
 
-from . import hooks, selectors, services
+from . import hooks, idempotency, selectors, services
 from .emails import normalise_email
 from .errors import NoLicenceAvailable, UnknownProduct
 from .models import OrgUser
@@ -82,6 +82,9 @@ class OrganizationAPIView(ApiView, GenericAPIView):
     def initial(self, request, *args, **kwargs):
         super().initial(request, *args, **kwargs)
         self.organization = organization_for_request(request)
+
+    def run_write(self, request, respond):
+        return idempotency.run(request, respond)
 
     def parse(self, serializer_class, **context):
         serializer = serializer_class(

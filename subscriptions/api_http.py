@@ -22,6 +22,10 @@ MAX_BODY_BYTES = 64 * 1024  # the API's bodies are a few hundred bytes
 MAX_DEPTH = 64  # the API's bodies are 3 levels deep; fields it ignores may be deeper
 MAX_URL_LENGTH = 4094  # gunicorn's own limit on the request line (`limit_request_line`)
 REQUEST_ID_HEADER = "X-Request-Id"
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+IDEMPOTENT_METHODS = frozenset({"POST", "PATCH", "DELETE"})
+MAX_IDEMPOTENCY_KEY_LENGTH = 255
+IDEMPOTENCY_KEY_PATTERN = re.compile(r"^[!-~]{1,255}$")  # printable ASCII, no spaces
 _CLIENT_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 
 

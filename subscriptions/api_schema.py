@@ -10,8 +10,14 @@ from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema_field
 from rest_framework import serializers
 
-from . import idempotency
-from .api_http import MAX_BODY_BYTES, MAX_URL_LENGTH
+from .api_http import (
+    IDEMPOTENCY_HEADER,
+    IDEMPOTENCY_KEY_PATTERN,
+    IDEMPOTENT_METHODS,
+    MAX_BODY_BYTES,
+    MAX_IDEMPOTENCY_KEY_LENGTH,
+    MAX_URL_LENGTH,
+)
 
 IDEMPOTENCY_CODES = ("idempotency_key_reused", "idempotency_key_in_use")
 BAD_INPUT_CODES = ("invalid", "parse_error")
@@ -101,12 +107,12 @@ WITH_BODY = {
 }
 IDEMPOTENCY_CONFLICT = error_response("IdempotencyConflictError", *IDEMPOTENCY_CODES)
 IDEMPOTENCY_KEY = OpenApiParameter(
-    idempotency.HEADER,
+    IDEMPOTENCY_HEADER,
     {
         "type": "string",
         "minLength": 1,
-        "maxLength": idempotency.MAX_KEY_LENGTH,
-        "pattern": idempotency.KEY_PATTERN.pattern,
+        "maxLength": MAX_IDEMPOTENCY_KEY_LENGTH,
+        "pattern": IDEMPOTENCY_KEY_PATTERN.pattern,
     },
     OpenApiParameter.HEADER,
     description="Any unique string (a UUID) of up to 255 characters: a retry with the same key and "
@@ -122,7 +128,7 @@ def conflict(name: str, *codes: str, extra: tuple[str, ...] = ()) -> dict:
 class ApiAutoSchema(AutoSchema):
     def get_override_parameters(self):
         parameters = list(super().get_override_parameters())
-        if self.method in idempotency.METHODS:
+        if self.method in IDEMPOTENT_METHODS:
             parameters.append(IDEMPOTENCY_KEY)
         return parameters
 
@@ -133,7 +139,7 @@ class ApiAutoSchema(AutoSchema):
         shared = dict(COMMON)
         if self.method in ("POST", "PATCH", "PUT"):
             shared.update(WITH_BODY)
-        if self.method in idempotency.METHODS:
+        if self.method in IDEMPOTENT_METHODS:
             shared.setdefault(400, BAD_INPUT)  # a malformed Idempotency-Key
             shared[409] = IDEMPOTENCY_CONFLICT
         for status, response in shared.items():

@@ -1,16 +1,15 @@
 """The base of every API view, and the JSON 404 for URLs the API does not have.
 
 `ApiView` adds to DRF's view what every answer carries: the request id
-(`X-Request-Id`), the RateLimit-* headers of the caller's throttle, and the
-`Idempotency-Key` handling of writes (`subscriptions/idempotency.py`).
+(`X-Request-Id`) and the RateLimit-* headers of the caller's throttle; its writes go
+through `run_write`, where `licensing` keeps its idempotency keys.
 """
 
 from django.http import JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from rest_framework.views import APIView
 
-from . import idempotency
-from .api_http import MAX_URL_LENGTH, REQUEST_ID_HEADER, UriTooLong, request_id
+from .api_http import IDEMPOTENT_METHODS, MAX_URL_LENGTH, REQUEST_ID_HEADER, UriTooLong, request_id
 
 
 class ApiView(APIView):
@@ -22,7 +21,7 @@ class ApiView(APIView):
         super().initial(request, *args, **kwargs)
 
     def dispatch(self, request, *args, **kwargs):
-        # DRF's APIView.dispatch, with writes run under their idempotency key.
+        # DRF's APIView.dispatch, with writes run through `run_write`.
         self.args, self.kwargs = args, kwargs
         request = self.initialize_request(request, *args, **kwargs)
         self.request = request
@@ -33,14 +32,18 @@ class ApiView(APIView):
             handler = getattr(self, method, None) if method in self.http_method_names else None
             if handler is None:
                 response = self.http_method_not_allowed(request, *args, **kwargs)
-            elif request.method in idempotency.METHODS:
-                response = idempotency.run(request, lambda: self.respond(handler, request, *args, **kwargs))
+            elif request.method in IDEMPOTENT_METHODS:
+                response = self.run_write(request, lambda: self.respond(handler, request, *args, **kwargs))
             else:
                 response = handler(request, *args, **kwargs)
         except Exception as exc:
             response = self.handle_exception(exc)
         self.response = self.finalize_response(request, response, *args, **kwargs)
         return self.response
+
+    def run_write(self, request, respond):
+        """A POST, PATCH or DELETE: `respond()` answers it (as a Response, never raising)."""
+        return respond()
 
     def respond(self, handler, request, *args, **kwargs):
         try:

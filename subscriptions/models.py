@@ -4,7 +4,6 @@ import secrets
 from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
-from django.utils import timezone
 
 
 class Organization(models.Model):
@@ -180,31 +179,6 @@ class ApiKey(models.Model):
     @classmethod
     def generate_raw(cls) -> str:
         return cls.PREFIX + secrets.token_urlsafe(32)
-
-
-class IdempotencyKey(models.Model):
-    """A write made through the API with an `Idempotency-Key` header, and its answer,
-    kept for 24 hours per caller (an API key, or a signed-in person): a retry with the
-    same key and body is answered the same without running again
-    (`subscriptions/idempotency.py`)."""
-
-    # "key:<ApiKey id>" or "user:<User id>": whose key it is.
-    scope = models.CharField(max_length=40)
-    key = models.CharField(max_length=255)
-    # sha256 of the method, the path and the JSON body: a key may not be reused for another write.
-    fingerprint = models.CharField(max_length=64)
-    response_status = models.PositiveSmallIntegerField(null=True)
-    response_body = models.JSONField(null=True)
-    created_at = models.DateTimeField(default=timezone.now)
-
-    class Meta:
-        constraints = [
-            models.UniqueConstraint("scope", "key", name="idempotency_key_unique_per_caller"),
-        ]
-        indexes = [models.Index("scope", "created_at", name="idempotency_key_expiry")]
-
-    def __str__(self) -> str:
-        return f"{self.scope} {self.key}"
 
 
 class CapabilityLink(models.Model):

@@ -6,8 +6,7 @@ from django.db import connection, transaction
 from django.test import Client
 from django.utils import timezone
 
-from licensing.models import LicenceAssignment, OrgUser
-from subscriptions.models import IdempotencyKey
+from licensing.models import IdempotencyKey, LicenceAssignment, OrgUser
 from tests.api.conftest import API, api_key_for, key_client
 from tests.factories import OrganizationFactory, OrgUserFactory, SubscriptionFactory
 
@@ -141,7 +140,7 @@ def test_while_a_request_with_the_key_runs_another_answers_409_in_use(transactio
     api = key_client(api_key_for(subscription.organization))
     post_user(api, key="busy")
     row = IdempotencyKey.objects.get()
-    IdempotencyKey.objects.filter(pk=row.pk).update(response_status=None, response_body=None)
+    IdempotencyKey.objects.filter(pk=row.pk).update(response_status=None, response_body="")
 
     with transaction.atomic():  # what a running request holds: the key's row lock
         IdempotencyKey.objects.select_for_update().get(pk=row.pk)
@@ -183,3 +182,28 @@ def test_concurrent_requests_with_one_key_create_one_user(transactional_db):
     assert len([a for a in created if "Idempotent-Replayed" not in a]) == 1
     assert all(a.json()["code"] == "idempotency_key_in_use" for a in answers if a.status_code == 409)
     assert len({a.json()["id"] for a in created}) == 1
+
+
+def test_a_retried_buy_seat_call_gets_its_signing_link_again_and_starts_one_change(db, settings):
+    from subscriptions.models import CapabilityLink, SeatChange
+    from tests.factories import LicenceAssignmentFactory
+
+    settings.SITE_URL = "https://seats.example"
+    subscription = SubscriptionFactory(quantity=1)
+    LicenceAssignmentFactory(subscription=subscription)
+    api = key_client(api_key_for(subscription.organization))
+    body = {**ADA, "buy_seat_if_needed": True}
+
+    first = post_user(api, body, key="buy")
+    retry = post_user(api, body, key="buy")
+
+    assert first.status_code == retry.status_code == 202
+    assert retry.json()["sign_url"] == first.json()["sign_url"]
+    assert retry["Idempotent-Replayed"] == "true"
+    assert SeatChange.objects.count() == 1
+    assert CapabilityLink.objects.filter(action=CapabilityLink.Action.SIGN).count() == 1
+    with connection.cursor() as cursor:  # the stored answer holds a capability: encrypted at rest
+        cursor.execute(f"SELECT response_body FROM {IdempotencyKey._meta.db_table}")
+        (stored,) = cursor.fetchone()
+    token = first.json()["sign_url"].rstrip("/").rsplit("/", 1)[-1]
+    assert stored.startswith("fernet:") and token not in stored and "sign_url" not in stored

@@ -15,7 +15,6 @@ retry runs the write. A server error or a 429 is not stored: nothing was written
 
 import hashlib
 import json
-import re
 from datetime import timedelta
 
 from django.db import DatabaseError, transaction
@@ -23,15 +22,14 @@ from django.utils import timezone
 from rest_framework import exceptions
 from rest_framework.response import Response
 
-from .api_throttling import who_is
-from .errors import Conflict
+from subscriptions.api_http import IDEMPOTENCY_HEADER as HEADER
+from subscriptions.api_http import IDEMPOTENCY_KEY_PATTERN, MAX_IDEMPOTENCY_KEY_LENGTH
+from subscriptions.api_throttling import who_is
+from subscriptions.errors import Conflict
+
 from .models import IdempotencyKey
 
-HEADER = "Idempotency-Key"
-METHODS = frozenset({"POST", "PATCH", "DELETE"})
 KEPT_FOR = timedelta(hours=24)
-MAX_KEY_LENGTH = 255
-KEY_PATTERN = re.compile(r"^[!-~]{1,255}$")  # printable ASCII, no spaces
 
 
 class IdempotencyKeyReused(Conflict):
@@ -57,9 +55,14 @@ def key_of(request) -> str | None:
     key = request.headers.get(HEADER)
     if key is None:
         return None
-    if not KEY_PATTERN.fullmatch(key):
+    if not IDEMPOTENCY_KEY_PATTERN.fullmatch(key):
         raise exceptions.ValidationError(
-            {HEADER: [f"Give an {HEADER} of 1 to {MAX_KEY_LENGTH} printable ASCII characters, no spaces."]}
+            {
+                HEADER: [
+                    f"Give an {HEADER} of 1 to {MAX_IDEMPOTENCY_KEY_LENGTH} printable ASCII characters, "
+                    "no spaces."
+                ]
+            }
         )
     return key
 
@@ -89,17 +92,19 @@ def run(request, respond) -> Response:
         except (DatabaseError, IdempotencyKey.DoesNotExist):
             raise IdempotencyKeyInUse() from None
         if row.created_at < now - KEPT_FOR:  # an expired key is a new one
-            row.fingerprint, row.created_at, row.response_status, row.response_body = write, now, None, None
+            row.fingerprint, row.created_at, row.response_status, row.response_body = write, now, None, ""
         if row.fingerprint != write:
             raise IdempotencyKeyReused()
         if row.response_status is not None:
             return Response(
-                row.response_body, status=row.response_status, headers={"Idempotent-Replayed": "true"}
+                json.loads(row.response_body),
+                status=row.response_status,
+                headers={"Idempotent-Replayed": "true"},
             )
         response = respond()
         if response.status_code >= 500 or response.status_code == 429:
             transaction.set_rollback(True)
             return response
-        row.response_status, row.response_body = response.status_code, response.data
+        row.response_status, row.response_body = response.status_code, json.dumps(response.data)
         row.save(update_fields=["fingerprint", "created_at", "response_status", "response_body"])
     return response

@@ -15,7 +15,8 @@ from rest_framework.generics import GenericAPIView
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
-from subscriptions.api_auth import ApiKeyAuthentication, ApiKeyPrincipal
+from subscriptions import hot_cache
+from subscriptions.api_auth import ApiKeyAuthentication
 from subscriptions.api_http import MAX_URL_LENGTH, REQUEST_ID_HEADER, request_id
 from subscriptions.api_schema import (
     FORBIDDEN,
@@ -355,14 +356,25 @@ def licence_check_input(query) -> tuple[str, str]:
     return code, normalised
 
 
-def licence_check_answer(principal: ApiKeyPrincipal, product: str, email: str) -> HttpResponse:
-    licensed = selectors.is_licensed(
-        organization_id=principal.organization_id, product_code=product, email=email
-    )
-    return HttpResponse(
-        b'{"licensed":true}' if licensed else b'{"licensed":false}',
-        content_type="application/json",
-    )
+def licence_check_answer(organization_id: int, query) -> bytes:
+    """The answer's body, or a 400/404 domain error for invalid parameters."""
+    product, email = licence_check_input(query)
+    licensed = selectors.is_licensed(organization_id=organization_id, product_code=product, email=email)
+    return b'{"licensed":true}' if licensed else b'{"licensed":false}'
+
+
+def cached_licence_check_answer(organization_id: int, query) -> bytes | None:
+    """The answer for these very parameters, validated once per cache generation; None
+    when they are invalid (answered through DRF, with the error)."""
+
+    def compute() -> bytes | None:
+        try:
+            return licence_check_answer(organization_id, query)
+        except DomainError:
+            return None
+
+    key = ("licence-check", organization_id, query.get("product"), query.get("email"))
+    return hot_cache.get_or_compute(key, compute)
 
 
 class LicenceCheckAPI(ApiView):
@@ -383,19 +395,22 @@ class LicenceCheckAPI(ApiView):
         """The answer to a GET with a valid key and valid parameters, within the rate
         limit; None for anything else, which then goes through DRF so that errors have
         the API's shape."""
-        if request.method != "GET" or len(request.get_full_path()) > MAX_URL_LENGTH:
+        if request.method != "GET" or len(request.path) + len(request.META["QUERY_STRING"]) > MAX_URL_LENGTH:
             return None
         try:
             authenticated = ApiKeyAuthentication().authenticate(request)
-            if authenticated is None:
-                return None
-            product, email = licence_check_input(request.GET)
-        except (exceptions.AuthenticationFailed, DomainError):
+        except exceptions.AuthenticationFailed:
             return None
-        rate_limit = LicenceCheckRateThrottle.decide(who_is(authenticated[0]))
+        if authenticated is None:
+            return None
+        principal = authenticated[0]
+        body = cached_licence_check_answer(principal.organization_id, request.GET)
+        if body is None:
+            return None
+        rate_limit = LicenceCheckRateThrottle.decide(who_is(principal))
         if not rate_limit.allowed:
             return None
-        response = licence_check_answer(authenticated[0], product, email)
+        response = HttpResponse(body, content_type="application/json")
         response[REQUEST_ID_HEADER] = request_id(request)
         for name, value in rate_limit.headers().items():
             response[name] = value
@@ -424,5 +439,5 @@ class LicenceCheckAPI(ApiView):
         tags=["licences"],
     )
     def get(self, request):
-        product, email = licence_check_input(request.query_params)
-        return licence_check_answer(request.user, product, email)
+        body = licence_check_answer(request.user.organization_id, request.query_params)
+        return HttpResponse(body, content_type="application/json")

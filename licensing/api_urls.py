@@ -17,12 +17,13 @@ def route(pattern: str, view, name: str) -> list:
 
 
 urlpatterns = [
+    # First: the hot path.
+    *route("licences/check", api.LicenceCheckAPI, "api-licence-check"),
     *route("subscriptions/", api.SubscriptionListAPI, "api-subscriptions"),
     *route("subscriptions/<int:pk>/licences/", api.LicenceListAPI, "api-licences"),
     *route("subscriptions/<int:pk>/licences/<int:user_id>/", api.LicenceDetailAPI, "api-licence"),
     *route("users/", api.OrgUserListAPI, "api-users"),
     *route("users/<int:pk>/", api.OrgUserDetailAPI, "api-user"),
-    *route("licences/check", api.LicenceCheckAPI, "api-licence-check"),
     # Anything else under /api/v1/ (an unknown path, an id that is no whole number): JSON 404.
     re_path(r"^.*$", not_found),
 ]

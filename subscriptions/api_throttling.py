@@ -2,8 +2,8 @@
 
 A fixed window: each key has a counter per window (a minute by default) in the
 shared cache (Redis in production), so every process counts towards one limit.
-Answers carry `RateLimit-Limit`, `RateLimit-Remaining`, `RateLimit-Reset` (seconds
-until the window ends) and `RateLimit-Policy`; a request over the limit answers 429
+Answers carry `RateLimit-Limit`, `RateLimit-Remaining` and `RateLimit-Reset` (seconds
+until the window ends); a request over the limit answers 429
 with `Retry-After`.
 
 The licence check is called on every login of a connected app and is served in
@@ -13,6 +13,7 @@ every `sync_every` seconds (and at once when the limit is near), so a key can go
 over its limit only by what the processes serve in that time.
 """
 
+import functools
 import math
 import threading
 import time
@@ -28,6 +29,7 @@ _PERIODS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 MAX_COUNTERS = 10_000
 
 
+@functools.cache
 def parse_rate(rate: str) -> tuple[int, int]:
     """'1200/min' → (1200, 60)."""
     number, period = rate.split("/")
@@ -47,7 +49,6 @@ class Decision:
             "RateLimit-Limit": str(self.limit),
             "RateLimit-Remaining": str(self.remaining),
             "RateLimit-Reset": str(self.reset),
-            "RateLimit-Policy": f"{self.limit};w={self.window}",
         }
 
 

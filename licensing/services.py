@@ -43,11 +43,10 @@ def _clean_name_and_email(name: str, email: str) -> tuple[str, str]:
     if len(name) > 200:
         raise InvalidInput("The name can be at most 200 characters.", field="name")
     normalised = normalise_email(email)
+    if normalised is None and len(email) > EMAIL_MAX_LENGTH:
+        raise InvalidInput(f"The email can be at most {EMAIL_MAX_LENGTH} characters.", field="email")
     if normalised is None:
-        raise InvalidInput(
-            f"“{email[:300]}” is not a valid email address (of at most {EMAIL_MAX_LENGTH} characters).",
-            field="email",
-        )
+        raise InvalidInput(f"“{email}” is not a valid email address.", field="email")
     return name, normalised
 
 

@@ -23,7 +23,7 @@ from rest_framework import exceptions
 from rest_framework.response import Response
 
 from subscriptions.api_http import IDEMPOTENCY_HEADER as HEADER
-from subscriptions.api_http import IDEMPOTENCY_KEY_PATTERN, MAX_IDEMPOTENCY_KEY_LENGTH
+from subscriptions.api_http import IDEMPOTENCY_KEY_PATTERN, MAX_IDEMPOTENCY_KEY_LENGTH, request_id
 from subscriptions.api_throttling import who_is
 from subscriptions.errors import Conflict
 
@@ -73,6 +73,13 @@ def fingerprint(request) -> str:
     return hashlib.sha256(write.encode()).hexdigest()
 
 
+def replay(request, row: IdempotencyKey) -> Response:
+    body = json.loads(row.response_body)
+    if isinstance(body, dict) and "request_id" in body:  # an error names the request answering it
+        body["request_id"] = request_id(request)
+    return Response(body, status=row.response_status, headers={"Idempotent-Replayed": "true"})
+
+
 def run(request, respond) -> Response:
     """Answer `request` with `respond()` (which must return a DRF Response, never raise)
     at most once per key and caller."""
@@ -96,11 +103,7 @@ def run(request, respond) -> Response:
         if row.fingerprint != write:
             raise IdempotencyKeyReused()
         if row.response_status is not None:
-            return Response(
-                json.loads(row.response_body),
-                status=row.response_status,
-                headers={"Idempotent-Replayed": "true"},
-            )
+            return replay(request, row)
         response = respond()
         if response.status_code >= 500 or response.status_code == 429:
             transaction.set_rollback(True)

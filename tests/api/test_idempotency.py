@@ -38,6 +38,7 @@ def test_a_refusal_is_replayed_too(api, org):
 
     assert first.status_code == retry.status_code == 409
     assert retry.json()["code"] == first.json()["code"] == "email_in_use"
+    assert retry.json()["request_id"] == retry["X-Request-Id"] != first["X-Request-Id"]
 
 
 def test_the_same_key_with_another_body_answers_409_idempotency_key_reused(api, subscription):

@@ -7,7 +7,9 @@ and `Accept` headers answer 406, and paging parameters are checked.
 `seatmgr.api_errors` renders every refusal as `{"code", "detail"}`.
 """
 
+import itertools
 import json
+import os
 import re
 import secrets
 
@@ -29,14 +31,31 @@ IDEMPOTENCY_KEY_PATTERN = re.compile(r"^[!-~]{1,255}$")  # printable ASCII, no s
 _CLIENT_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 
 
+# A new id is this process's random prefix and a counter: unique without costing a
+# random number per request (on the licence check that is a measurable share). A forked
+# process (a gunicorn worker of a preloaded app) draws its own prefix.
+_ids = {}
+
+
+def _new_id_prefix() -> None:
+    _ids.update(prefix=secrets.token_hex(8), counter=itertools.count(1))
+
+
+_new_id_prefix()
+os.register_at_fork(after_in_child=_new_id_prefix)
+
+
 def request_id(request) -> str:
     """This request's id: the caller's own `X-Request-Id` when it is a sane token (so
-    a proxy's or a client's id carries through), else a new random one."""
+    a proxy's or a client's id carries through), else a new one (32 hex digits)."""
     request = getattr(request, "_request", request)  # a DRF Request wraps Django's
     rid = getattr(request, "request_id", None)
     if rid is None:
         given = request.META.get("HTTP_X_REQUEST_ID", "")
-        rid = given if _CLIENT_REQUEST_ID.fullmatch(given) else secrets.token_hex(16)
+        if _CLIENT_REQUEST_ID.fullmatch(given):
+            rid = given
+        else:
+            rid = f"{_ids['prefix']}{next(_ids['counter']):016x}"
         request.request_id = rid
     return rid
 

@@ -4,7 +4,7 @@ JSON with the status that fits, with DEBUG on or off."""
 import json
 
 import pytest
-from django.test import Client, override_settings
+from django.test import Client, RequestFactory, override_settings
 
 from licensing.models import OrgUser
 from subscriptions.api_http import MAX_BODY_BYTES
@@ -323,3 +323,19 @@ def test_every_answer_carries_a_request_id_and_a_callers_own_id_is_kept(api, db)
     assert error.json()["request_id"] == error["X-Request-Id"]
     assert given["X-Request-Id"] == "trace-1234"
     assert unsafe["X-Request-Id"] != "<script>"
+
+
+def test_request_ids_differ_across_forked_processes(api):
+    import os
+
+    from subscriptions.api_http import request_id
+
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: a gunicorn worker forked from a preloaded app
+        os.write(write, request_id(RequestFactory().get("/")).encode())
+        os._exit(0)
+    os.waitpid(pid, 0)
+    theirs = os.read(read, 64).decode()
+    ours = request_id(RequestFactory().get("/"))
+    assert len(theirs) == len(ours) == 32 and theirs[:16] != ours[:16]

@@ -108,3 +108,12 @@ def test_filters_are_in_the_schema(client, db):
     assert users["limit"]["maximum"] == 100 and users["limit"]["minimum"] == 1
     assert "-created_at" in users["ordering"]["enum"]
     assert {"product", "status", "ordering"} <= set(parameters("/api/v1/subscriptions/"))
+
+
+def test_filters_never_reach_another_organization(api, people):
+    other = SubscriptionFactory(plan=PlanFactory(product=ProductFactory(code="signature")))
+    LicenceAssignmentFactory(subscription=other, org_user__email="secret@other.example")
+
+    assert names(api.get(f"{API}/users/", {"email": "secret@other.example"})) == []
+    assert names(api.get(f"{API}/users/", {"product": "signature"})) == ["Grace"]
+    assert len(api.get(f"{API}/subscriptions/", {"product": "signature"}).json()["results"]) == 1

@@ -339,6 +339,10 @@ class LicenceDetailAPI(OrganizationAPIView):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
+# The longest parameters that can be valid, with spaces around them (stripped).
+MAX_PRODUCT_PARAMETER, MAX_EMAIL_PARAMETER = 100, 300
+
+
 def licence_check_input(query) -> tuple[str, str]:
     """The product's code as the catalogue writes it and the normalised email, or a
     400 (`invalid`) or 404 (`unknown_product`)."""
@@ -365,7 +369,11 @@ def licence_check_answer(organization_id: int, query) -> bytes:
 
 def cached_licence_check_answer(organization_id: int, query) -> bytes | None:
     """The answer for these very parameters, validated once per cache generation; None
-    when they are invalid (answered through DRF, with the error)."""
+    when they are invalid (answered through DRF, with the error). Parameters too long
+    to be valid are not cached: entries stay small, whatever a client sends."""
+    product, email = query.get("product", ""), query.get("email", "")
+    if len(product) > MAX_PRODUCT_PARAMETER or len(email) > MAX_EMAIL_PARAMETER:
+        return None
 
     def compute() -> bytes | None:
         try:
@@ -373,8 +381,7 @@ def cached_licence_check_answer(organization_id: int, query) -> bytes | None:
         except DomainError:
             return None
 
-    key = ("licence-check", organization_id, query.get("product"), query.get("email"))
-    return hot_cache.get_or_compute(key, compute)
+    return hot_cache.get_or_compute(("licence-check", organization_id, product, email), compute)
 
 
 class LicenceCheckAPI(ApiView):

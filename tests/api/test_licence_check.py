@@ -93,3 +93,12 @@ def test_over_its_limit_the_check_answers_429_with_retry_after(api, licensed, se
     assert refused.json()["code"] == "throttled"
     assert 1 <= int(refused["Retry-After"]) <= 60
     assert refused["RateLimit-Remaining"] == "0"
+
+
+def test_parameters_too_long_to_be_valid_are_refused_and_not_cached(api, licensed):
+    from subscriptions import hot_cache
+
+    response = api.get(CHECK, {"product": "documents", "email": "a" * 3000 + "@customer.example"})
+
+    assert response.status_code == 400
+    assert not any(len(str(key)) > 1000 for key in hot_cache._state["entries"])

@@ -46,8 +46,10 @@ class NameField(StrictCharField):
         super().__init__(min_length=1, max_length=200, **kwargs)
 
 
-# A name must have something besides spaces (they are trimmed).
-extend_schema_field({"type": "string", "minLength": 1, "maxLength": 200, "pattern": r"\S"})(NameField)
+# A name must have something besides spaces (they are trimmed), and no NUL character.
+extend_schema_field(
+    {"type": "string", "minLength": 1, "maxLength": 200, "pattern": r"^[^\x00]*[^\s\x00][^\x00]*$"}
+)(NameField)
 
 
 class StrictEmailField(serializers.EmailField):

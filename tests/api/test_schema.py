@@ -1,5 +1,7 @@
 """The schema says exactly what the API accepts and answers."""
 
+import re
+
 import pytest
 
 from licensing.models import OrgUser
@@ -60,6 +62,10 @@ def test_field_limits_are_in_the_schema(schema):
     check = {p["name"]: p for p in schema["paths"]["/api/v1/licences/check"]["get"]["parameters"]}
 
     assert create["name"]["minLength"] == 1 and create["name"]["maxLength"] == 200
+    # The pattern says what the API refuses: blank names and NUL characters.
+    assert re.search(create["name"]["pattern"], " Ada Lovelace ")
+    assert not re.search(create["name"]["pattern"], "   ")
+    assert not re.search(create["name"]["pattern"], "Ada\x00")
     assert create["email"]["maxLength"] == 254
     assert create["products"]["items"]["maxLength"] == 50
     assert check["product"]["required"] and check["product"]["schema"]["pattern"]

@@ -115,13 +115,15 @@ def org_users_filtered(
     status: str | None = None,
     product: str | None = None,
     licensed: bool | None = None,
+    search: str = "",
     ordering: str = "name",
 ) -> QuerySet[OrgUser]:
     """The organization's users with their licences (as `org_users_with_licences`):
     `email` exactly (normalised), of a `status`, holding a licence of `product` (a
     code, compared case-insensitively), holding any licence or none (`licensed`),
-    ordered by one of USER_ORDERINGS (then by id, so pages are stable)."""
-    users = org_users_with_licences(organization=organization)
+    whose name or email contains `search`, ordered by one of USER_ORDERINGS (then by
+    id, so pages are stable)."""
+    users = org_users_with_licences(organization=organization, search=search)
     if email is not None:
         users = users.alias(email_lower=Lower("email")).filter(email_lower=email)
     if status is not None:

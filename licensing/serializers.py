@@ -52,6 +52,14 @@ extend_schema_field(
 )(NameField)
 
 
+class SearchField(StrictCharField):
+    def __init__(self, **kwargs):
+        super().__init__(max_length=100, allow_blank=True, **kwargs)
+
+
+extend_schema_field({"type": "string", "maxLength": 100, "pattern": r"^[^\x00]*$"})(SearchField)
+
+
 class StrictEmailField(serializers.EmailField):
     def __init__(self, **kwargs):
         super().__init__(max_length=EMAIL_MAX_LENGTH, **kwargs)
@@ -248,6 +256,7 @@ class UserFilterSerializer(serializers.Serializer):
     licensed = serializers.BooleanField(
         required=False, help_text="Holding any licence (true) or none (false)."
     )
+    search = SearchField(required=False, help_text="Part of the name or the email, whatever its case.")
     ordering = serializers.ChoiceField(choices=USER_ORDERINGS, default="name")
 
 

@@ -59,6 +59,14 @@ def test_users_by_status_product_and_licensed(api, people):
     assert names(api.get(f"{API}/users/", {"product": "documents", "status": "active"})) == ["Ada"]
 
 
+def test_users_search_by_part_of_the_name_or_email(api, people):
+    assert names(api.get(f"{API}/users/", {"search": "GRA"})) == ["Grace"]
+    assert names(api.get(f"{API}/users/", {"search": "customer.example"})) == ["Ada", "Board room", "Grace"]
+    assert len(names(api.get(f"{API}/users/", {"search": ""}))) == 3
+    assert api.get(f"{API}/users/", {"search": "x" * 101}).status_code == 400
+    assert api.get(f"{API}/users/", {"search": "a\x00"}).status_code == 400
+
+
 def test_users_ordering(api, people):
     assert names(api.get(f"{API}/users/", {"ordering": "-name"})) == ["Grace", "Board room", "Ada"]
     assert names(api.get(f"{API}/users/", {"ordering": "email"})) == ["Ada", "Grace", "Board room"]
@@ -104,7 +112,7 @@ def test_filters_are_in_the_schema(client, db):
         return {p["name"]: p["schema"] for p in schema["paths"][path]["get"]["parameters"]}
 
     users = parameters("/api/v1/users/")
-    assert {"email", "status", "product", "licensed", "ordering", "limit", "offset"} <= set(users)
+    assert {"email", "status", "product", "licensed", "search", "ordering", "limit", "offset"} <= set(users)
     assert users["limit"]["maximum"] == 100 and users["limit"]["minimum"] == 1
     assert "-created_at" in users["ordering"]["enum"]
     assert {"product", "status", "ordering"} <= set(parameters("/api/v1/subscriptions/"))

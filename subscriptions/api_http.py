@@ -22,7 +22,7 @@ from rest_framework.parsers import JSONParser
 
 MAX_BODY_BYTES = 64 * 1024  # the API's bodies are a few hundred bytes
 MAX_DEPTH = 64  # the API's bodies are 3 levels deep; fields it ignores may be deeper
-MAX_URL_LENGTH = 4094  # gunicorn's own limit on the request line (`limit_request_line`)
+MAX_URL_LENGTH = 8190  # above the longest valid URL (~4,400); gunicorn's highest `limit_request_line`
 REQUEST_ID_HEADER = "X-Request-Id"
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 IDEMPOTENT_METHODS = frozenset({"POST", "PATCH", "DELETE"})

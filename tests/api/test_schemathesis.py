@@ -57,8 +57,8 @@ schema = schemathesis.openapi.from_dict(served_schema())
 schema.config.generation.update(
     modes=[GenerationMode.POSITIVE, GenerationMode.NEGATIVE], max_examples=EXAMPLES, database="none"
 )
-# A URL over 4,094 characters (gunicorn's limit, made of invalid parameters) is refused
-# with 414 before its parameters are read: a rejection too.
+# A URL over 8,190 characters (made of invalid parameters: valid ones stay under ~4,400)
+# is refused with 414 before its parameters are read: a rejection too.
 schema.config.checks.negative_data_rejection = NegativeDataRejectionConfig(
     expected_statuses=[*NEGATIVE_DATA_REJECTION_EXPECTED_STATUSES, "414"]
 )

@@ -102,3 +102,25 @@ def test_urls_in_answers_are_absolute(api, subscription, settings):
     )
 
     assert refused.json()["increase_url"].startswith(settings.SITE_URL + "/")
+
+
+def test_a_seat_change_in_progress_answers_409_seat_change_open_with_its_number(db):
+    from tests.api.conftest import api_key_for, key_client
+    from tests.backoffice.factories import seat_change_open
+    from tests.factories import LicenceAssignmentFactory, SubscriptionFactory
+
+    subscription = SubscriptionFactory(quantity=1)
+    LicenceAssignmentFactory(subscription=subscription)
+    change = seat_change_open(subscription, 3)
+    api = key_client(api_key_for(subscription.organization))
+
+    response = api.post(
+        f"{API}/users/",
+        {"name": "Ada", "email": "ada@x.example", "products": ["documents"], "buy_seat_if_needed": True},
+        "application/json",
+    )
+
+    assert response.status_code == 409
+    assert response.json()["code"] == "seat_change_open"
+    assert response.json()["seat_change"] == change.number
+    assert not OrgUser.objects.filter(email="ada@x.example").exists()

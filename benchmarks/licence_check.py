@@ -227,8 +227,11 @@ def busy_cpu_percent(seconds: float = 1.0) -> float:
 
 HOT_PATH_FILES = (
     "licensing/api.py",
+    "licensing/emails.py",
     "licensing/selectors.py",
     "subscriptions/api_auth.py",
+    "subscriptions/api_http.py",
+    "subscriptions/api_throttling.py",
     "subscriptions/hot_cache.py",
     "seatmgr/settings.py",
     "seatmgr/urls.py",

@@ -9,29 +9,35 @@ services are rendered by `seatmgr.api_errors` as `{"code", "detail"}`.
 
 from django.http import HttpResponse
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import exceptions, status
 from rest_framework.generics import GenericAPIView
-from rest_framework.negotiation import BaseContentNegotiation
-from rest_framework.parsers import JSONParser
 from rest_framework.permissions import IsAuthenticated
-from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
-from subscriptions.api_auth import ApiKeyAuthentication, ApiKeyPrincipal
-from subscriptions.errors import InvalidInput, NotFound
+from subscriptions import hot_cache
+from subscriptions.api_auth import ApiKeyAuthentication
+from subscriptions.api_http import MAX_URL_LENGTH, REQUEST_ID_HEADER, request_id
+from subscriptions.api_schema import (
+    FORBIDDEN,
+    NOT_AUTHENTICATED,
+    NOT_FOUND,
+    conflict,
+    error_response,
+)
+from subscriptions.api_throttling import LicenceCheckRateThrottle, who_is
+from subscriptions.api_views import ApiView
+from subscriptions.errors import DomainError, InvalidInput, NotFound
 from subscriptions.models import Organization, Subscription
 from subscriptions.tenancy_api import audit_actor, organization_for_request
 
-from . import hooks, selectors, services
-from .errors import NoLicenceAvailable
+from . import hooks, idempotency, selectors, services
+from .emails import normalise_email
+from .errors import NoLicenceAvailable, UnknownProduct
 from .models import OrgUser
 from .serializers import (
-    ConflictErrorSerializer,
-    ErrorSerializer,
-    InvalidInputErrorSerializer,
+    PRODUCT_CODE,
+    LicenceCheckQuerySerializer,
     LicenceCheckSerializer,
     LicenceCreateSerializer,
     LicenceSerializer,
@@ -39,7 +45,9 @@ from .serializers import (
     OrgUserCreateSerializer,
     OrgUserSerializer,
     OrgUserUpdateSerializer,
+    SubscriptionFilterSerializer,
     SubscriptionSerializer,
+    UserFilterSerializer,
 )
 
 
@@ -56,37 +64,39 @@ class ApiKeyScheme(OpenApiAuthenticationExtension):
         }
 
 
-BAD_INPUT = {400: OpenApiResponse(InvalidInputErrorSerializer, description="Invalid input (`invalid`).")}
-AUTH_ERRORS = {
-    401: OpenApiResponse(ErrorSerializer, description="No credentials, or an unknown or revoked API key."),
-    403: OpenApiResponse(
-        ErrorSerializer,
-        description="`no_organization` or `admin_required` (signed-in person), or a failed CSRF check.",
-    ),
-}
-NOT_FOUND = {404: OpenApiResponse(ErrorSerializer, description="Not found in your organization.")}
+AUTH_ERRORS = {401: NOT_AUTHENTICATED, 403: FORBIDDEN}
+INVALID = error_response(
+    "InvalidError", "invalid", description="A parameter is invalid", extra=("errors", "field")
+)
+NOT_FOUND_ERRORS = {404: NOT_FOUND}
+UNKNOWN_PRODUCT = error_response(
+    "UnknownProductError", "not_found", "unknown_product", description="Not found", extra=("field",)
+)
 
 
-def conflict(*codes: str) -> dict:
-    listed = ", ".join(f"`{code}`" for code in codes)
-    return {409: OpenApiResponse(ConflictErrorSerializer, description=f"Refused: {listed}.")}
-
-
-class OrganizationAPIView(GenericAPIView):
+class OrganizationAPIView(ApiView, GenericAPIView):
     # Base of the customer endpoints: sets `self.organization` from the credentials.
     # (A comment, not a docstring: drf-spectacular would publish a docstring.)
 
     organization: Organization
-    parser_classes = [JSONParser]
 
     def initial(self, request, *args, **kwargs):
         super().initial(request, *args, **kwargs)
         self.organization = organization_for_request(request)
 
+    def run_write(self, request, respond):
+        return idempotency.run(request, respond)
+
     def parse(self, serializer_class, **context):
         serializer = serializer_class(
             data=self.request.data, context={"organization": self.organization, **context}
         )
+        serializer.is_valid(raise_exception=True)
+        return serializer.validated_data
+
+    def query(self, serializer_class) -> dict:
+        # A plain dict: with a QueryDict, DRF reads a missing boolean as false (an HTML checkbox).
+        serializer = serializer_class(data=self.request.query_params.dict())
         serializer.is_valid(raise_exception=True)
         return serializer.validated_data
 
@@ -116,11 +126,15 @@ class SubscriptionListAPI(OrganizationAPIView):
     @extend_schema(
         operation_id="subscriptions_list",
         summary="Your organization's subscriptions with their seats",
-        responses={200: SubscriptionSerializer(many=True), **AUTH_ERRORS},
+        parameters=[SubscriptionFilterSerializer],
+        responses={200: SubscriptionSerializer(many=True), 400: INVALID, **AUTH_ERRORS},
         tags=["subscriptions"],
     )
     def get(self, request):
-        page = self.paginate_queryset(selectors.subscriptions_with_seats(organization=self.organization))
+        filters = self.query(SubscriptionFilterSerializer)
+        page = self.paginate_queryset(
+            selectors.subscriptions_filtered(organization=self.organization, **filters)
+        )
         return self.get_paginated_response(SubscriptionSerializer(page, many=True).data)
 
 
@@ -130,11 +144,15 @@ class OrgUserListAPI(OrganizationAPIView):
     @extend_schema(
         operation_id="users_list",
         summary="Your organization's users and the licences they hold",
-        responses={200: OrgUserSerializer(many=True), **AUTH_ERRORS},
+        parameters=[UserFilterSerializer],
+        responses={200: OrgUserSerializer(many=True), 400: INVALID, **AUTH_ERRORS},
         tags=["users"],
     )
     def get(self, request):
-        page = self.paginate_queryset(selectors.org_users_with_licences(organization=self.organization))
+        filters = self.query(UserFilterSerializer)
+        if "email" in filters:
+            filters["email"] = normalise_email(filters["email"]) or filters["email"].lower()
+        page = self.paginate_queryset(selectors.org_users_filtered(organization=self.organization, **filters))
         return self.get_paginated_response(OrgUserSerializer(page, many=True).data)
 
     @extend_schema(
@@ -150,9 +168,19 @@ class OrgUserListAPI(OrganizationAPIView):
                 OrgUserBuyingSeatSerializer,
                 description="Created, waiting for the licence of the seat change to sign and pay.",
             ),
-            **BAD_INPUT,
             **AUTH_ERRORS,
-            **conflict("email_in_use", "no_licence_available", "status_cannot_hold_licence"),
+            404: UNKNOWN_PRODUCT,
+            **conflict(
+                "UsersCreateConflictError",
+                "email_in_use",
+                "no_licence_available",
+                "decrease_scheduled",
+                "status_cannot_hold_licence",
+                "no_live_subscription",
+                "several_live_subscriptions",
+                "seat_change_open",
+                extra=("increase_url", "seat_change"),
+            ),
         },
         tags=["users"],
     )
@@ -208,7 +236,7 @@ class OrgUserDetailAPI(OrganizationAPIView):
     @extend_schema(
         operation_id="users_retrieve",
         summary="One user and the licences they hold",
-        responses={200: OrgUserSerializer, **AUTH_ERRORS, **NOT_FOUND},
+        responses={200: OrgUserSerializer, **AUTH_ERRORS, **NOT_FOUND_ERRORS},
         tags=["users"],
     )
     def get(self, request, pk: int):
@@ -222,10 +250,15 @@ class OrgUserDetailAPI(OrganizationAPIView):
         request=OrgUserUpdateSerializer,
         responses={
             200: OrgUserSerializer,
-            **BAD_INPUT,
             **AUTH_ERRORS,
-            **NOT_FOUND,
-            **conflict("email_in_use"),
+            **NOT_FOUND_ERRORS,
+            **conflict(
+                "UsersUpdateConflictError",
+                "email_in_use",
+                "no_licence_available",
+                "decrease_scheduled",
+                extra=("increase_url",),
+            ),
         },
         tags=["users"],
     )
@@ -238,7 +271,7 @@ class OrgUserDetailAPI(OrganizationAPIView):
     @extend_schema(
         operation_id="users_destroy",
         summary="Delete a user, freeing their licences",
-        responses={204: None, **AUTH_ERRORS, **NOT_FOUND},
+        responses={204: None, **AUTH_ERRORS, **NOT_FOUND_ERRORS},
         tags=["users"],
     )
     def delete(self, request, pk: int):
@@ -256,14 +289,16 @@ class LicenceListAPI(OrganizationAPIView):
         request=LicenceCreateSerializer,
         responses={
             201: LicenceSerializer,
-            **BAD_INPUT,
             **AUTH_ERRORS,
-            **NOT_FOUND,
+            **NOT_FOUND_ERRORS,
             **conflict(
+                "LicencesCreateConflictError",
                 "no_licence_available",
+                "decrease_scheduled",
                 "status_cannot_hold_licence",
                 "already_licensed",
                 "subscription_not_live",
+                extra=("increase_url",),
             ),
         },
         tags=["licences"],
@@ -288,12 +323,9 @@ class LicenceDetailAPI(OrganizationAPIView):
         summary="Take a user's licence of this subscription back",
         responses={
             204: None,
-            400: OpenApiResponse(
-                InvalidInputErrorSerializer,
-                description="The user does not hold this licence (`invalid`).",
-            ),
+            400: INVALID,
             **AUTH_ERRORS,
-            **NOT_FOUND,
+            **NOT_FOUND_ERRORS,
         },
         tags=["licences"],
     )
@@ -307,34 +339,52 @@ class LicenceDetailAPI(OrganizationAPIView):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-class JSONOnly(BaseContentNegotiation):
-    """The check endpoint only speaks JSON: skip parsing the Accept header."""
-
-    def select_parser(self, request, parsers):
-        return None
-
-    def select_renderer(self, request, renderers, format_suffix=None):
-        return renderers[0], renderers[0].media_type
+# The longest parameters that can be valid, with spaces around them (stripped).
+MAX_PRODUCT_PARAMETER, MAX_EMAIL_PARAMETER = 100, 300
 
 
 def licence_check_input(query) -> tuple[str, str]:
+    """The product's code as the catalogue writes it and the normalised email, or a
+    400 (`invalid`) or 404 (`unknown_product`)."""
     product, email = query.get("product", "").strip(), query.get("email", "").strip()
     if not product or not email:
         raise InvalidInput("Give both the `product` code and the user's `email`.")
-    return product, email
+    if len(product) > 50 or not PRODUCT_CODE.fullmatch(product):
+        raise InvalidInput("`product` is a product code: letters, digits, “-” and “_”.", field="product")
+    normalised = normalise_email(email)
+    if normalised is None:
+        raise InvalidInput("`email` is not a valid email address (of at most 254 characters).", field="email")
+    code = selectors.product_code(product)
+    if code is None:
+        raise UnknownProduct([product])
+    return code, normalised
 
 
-def licence_check_answer(principal: ApiKeyPrincipal, product: str, email: str) -> HttpResponse:
-    licensed = selectors.is_licensed(
-        organization_id=principal.organization_id, product_code=product, email=email
-    )
-    return HttpResponse(
-        b'{"licensed":true}' if licensed else b'{"licensed":false}',
-        content_type="application/json",
-    )
+def licence_check_answer(organization_id: int, query) -> bytes:
+    """The answer's body, or a 400/404 domain error for invalid parameters."""
+    product, email = licence_check_input(query)
+    licensed = selectors.is_licensed(organization_id=organization_id, product_code=product, email=email)
+    return b'{"licensed":true}' if licensed else b'{"licensed":false}'
 
 
-class LicenceCheckAPI(APIView):
+def cached_licence_check_answer(organization_id: int, query) -> bytes | None:
+    """The answer for these very parameters, validated once per cache generation; None
+    when they are invalid (answered through DRF, with the error). Parameters too long
+    to be valid are not cached: entries stay small, whatever a client sends."""
+    product, email = query.get("product", ""), query.get("email", "")
+    if len(product) > MAX_PRODUCT_PARAMETER or len(email) > MAX_EMAIL_PARAMETER:
+        return None
+
+    def compute() -> bytes | None:
+        try:
+            return licence_check_answer(organization_id, query)
+        except DomainError:
+            return None
+
+    return hot_cache.get_or_compute(("licence-check", organization_id, product, email), compute)
+
+
+class LicenceCheckAPI(ApiView):
     """The hot path connected apps call on every login, kept lean on purpose: API keys
     only (a browser session is not how apps call it), answers from `hot_cache`, and the
     usual case answered without DRF's request wrapping,
@@ -342,45 +392,59 @@ class LicenceCheckAPI(APIView):
 
     authentication_classes = [ApiKeyAuthentication]
     permission_classes = [IsAuthenticated]
-    renderer_classes = [JSONRenderer]
     parser_classes = []
-    throttle_classes = []
-    content_negotiation_class = JSONOnly
+    throttle_classes = [LicenceCheckRateThrottle]
 
     def dispatch(self, request, *args, **kwargs):
         return self.answer_directly(request) or super().dispatch(request, *args, **kwargs)
 
     def answer_directly(self, request) -> HttpResponse | None:
-        """The answer to a GET with a valid key and both parameters; None for anything
-        else, which then goes through DRF so that errors have the API's shape."""
-        if request.method != "GET":
+        """The answer to a GET with a valid key and valid parameters, within the rate
+        limit; None for anything else, which then goes through DRF so that errors have
+        the API's shape."""
+        if request.method != "GET" or len(request.path) + len(request.META["QUERY_STRING"]) > MAX_URL_LENGTH:
             return None
         try:
             authenticated = ApiKeyAuthentication().authenticate(request)
-            product, email = licence_check_input(request.GET)
-        except (exceptions.AuthenticationFailed, InvalidInput):
+        except exceptions.AuthenticationFailed:
             return None
         if authenticated is None:
             return None
-        return licence_check_answer(authenticated[0], product, email)
+        principal = authenticated[0]
+        body = cached_licence_check_answer(principal.organization_id, request.GET)
+        if body is None:
+            return None
+        rate_limit = LicenceCheckRateThrottle.decide(who_is(principal))
+        if not rate_limit.allowed:
+            return None
+        response = HttpResponse(body, content_type="application/json")
+        response[REQUEST_ID_HEADER] = request_id(request)
+        for name, value in rate_limit.headers().items():
+            response[name] = value
+        return response
 
     @extend_schema(
         operation_id="licences_check",
         summary="Does this person hold a licence of this product?",
         description="Answers from the organization of the API key. Only live (active or "
-        "past-due) subscriptions count; the email is compared case-insensitively.",
-        parameters=[
-            OpenApiParameter("product", OpenApiTypes.STR, required=True, description="Product code"),
-            OpenApiParameter("email", OpenApiTypes.EMAIL, required=True),
-        ],
+        "past-due) subscriptions count; the product code and the email are compared "
+        "case-insensitively. An unknown product answers 404 `unknown_product`, so that a "
+        "typo is not mistaken for `licensed: false`.",
+        parameters=[LicenceCheckQuerySerializer],
         responses={
             200: LicenceCheckSerializer,
-            **BAD_INPUT,
-            401: AUTH_ERRORS[401],
+            400: INVALID,
+            401: NOT_AUTHENTICATED,
+            404: error_response(
+                "LicenceCheckNotFoundError",
+                "unknown_product",
+                description="No such product",
+                extra=("field",),
+            ),
         },
         auth=[{"ApiKey": []}],
         tags=["licences"],
     )
     def get(self, request):
-        product, email = licence_check_input(request.query_params)
-        return licence_check_answer(request.user, product, email)
+        body = licence_check_answer(request.user.organization_id, request.query_params)
+        return HttpResponse(body, content_type="application/json")

@@ -1,6 +1,6 @@
 from django.urls import reverse
 
-from subscriptions.errors import Conflict
+from subscriptions.errors import Conflict, NotFound
 
 
 class NoLicenceAvailable(Conflict):
@@ -78,4 +78,32 @@ class AlreadyWaitingForLicence(Conflict):
     def __init__(self, org_user, subscription):
         super().__init__(
             f"{org_user.name} is already waiting for a {subscription.plan.product.name} licence."
+        )
+
+
+class UnknownProduct(NotFound):
+    """A product code that names no product: told apart from "not licensed", so that a
+    typo in a connected app's configuration does not look like every user losing access."""
+
+    code = "unknown_product"
+
+    def __init__(self, codes: list[str]):
+        listed = ", ".join(f"“{code[:50]}”" for code in codes)
+        super().__init__(f"There is no product {listed}: check the product code.", field="product")
+
+
+class NoLiveSubscription(Conflict):
+    code = "no_live_subscription"
+
+    def __init__(self, codes: list[str]):
+        super().__init__(f"Your organization has no live subscription of: {', '.join(codes)}.")
+
+
+class SeveralLiveSubscriptions(Conflict):
+    code = "several_live_subscriptions"
+
+    def __init__(self, codes: list[str]):
+        super().__init__(
+            f"Your organization has several live subscriptions of {', '.join(codes)}: "
+            "assign the licence through /api/v1/subscriptions/{id}/licences/."
         )

@@ -15,8 +15,6 @@ import io
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
-from django.core.exceptions import ValidationError
-from django.core.validators import validate_email
 from django.db import transaction
 from django.utils import timezone
 
@@ -25,6 +23,7 @@ from subscriptions import hot_cache
 from subscriptions.errors import InvalidInput
 from subscriptions.models import Organization, Subscription
 
+from .emails import normalise_email
 from .models import LicenceAssignment, OrgUser, UserImport
 from .selectors import scheduled_decrease
 
@@ -200,16 +199,19 @@ def _plan_row(line, values, index, subscriptions, existing, held, first_line) ->
             if p.strip()
         )
     )
+    email = normalise_email(cell("email"))
     row = RowPlan(
-        line=line, name=cell("name"), email=cell("email").lower(), status=cell("status"), products=products
+        line=line,
+        name=cell("name"),
+        email=email or cell("email").lower(),
+        status=cell("status"),
+        products=products,
     )
     if not row.name:
         row.errors.append("The name is empty.")
     elif len(row.name) > 200:
         row.errors.append("The name is longer than 200 characters.")
-    try:
-        validate_email(row.email)
-    except ValidationError:
+    if email is None:
         row.errors.append(f"“{cell('email')}” is not a valid email address.")
     status = STATUS_BY_WORD.get(row.status.lower())
     if status is None:

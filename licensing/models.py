@@ -1,5 +1,6 @@
 from django.db import models
 from django.db.models.functions import Lower
+from django.utils import timezone
 
 from .fields import EncryptedTextField
 
@@ -206,3 +207,29 @@ class LicenceNotice(models.Model):
 
     def __str__(self) -> str:
         return self.text[:80]
+
+
+class IdempotencyKey(models.Model):
+    """A write made through the API with an `Idempotency-Key` header, and its answer,
+    kept for 24 hours per caller (an API key, or a signed-in person): a retry with the
+    same key and body is answered the same without running again
+    (`licensing/idempotency.py`). The answer is encrypted at rest: it may hold a
+    signing link (`sign_url`), a capability."""
+
+    # "key:<ApiKey id>" or "user:<User id>": whose key it is.
+    scope = models.CharField(max_length=40)
+    key = models.CharField(max_length=255)
+    # sha256 of the method, the path and the JSON body: a key may not be reused for another write.
+    fingerprint = models.CharField(max_length=64)
+    response_status = models.PositiveSmallIntegerField(null=True)
+    response_body = EncryptedTextField(blank=True)  # JSON
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint("scope", "key", name="idempotency_key_unique_per_caller"),
+        ]
+        indexes = [models.Index("scope", "created_at", name="idempotency_key_expiry")]
+
+    def __str__(self) -> str:
+        return f"{self.scope} {self.key}"

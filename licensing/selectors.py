@@ -8,7 +8,7 @@ from django.db.models.functions import Coalesce, Lower
 from django.utils import timezone
 
 from subscriptions import hot_cache
-from subscriptions.models import Organization, SeatChange, SeatSync, Subscription
+from subscriptions.models import Organization, Product, SeatChange, SeatSync, Subscription
 
 from .models import LicenceAssignment, OrgUser, PendingLicence
 
@@ -168,6 +168,65 @@ def licences_offered(*, organization: Organization, org_user: OrgUser | None = N
     return live
 
 
+USER_ORDERINGS = ("name", "-name", "email", "-email", "created_at", "-created_at", "id", "-id")
+SUBSCRIPTION_ORDERINGS = ("product", "-product", "id", "-id", "current_period_end", "-current_period_end")
+
+
+def org_users_filtered(
+    *,
+    organization: Organization,
+    email: str | None = None,
+    status: str | None = None,
+    product: str | None = None,
+    licensed: bool | None = None,
+    search: str = "",
+    ordering: str = "name",
+) -> QuerySet[OrgUser]:
+    """The organization's users with their licences (as `org_users_with_licences`):
+    `email` exactly (normalised), of a `status`, holding a licence of `product` (a
+    code, compared case-insensitively), holding any licence or none (`licensed`),
+    whose name or email contains `search`, ordered by one of USER_ORDERINGS (then by
+    id, so pages are stable)."""
+    users = org_users_with_licences(organization=organization, search=search)
+    if email is not None:
+        users = users.alias(email_lower=Lower("email")).filter(email_lower=email)
+    if status is not None:
+        users = users.filter(status=status)
+    if product is not None:
+        users = users.filter(
+            Exists(
+                LicenceAssignment.objects.filter(
+                    org_user=OuterRef("pk"), subscription__plan__product__code__iexact=product
+                )
+            )
+        )
+    if licensed is not None:
+        holds_any = Exists(LicenceAssignment.objects.filter(org_user=OuterRef("pk")))
+        users = users.filter(holds_any if licensed else ~holds_any)
+    return users.order_by(ordering, "-id" if ordering.startswith("-") else "id")
+
+
+def subscriptions_filtered(
+    *,
+    organization: Organization,
+    product: str | None = None,
+    status: str | None = None,
+    ordering: str = "product",
+) -> QuerySet[Subscription]:
+    """`subscriptions_with_seats`, of a `product` (code, case-insensitive) and `status`,
+    ordered by one of SUBSCRIPTION_ORDERINGS (then by id)."""
+    subscriptions = subscriptions_with_seats(organization=organization)
+    if product is not None:
+        subscriptions = subscriptions.filter(plan__product__code__iexact=product)
+    if status is not None:
+        subscriptions = subscriptions.filter(status=status)
+    descending = ordering.startswith("-")
+    field = ordering.lstrip("-")
+    field = "plan__product__name" if field == "product" else field
+    order = f"-{field}" if descending else field
+    return subscriptions.order_by(order, "-id" if descending else "id")
+
+
 def org_user_get(*, organization: Organization, pk: int) -> OrgUser | None:
     return OrgUser.objects.filter(organization=organization, pk=pk).first()
 
@@ -180,10 +239,22 @@ def subscription_get(*, organization: Organization, pk: int) -> Subscription | N
     )
 
 
+def product_code(code: str) -> str | None:
+    """The catalogue's code of the product `code` names, compared case-insensitively;
+    None for a product that does not exist."""
+
+    def query() -> str | None:
+        return (
+            Product.objects.filter(code__iexact=code).order_by("code").values_list("code", flat=True).first()
+        )
+
+    return hot_cache.get_or_compute(("product", code.lower()), query)
+
+
 def is_licensed(*, organization_id: int, product_code: str, email: str) -> bool:
     """The hot path a connected app calls on every login: does this person hold a
-    licence of this product in this organization's live subscription?"""
-    email = email.strip().lower()
+    licence of this product in this organization's live subscription? `product_code`
+    as the catalogue writes it, `email` normalised (`licensing.emails`)."""
 
     def query() -> bool:
         # Through the (organization, lower(email)) unique index of org users.

@@ -5,33 +5,103 @@ request's organization; the rules (seat limits, statuses, unique emails) are
 enforced by `licensing.services`.
 """
 
+import re
+
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from subscriptions.models import Plan, Subscription
 
+from .emails import MAX_LENGTH as EMAIL_MAX_LENGTH
+from .errors import NoLiveSubscription, SeveralLiveSubscriptions, UnknownProduct
 from .models import OrgUser
-from .selectors import seat_summary
+from .selectors import SUBSCRIPTION_ORDERINGS, USER_ORDERINGS, product_code, seat_summary
 
 LIVE_STATUSES = (Subscription.Status.ACTIVE, Subscription.Status.PAST_DUE)
+PRODUCT_CODE = re.compile(r"^[-a-zA-Z0-9_]+$")
+MAX_ID = 2**63 - 1
 
 
-class ErrorSerializer(serializers.Serializer):
-    code = serializers.CharField(help_text="Stable machine-readable code, e.g. `email_in_use`.")
-    detail = serializers.CharField(help_text="A message a person can act on.")
+def storable_text(field, data) -> str:
+    """`data` if it is text PostgreSQL can store (DRF already refuses NUL characters;
+    lone surrogates, which JSON can carry, would fail on the way to the database)."""
+    if not isinstance(data, str):
+        field.fail("invalid")
+    try:
+        data.encode("utf-8")
+    except UnicodeEncodeError:
+        raise serializers.ValidationError("This is not valid Unicode text.") from None
+    return data
 
 
-class InvalidInputErrorSerializer(ErrorSerializer):
-    field = serializers.CharField(required=False, help_text="The input at fault, when one is.")
-    errors = serializers.DictField(
-        required=False, help_text="Every message, by field, when the input has the wrong shape."
-    )
+class StrictCharField(serializers.CharField):
+    """Text only: `{"name": 0}` is refused, not stored as "0"."""
+
+    def to_internal_value(self, data):
+        return super().to_internal_value(storable_text(self, data))
 
 
-class ConflictErrorSerializer(ErrorSerializer):
-    increase_url = serializers.CharField(
-        required=False, help_text="Where an admin increases the seats (`no_licence_available`)."
-    )
+class NameField(StrictCharField):
+    def __init__(self, **kwargs):
+        super().__init__(min_length=1, max_length=200, **kwargs)
+
+
+# A name must have something besides spaces (they are trimmed), and no NUL character.
+extend_schema_field(
+    {"type": "string", "minLength": 1, "maxLength": 200, "pattern": r"^[^\x00]*[^\s\x00][^\x00]*$"}
+)(NameField)
+
+
+class SearchField(StrictCharField):
+    def __init__(self, **kwargs):
+        super().__init__(max_length=100, allow_blank=True, **kwargs)
+
+
+extend_schema_field({"type": "string", "maxLength": 100, "pattern": r"^[^\x00]*$"})(SearchField)
+
+
+class StrictEmailField(serializers.EmailField):
+    def __init__(self, **kwargs):
+        super().__init__(max_length=EMAIL_MAX_LENGTH, **kwargs)
+
+    def to_internal_value(self, data):
+        return super().to_internal_value(storable_text(self, data))
+
+
+class ProductCodeField(StrictCharField):
+    """A product's code, as the catalogue writes it (letters, digits, - and _)."""
+
+    def __init__(self, **kwargs):
+        super().__init__(min_length=1, max_length=50, **kwargs)
+
+    def to_internal_value(self, data):
+        code = super().to_internal_value(data)
+        if not PRODUCT_CODE.fullmatch(code):
+            raise serializers.ValidationError("A product code has only letters, digits, “-” and “_”.")
+        return code
+
+
+extend_schema_field({"type": "string", "minLength": 1, "maxLength": 50, "pattern": PRODUCT_CODE.pattern})(
+    ProductCodeField
+)
+
+
+class StrictBooleanField(serializers.BooleanField):
+    """`true` or `false` only, not "yes", 1 or "true"."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, bool):
+            self.fail("invalid", input=data)
+        return data
+
+
+class StrictIntegerField(serializers.IntegerField):
+    """A JSON integer only, not "5" or 5.0."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, bool) or not isinstance(data, int):
+            self.fail("invalid")
+        return super().to_internal_value(data)
 
 
 class ProductSerializer(serializers.Serializer):
@@ -90,15 +160,16 @@ class OrgUserSerializer(serializers.Serializer):
 
 
 class OrgUserCreateSerializer(serializers.Serializer):
-    name = serializers.CharField(max_length=200)
-    email = serializers.EmailField()
+    name = NameField()
+    email = StrictEmailField(help_text="Stored and answered normalised: lower case, the domain in IDNA form.")
     status = serializers.ChoiceField(choices=OrgUser.Status.choices, default=OrgUser.Status.ACTIVE)
     products = serializers.ListField(
-        child=serializers.SlugField(),
+        child=ProductCodeField(),
+        max_length=50,
         default=list,
         help_text="Product codes: the user gets a licence of the organization's live subscription of each.",
     )
-    buy_seat_if_needed = serializers.BooleanField(
+    buy_seat_if_needed = StrictBooleanField(
         default=False,
         help_text="When an Active or Locked user's licence is not available: add the user anyway, "
         "waiting for the licence, and start a seat change adding 1 seat (answered with 202, "
@@ -106,27 +177,26 @@ class OrgUserCreateSerializer(serializers.Serializer):
     )
 
     def validate_products(self, codes: list[str]) -> list[int]:
-        """Turn product codes into the ids of the organization's live subscriptions."""
-        codes = sorted(set(codes))
+        """Turn product codes (compared case-insensitively) into the ids of the
+        organization's live subscriptions of them."""
+        codes = sorted({code.lower() for code in codes})
+        unknown = [code for code in codes if product_code(code) is None]
+        if unknown:
+            raise UnknownProduct(unknown)
         found: dict[str, list[int]] = {}
         rows = Subscription.objects.filter(
             organization=self.context["organization"],
             status__in=LIVE_STATUSES,
-            plan__product__code__in=codes,
         ).values_list("plan__product__code", "pk")
         for code, pk in rows:
-            found.setdefault(code, []).append(pk)
+            if code.lower() in codes:
+                found.setdefault(code.lower(), []).append(pk)
         missing = [code for code in codes if code not in found]
         if missing:
-            raise serializers.ValidationError(
-                f"Your organization has no live subscription of: {', '.join(missing)}."
-            )
+            raise NoLiveSubscription(missing)
         ambiguous = [code for code, pks in found.items() if len(pks) > 1]
         if ambiguous:
-            raise serializers.ValidationError(
-                f"Your organization has several live subscriptions of {', '.join(ambiguous)}: "
-                "assign the licence through /api/v1/subscriptions/{id}/licences/."
-            )
+            raise SeveralLiveSubscriptions(ambiguous)
         return [pks[0] for pks in found.values()]
 
 
@@ -146,8 +216,8 @@ class OrgUserBuyingSeatSerializer(serializers.Serializer):
 
 
 class OrgUserUpdateSerializer(serializers.Serializer):
-    name = serializers.CharField(max_length=200, required=False)
-    email = serializers.EmailField(required=False)
+    name = NameField(required=False)
+    email = StrictEmailField(required=False)
     status = serializers.ChoiceField(
         choices=OrgUser.Status.choices,
         required=False,
@@ -156,7 +226,7 @@ class OrgUserUpdateSerializer(serializers.Serializer):
 
 
 class LicenceCreateSerializer(serializers.Serializer):
-    user_id = serializers.IntegerField(min_value=1)
+    user_id = StrictIntegerField(min_value=1, max_value=MAX_ID)
 
 
 class LicenceSerializer(serializers.Serializer):
@@ -166,3 +236,33 @@ class LicenceSerializer(serializers.Serializer):
 
 class LicenceCheckSerializer(serializers.Serializer):
     licensed = serializers.BooleanField()
+
+
+class LicenceCheckQuerySerializer(serializers.Serializer):
+    """Query parameters of the licence check (read by `licensing.api.licence_check_input`)."""
+
+    product = ProductCodeField(help_text="The product's code, whatever its case.")
+    email = StrictEmailField(help_text="Compared case-insensitively, the domain in IDNA form or not.")
+
+
+class UserFilterSerializer(serializers.Serializer):
+    """Query parameters of the users list."""
+
+    email = serializers.EmailField(
+        required=False, max_length=EMAIL_MAX_LENGTH, help_text="Exactly this address, whatever its case."
+    )
+    status = serializers.ChoiceField(choices=OrgUser.Status.choices, required=False)
+    product = ProductCodeField(required=False, help_text="Holding a licence of this product (code).")
+    licensed = serializers.BooleanField(
+        required=False, help_text="Holding any licence (true) or none (false)."
+    )
+    search = SearchField(required=False, help_text="Part of the name or the email, whatever its case.")
+    ordering = serializers.ChoiceField(choices=USER_ORDERINGS, default="name")
+
+
+class SubscriptionFilterSerializer(serializers.Serializer):
+    """Query parameters of the subscriptions list."""
+
+    product = ProductCodeField(required=False, help_text="Of this product (code, whatever its case).")
+    status = serializers.ChoiceField(choices=Subscription.Status.choices, required=False)
+    ordering = serializers.ChoiceField(choices=SUBSCRIPTION_ORDERINGS, default="product")

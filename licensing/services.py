@@ -8,8 +8,6 @@ same for that subscription, so concurrent assignments never exceed the maximum.
 
 from collections.abc import Iterable
 
-from django.core.exceptions import ValidationError
-from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 from django.db.models.functions import Lower
 from django.utils import timezone
@@ -19,6 +17,8 @@ from subscriptions import notifications, seat_changes
 from subscriptions.errors import Conflict, InvalidInput
 from subscriptions.models import Organization, SeatChange, Subscription
 
+from .emails import MAX_LENGTH as EMAIL_MAX_LENGTH
+from .emails import normalise_email
 from .errors import (
     AlreadyLicensed,
     AlreadyWaitingForLicence,
@@ -43,11 +43,12 @@ def _clean_name_and_email(name: str, email: str) -> tuple[str, str]:
         raise InvalidInput("Enter the user's name.", field="name")
     if len(name) > 200:
         raise InvalidInput("The name can be at most 200 characters.", field="name")
-    try:
-        validate_email(email)
-    except ValidationError:
-        raise InvalidInput(f"“{email}” is not a valid email address.", field="email") from None
-    return name, email.lower()
+    normalised = normalise_email(email)
+    if normalised is None and len(email) > EMAIL_MAX_LENGTH:
+        raise InvalidInput(f"The email can be at most {EMAIL_MAX_LENGTH} characters.", field="email")
+    if normalised is None:
+        raise InvalidInput(f"“{email}” is not a valid email address.", field="email")
+    return name, normalised
 
 
 def _clean_status(status: str) -> str:

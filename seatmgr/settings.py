@@ -389,9 +389,17 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # JSON only, no browsable API: the API is for programs (README, API).
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["subscriptions.api_http.StrictJSONParser"],
+    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "subscriptions.api_http.JSONOnlyNegotiation",
+    "DEFAULT_METADATA_CLASS": "subscriptions.api_http.ApiMetadata",
+    "DEFAULT_THROTTLE_CLASSES": ["subscriptions.api_throttling.ApiKeyRateThrottle"],
+    # Per API key (or signed-in person); the licence check has a limit of its own.
+    "DEFAULT_THROTTLE_RATES": {"api": "1200/min", "licence_check": "60000/min"},
+    "DEFAULT_SCHEMA_CLASS": "subscriptions.api_schema.ApiAutoSchema",
     "EXCEPTION_HANDLER": "seatmgr.api_errors.exception_handler",
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
+    "DEFAULT_PAGINATION_CLASS": "subscriptions.api_http.Pagination",
     "PAGE_SIZE": 100,
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
@@ -404,6 +412,7 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    "PREPROCESSING_HOOKS": ["subscriptions.api_schema.drop_url_aliases"],
     "ENUM_NAME_OVERRIDES": {
         "OrgUserStatusEnum": "licensing.models.OrgUser.Status",
         "SubscriptionStatusEnum": "subscriptions.models.Subscription.Status",

@@ -1,16 +1,28 @@
 from django.conf import settings
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, re_path
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from licensing import views as licensing_views
+from subscriptions.api_views import not_found as api_not_found
 
 from .admin_sign_in import admin_login
 
 urlpatterns = [
     # First: the API's hot path (licence checks) is matched before anything else.
     path("api/v1/", include("seatmgr.api_urls")),
+    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    # The split view serves Swagger UI's start-up script from a URL of its own (no inline
+    # script, which the Content-Security-Policy refuses); the template links our stylesheet
+    # instead of drf-spectacular's inline <style>.
+    path(
+        "api/docs/",
+        SpectacularSwaggerSplitView.as_view(url_name="api-schema", template_name="api_docs.html"),
+        name="api-docs",
+    ),
+    # Anything else under /api/ answers a JSON 404, never an HTML page.
+    re_path(r"^api/", api_not_found),
     path("", RedirectView.as_view(pattern_name="dashboard", permanent=False)),
     path("accounts/", include("allauth.urls")),
     # Before the admin's own URLs: its sign-in is allauth's (seatmgr/admin_sign_in.py).
@@ -25,15 +37,6 @@ urlpatterns = [
     path("billing/", include("billing.urls")),
     path("backoffice/", include("backoffice.urls")),
     path("", include("portal.urls")),
-    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
-    # The split view serves Swagger UI's start-up script from a URL of its own (no inline
-    # script, which the Content-Security-Policy refuses); the template links our stylesheet
-    # instead of drf-spectacular's inline <style>.
-    path(
-        "api/docs/",
-        SpectacularSwaggerSplitView.as_view(url_name="api-schema", template_name="api_docs.html"),
-        name="api-docs",
-    ),
 ]
 
 # Development only: the settings refuse DEV_MAILBOX without DEBUG.

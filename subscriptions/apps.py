@@ -7,8 +7,8 @@ class SubscriptionsConfig(AppConfig):
 
     def ready(self) -> None:
         from . import hot_cache
-        from .models import ApiKey, Organization, Subscription
+        from .models import ApiKey, Organization, Product, Subscription
 
-        for model in (ApiKey, Organization, Subscription):
+        for model in (ApiKey, Organization, Product, Subscription):
             post_save.connect(hot_cache.invalidate_on_commit, sender=model, weak=False)
             post_delete.connect(hot_cache.invalidate_on_commit, sender=model, weak=False)

@@ -35,11 +35,12 @@ def _empty_cache():
     """Each test starts with an empty cache: no cached answer nor rate-limit count
     survives from another test. Only the cache's keys go (the Celery broker shares
     this Redis database, and a worker may be listening)."""
-    from subscriptions import hot_cache
+    from subscriptions import api_throttling, hot_cache
 
     client = redis.Redis.from_url(os.environ["REDIS_URL"])
     prefix = settings.CACHES["default"].get("KEY_PREFIX", "")
     for key in client.scan_iter(match=f"{prefix}:*", count=1000):
         client.delete(key)
     hot_cache.forget()
+    api_throttling.forget()
     yield

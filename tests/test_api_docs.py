@@ -40,7 +40,7 @@ def test_schema_documents_request_and_response_shapes(schema):
     assert create_user["requestBody"]["content"]["application/json"]["schema"] == {
         "$ref": "#/components/schemas/OrgUserCreate"
     }
-    assert {"201", "400", "401", "403", "409"} <= set(create_user["responses"])
+    assert {"201", "400", "401", "403", "404", "409", "413", "415", "429"} <= set(create_user["responses"])
     assert {parameter["name"] for parameter in check["parameters"]} == {"product", "email"}
     assert check["security"] == [{"ApiKey": []}]
     subscription = schema["components"]["schemas"]["Subscription"]["properties"]

@@ -223,8 +223,8 @@ def test_creating_a_user_with_an_unknown_product_is_refused_and_creates_nobody(a
         {"name": "Ada", "email": "ada@customer.example", "products": ["documents", "nope"]},
     )
 
-    assert response.status_code == 400
-    assert response.json()["code"] == "invalid"
+    assert response.status_code == 404
+    assert response.json()["code"] == "unknown_product"
     assert "nope" in response.json()["detail"]
     assert not OrgUser.objects.exists()
 
@@ -242,7 +242,8 @@ def test_creating_a_user_with_a_product_of_a_cancelled_subscription_is_refused(a
         {"name": "Ada", "email": "ada@customer.example", "products": ["signature"]},
     )
 
-    assert response.status_code == 400
+    assert response.status_code == 409
+    assert response.json()["code"] == "no_live_subscription"
     assert not OrgUser.objects.exists()
 
 
@@ -266,7 +267,7 @@ def test_creating_a_user_when_every_seat_is_used_answers_409_with_the_increase_u
     assert response.status_code == 409
     body = response.json()
     assert body["code"] == "no_licence_available"
-    assert body["increase_url"] == NoLicenceAvailable(subscription).increase_url
+    assert body["increase_url"] == settings.SITE_URL + NoLicenceAvailable(subscription).increase_url
     assert body["detail"]
     assert not OrgUser.objects.filter(email="ada@customer.example").exists()
 
@@ -384,7 +385,8 @@ def test_assigning_a_licence_when_every_seat_is_used_answers_409_with_the_increa
 
     assert response.status_code == 409
     assert response.json()["code"] == "no_licence_available"
-    assert response.json()["increase_url"] == NoLicenceAvailable(subscription).increase_url
+    increase_url = NoLicenceAvailable(subscription).increase_url
+    assert response.json()["increase_url"] == settings.SITE_URL + increase_url
 
 
 def test_assigning_a_licence_the_user_already_holds_answers_409(api, subscription):
@@ -605,6 +607,7 @@ def test_check_answers_false_for_a_user_without_a_licence(api, org):
 
     assert check(api).json() == {"licensed": False}
     assert check(api, email="nobody@customer.example").json() == {"licensed": False}
+    ProductFactory(code="signature")
     assert check(api, product="signature").json() == {"licensed": False}
 
 

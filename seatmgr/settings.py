@@ -120,6 +120,15 @@ else:
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
             "NAME": os.environ.get("SQLITE_PATH", str(BASE_DIR / "var" / "seatmgr.sqlite3")),
+            # Concurrent requests (and run_periodic_tasks beside the web server) wait for
+            # each other instead of failing with "database is locked": a transaction takes
+            # the write lock when it begins (a read lock upgraded later cannot wait), the
+            # others wait up to `timeout` seconds, and WAL lets reads go on meanwhile.
+            "OPTIONS": {
+                "transaction_mode": "IMMEDIATE",
+                "timeout": 20,
+                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+            },
         }
     }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

@@ -9,7 +9,9 @@ body, or localstripe's private `_authenticate` step), the Stripe.js stand-in at
 Control endpoints for tests, under /_standin/ (never forwarded):
 
     POST   /_standin/faults    {"path": "/v1/payment_intents", "method": "POST",
-                                "status": 500 | 402 | 429, "times": 1, "delay": 30}
+                                "status": 500 | 402 | 429, "times": 1, "delay": 30,
+                                "body": {...} (instead of Stripe's error body),
+                                "drop": true (close the connection, no answer)}
     GET    /_standin/faults    the faults still armed
     DELETE /_standin/faults    disarm them all
     GET    /_standin/requests  every request received, oldest first
@@ -148,8 +150,8 @@ def _record(state: StandIn, request: web.Request, rid: str, params) -> dict:
 
 
 def _fault_answer(fault: Fault, rid: str) -> web.Response:
-    status, error = fault.error()
-    return _answer(status, {"error": error}, rid, {"Stripe-Should-Retry": "true"} if status >= 429 else {})
+    status, body = fault.answer()
+    return _answer(status, body, rid, {"Stripe-Should-Retry": "true"} if status >= 429 else {})
 
 
 async def _passthrough(state: StandIn, request: web.Request, rid: str, body: bytes) -> web.StreamResponse:
@@ -240,10 +242,15 @@ async def handle(request: web.Request) -> web.StreamResponse:
     body = await request.read()
     entry = _record(state, request, rid, None)
     fault = state.faults.take(request.method, request.path)
+    if fault is not None and fault.drop:
+        await asyncio.sleep(fault.delay)
+        entry["error"] = {"type": "stripe_standin", "message": "connection closed without an answer"}
+        request.transport.abort()
+        return web.Response(status=499)
     if fault is not None and fault.status:
         await asyncio.sleep(fault.delay)
         entry["status"] = fault.status
-        entry["error"] = fault.error()[1]
+        entry["error"] = fault.answer()[1].get("error")
         return _fault_answer(fault, rid)
 
     key = secret_key(request)

@@ -19,20 +19,21 @@ sends) so that what Stripe answers, and the webhook payloads of an endpoint crea
 that version, keep their shape whatever version of the library is installed. Every
 write carries an idempotency key built from our own ids by the caller.
 
-Production talks to api.stripe.com. Development and tests talk to localstripe
-(`STRIPE_API_BASE`), which understands a subset of the API; where the two differ we
-use the call both understand:
+There is one code path, wherever STRIPE_API_BASE points: what real Stripe expects at
+the pinned version is what is sent, and development and tests talk to the strict
+Stripe stand-in (`stripe_standin/`, in front of localstripe), which refuses what
+Stripe would refuse:
 
-* a card entered in the browser arrives as a token (`stripe.createToken`) and is
-  saved as a card source of the customer, usable as a PaymentIntent's
-  `payment_method` (localstripe cannot create PaymentMethods from tokens);
-* an off-session charge is created and confirmed in one call (localstripe refuses
-  `off_session` on /confirm);
-* after a decline, the PaymentIntent's id is read from the failed charge (localstripe
-  does not put it in the error);
-* the renewal quantity is set without `proration_behavior`, which localstripe rejects;
-  against Stripe itself we send `proration_behavior=none`, since the proration has
-  already been charged by us (see `billing.proration`).
+* a customer-present charge is confirmed with `automatic_payment_methods[enabled]`
+  and `[allow_redirects]=never`: we take cards only, and a card's 3-D Secure runs
+  inside our page (Stripe.js's confirmCardPayment on `next_action.use_stripe_sdk`),
+  so nothing ever leaves the page for a `return_url` to bring back (given one, Stripe
+  would answer 3-D Secure with a `redirect_to_url` instead);
+* a charge nobody is present for says `off_session=true`;
+* a renewal quantity is set with `proration_behavior=none`: the proration has already
+  been charged by us (see `billing.proration`);
+* after a decline whose error names no PaymentIntent, its id is read from the failed
+  charge.
 """
 
 from __future__ import annotations
@@ -251,11 +252,6 @@ class StripeGateway:
             http_client=stripe.RequestsClient(timeout=TIMEOUT),
         )
 
-    @property
-    def is_stripe(self) -> bool:
-        """True when talking to Stripe itself, False for a stand-in (localstripe)."""
-        return not self.api_base
-
     @staticmethod
     def _options(idempotency_key: str) -> dict:
         return {"idempotency_key": idempotency_key}
@@ -329,6 +325,8 @@ class StripeGateway:
         }
         if off_session:
             params["off_session"] = True
+        else:
+            params["automatic_payment_methods"] = {"enabled": True, "allow_redirects": "never"}
         try:
             intent = self._client.v1.payment_intents.create(
                 params=params, options=self._options(idempotency_key)
@@ -385,9 +383,7 @@ class StripeGateway:
         item = subscription["items"]["data"][0]
         if item["quantity"] == quantity:
             return
-        params: dict[str, Any] = {"items": [{"id": item["id"], "quantity": quantity}]}
-        if self.is_stripe:
-            params["proration_behavior"] = "none"
+        params = {"items": [{"id": item["id"], "quantity": quantity}], "proration_behavior": "none"}
         self._client.v1.subscriptions.update(
             subscription_id, params=params, options=self._options(idempotency_key)
         )

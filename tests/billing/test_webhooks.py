@@ -363,6 +363,7 @@ def test_a_payment_intent_of_another_amount_is_refunded_not_paid(client, localst
             "customer": customer,
             "payment_method": card.id,
             "confirm": True,
+            "off_session": True,
             "metadata": {"seatmgr_payment": str(payment.pk), "attempt": "1"},
         },
     )

@@ -192,6 +192,7 @@ def object_kwargs(world):
                 "sign",
                 "withdraw",
                 "pay",
+                "pay_card",
                 "pay_confirm",
                 "payment_status",
             )
@@ -223,6 +224,7 @@ def object_kwargs(world):
                 "sign",
                 "withdraw",
                 "pay",
+                "pay_card",
                 "pay_confirm",
                 "payment_status",
             )

@@ -25,7 +25,7 @@ from billing.gateways.stripe import NETWORK_RETRIES
 from billing.models import Payment
 from subscriptions.models import SeatChange
 from tests.backoffice.factories import staff_factory
-from tests.billing.factories import awaiting_payment, card_token, give_card_on_file
+from tests.billing.factories import awaiting_payment, give_card_on_file, new_card
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -86,7 +86,7 @@ def test_a_decline_keeps_stripes_decline_code_and_another_card_can_pay(localstri
     assert (payment.failure_code, payment.decline_code) == ("card_declined", "insufficient_funds")
     assert emails_to(am) == []  # the customer's business, not the account manager's
 
-    retried = services.payment_start_or_retry(seat_change=change, card_token=card_token(localstripe))
+    retried = services.payment_start_or_retry(seat_change=change, setup_intent=new_card(localstripe, change))
 
     payment.refresh_from_db()
     assert retried.succeeded and payment.attempts == 2

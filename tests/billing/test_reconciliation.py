@@ -10,7 +10,7 @@ from billing import services, tasks
 from billing.gateways import stripe_gateway
 from billing.models import Payment, StripeEvent
 from subscriptions.models import SeatChange, Subscription
-from tests.billing.factories import THREE_D_SECURE, awaiting_payment, card_token, give_card_on_file
+from tests.billing.factories import THREE_D_SECURE, awaiting_payment, give_card_on_file, new_card
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -25,7 +25,7 @@ def age(payment: Payment, minutes: int = 6) -> None:
 def three_d_secure_payment(localstripe) -> tuple[SeatChange, Payment, str]:
     change = awaiting_payment()
     outcome = services.payment_start_or_retry(
-        seat_change=change, card_token=card_token(localstripe, THREE_D_SECURE)
+        seat_change=change, setup_intent=new_card(localstripe, change, THREE_D_SECURE)
     )
     return change, Payment.objects.get(), outcome.client_secret
 

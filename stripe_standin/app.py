@@ -44,6 +44,8 @@ _STATE = web.AppKey("state", "StandIn")
 # The newest requests kept for GET /_standin/requests (tests reset it; a long-running
 # stand-in under ./scripts/run must not grow without end).
 REQUESTS_KEPT = 1000
+# The key of the stand-in's own calls to localstripe (which takes any secret key).
+UPSTREAM_KEY = "sk_test_stripe_standin"
 
 
 @dataclass
@@ -156,8 +158,43 @@ def _fault_answer(fault: Fault, rid: str) -> web.Response:
 
 async def _passthrough(state: StandIn, request: web.Request, rid: str, body: bytes) -> web.StreamResponse:
     status, headers, payload = await _forward(state, request, request.path, request.query_string, body)
+    if status == 200 and request.method == "POST" and rules.SETUP_CONFIRM_PATH.match(request.path):
+        await _attach_saved_card(state, payload)
     headers.setdefault("Request-Id", rid)
     return web.Response(status=status, body=payload, headers=headers)
+
+
+async def _upstream(state: StandIn, method: str, path: str, params: dict | None = None):
+    """A server call of the stand-in's own to localstripe: (status, JSON body)."""
+    headers = {"Authorization": f"Bearer {UPSTREAM_KEY}"}
+    data = formencoding.encode(params).encode() if params else None
+    if data:
+        headers["Content-Type"] = "application/x-www-form-urlencoded"
+    async with state.session.request(method, state.upstream + path, data=data, headers=headers) as answer:
+        payload = await answer.read()
+    try:
+        return answer.status, json.loads(payload) if payload.strip() else {}
+    except ValueError:
+        return answer.status, {}
+
+
+async def _attach_saved_card(state: StandIn, payload: bytes) -> None:
+    """Stripe.js confirmed a SetupIntent (confirmCardSetup): as Stripe does, its card is
+    attached to the SetupIntent's customer (rules.card_saved_by)."""
+    try:
+        saved = rules.card_saved_by(json.loads(payload))
+    except ValueError:
+        return
+    if saved is not None:
+        method, customer = saved
+        await _upstream(state, "POST", f"/v1/payment_methods/{method}/attach", {"customer": customer})
+
+
+async def _check_owners(state: StandIn, endpoint, params: dict, path: str) -> None:
+    """The PaymentMethods a request uses belong to its customer (rules.payment_method_owner)."""
+    for method, customer, param in rules.payment_methods_owned(endpoint.template, params, path):
+        status, found = await _upstream(state, "GET", f"/v1/payment_methods/{method}")
+        rules.payment_method_owner(found if status == 200 else None, method, customer, param)
 
 
 async def _strict(state: StandIn, request: web.Request, rid: str, key: str, body: bytes, entry: dict):
@@ -165,6 +202,7 @@ async def _strict(state: StandIn, request: web.Request, rid: str, key: str, body
         params = _params_of(request, body)
         entry["params"] = params
         endpoint = _check(request, params)
+        await _check_owners(state, endpoint, params, request.path)
     except StripeRefusal as refusal:
         # Stripe saves no idempotent result for a request refused before it ran.
         entry["error"] = refusal.body()["error"]

@@ -11,7 +11,7 @@
 // cardholder to confirm the payment itself (3-D Secure), the server hands back the
 // PaymentIntent's client secret, Stripe.js handles it (confirmCardPayment) and our
 // server then asks Stripe what happened, without waiting for the webhook. Works the
-// same against Stripe and against localstripe's stand-in for Stripe.js.
+// same against Stripe and against localstripe's Stripe.js (through the strict stand-in).
 (function () {
   "use strict";
 

@@ -5,8 +5,8 @@ with a localstripe of its own behind it, on free ports, once per session.
 server with its faults, recorded requests and idempotency keys forgotten. Point the
 real `stripe` library at `.url` (`.client()`), or send raw requests (`.call()`);
 `.localstripe_url` is localstripe itself, behind it, to compare with or to check what
-reached it. To use them in another test package, import them in its conftest.py or
-list this module in `pytest_plugins`.
+reached it. tests/conftest.py lists this module in `pytest_plugins`: the same server is
+the Stripe of every other test too (`tests/stripe_server.py`).
 """
 
 import json

@@ -152,6 +152,19 @@ def start_localstripe() -> tuple[Process, str]:
     return server, url
 
 
+def start_stripe_standin(upstream: str) -> tuple[Process, str]:
+    """The strict Stripe stand-in (`stripe_standin/`) in front of `upstream`, the
+    benchmark's localstripe: the same Stripe the tests and `scripts/run` use."""
+    port = free_port()
+    server = Process(
+        "stripe-standin",
+        [sys.executable, "-m", "stripe_standin", "--port", str(port), "--upstream", upstream],
+    )
+    url = f"http://127.0.0.1:{port}"
+    server.start(lambda: answers(url + "/_standin/faults"))
+    return server, url
+
+
 def stripe_environment(api_base: str = "") -> dict[str, str]:
     env = {
         "STRIPE_SECRET_KEY": STRIPE_SECRET_KEY,

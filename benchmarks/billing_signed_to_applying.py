@@ -3,7 +3,8 @@
     .venv/bin/python benchmarks/billing_signed_to_applying.py [--changes 30]
 
 For each of `--changes` increases of one subscription whose Stripe customer has a
-card on file (localstripe, started by the script), the script opens the change (its
+card on file (a PaymentMethod saved through a SetupIntent, then made the customer's
+default), the script opens the change (its
 agreement rendered), then does what the sign view does through
 `portal.services.seat_change_sign`, in its two steps: `agreement_sign` (the signed
 PDF rendered and stored, the change `awaiting_payment`, committed: the clock starts)
@@ -12,7 +13,10 @@ commit). A second thread, on its own database connection, watches the change's s
 and stops the clock when it first reads `applying` (or `applied`): the charge was
 confirmed by Stripe and the quantity, its version and the SeatSync row committed.
 
-Two shapes, one after the other:
+Stripe is played twice, in the same run, by the same localstripe (started by the
+script): through the strict Stripe stand-in in front of it (`stripe_standin`, what
+the tests and `scripts/run` use), then directly, so that the stand-in's overhead
+shows. For each, two shapes, one after the other:
 
 - `worker`: the production shape. The charge runs in a Celery worker (concurrency 2,
   Redis broker), which the script starts on a queue of its own;
@@ -20,7 +24,8 @@ Two shapes, one after the other:
   request, right after the signature commits.
 
 Also timed, for reference: the two Stripe calls of a charge alone (the card on file,
-then the PaymentIntent created and confirmed), straight from the gateway.
+then the PaymentIntent created and confirmed), straight from the gateway, through the
+stand-in and directly in turn (ten times `--changes` rounds).
 
 Prints p50/p90/max in milliseconds. Uses the bench database and Redis (see
 benchmarks/README.md); the organization it seeds (slug `bench-billing`) is replaced
@@ -28,6 +33,7 @@ on every run.
 """
 
 import argparse
+import os
 import statistics
 import sys
 import threading
@@ -41,9 +47,10 @@ from benchmarks import billing_common as common
 
 QUEUE = "bench-billing-applying"
 ORG_SLUG = "bench-billing"
+VISA = {"number": "4242424242424242", "exp_month": "12", "exp_year": "2031", "cvc": "123"}
 
 
-def seed(localstripe_url: str):
+def seed(stripe_url: str):
     """A live subscription of 10 seats whose Stripe customer has a Visa on file."""
     import json
     import urllib.request
@@ -86,20 +93,25 @@ def seed(localstripe_url: str):
     customer = gateway.customer_create(
         email=subscription.admin_email, name=organization.name, metadata={}, idempotency_key="bench-customer"
     )
-    request = urllib.request.Request(  # what Stripe.js's createToken sends
-        f"{localstripe_url}/v1/tokens",
+    setup = gateway.card_setup_create(customer_id=customer, metadata={}, idempotency_key="bench-card-setup")
+    request = urllib.request.Request(  # what Stripe.js's confirmCardSetup sends
+        f"{stripe_url}/v1/setup_intents/{setup.id}/confirm",
         data=json.dumps(
             {
                 "key": common.STRIPE_PUBLISHABLE_KEY,
-                "card": {"number": "4242424242424242", "exp_month": "12", "exp_year": "2031", "cvc": "123"},
+                "client_secret": setup.client_secret,
+                "payment_method_data": {"type": "card", "card": VISA},
             }
         ).encode(),
         headers={"Content-Type": "application/json"},
         method="POST",
     )
-    with urllib.request.urlopen(request, timeout=10) as response:
-        token = json.loads(response.read())["id"]
-    gateway.card_save(customer_id=customer, token=token, idempotency_key="bench-card")
+    with urllib.request.urlopen(request, timeout=10):
+        pass
+    card = gateway.card_setup_card(setup.id, customer_id=customer)
+    gateway.customer_default_card_set(
+        customer_id=customer, payment_method_id=card.id, idempotency_key="bench-default-card"
+    )
     Subscription.objects.filter(pk=subscription.pk).update(stripe_customer_id=customer)
     subscription.refresh_from_db()
     return subscription
@@ -230,6 +242,49 @@ def shape(name: str, subscription, changes: int) -> list[str]:
     ]
 
 
+def use_stripe(url: str) -> None:
+    """Point the settings (this process's, and a worker started after) at `url`."""
+    from django.conf import settings
+
+    os.environ["STRIPE_API_BASE"] = settings.STRIPE_API_BASE = url
+    os.environ["STRIPE_JS_URL"] = settings.STRIPE_JS_URL = f"{url}/js.stripe.com/v3/"
+
+
+def shapes(stripe: str, subscription, changes: int) -> list[str]:
+    """Both shapes, then the Stripe calls alone, against the Stripe the settings name."""
+    from seatmgr.celery import app
+
+    worker = common.Process(
+        "celery-worker",
+        [
+            sys.executable, "-m", "celery", "-A", "seatmgr", "worker", "-l", "warning",
+            "--concurrency", "2", "-Q", QUEUE, "--without-gossip", "--without-mingle",
+        ],
+    )  # fmt: skip
+    try:
+        worker.start(lambda: wait_for_worker(app))
+        rows = shape(f"{stripe}, worker", subscription, changes)
+    finally:
+        worker.stop()
+    app.conf.task_always_eager = True
+    try:
+        rows += shape(f"{stripe}, in-process", subscription, changes)
+    finally:
+        app.conf.task_always_eager = False
+    return rows
+
+
+def stripe_calls_interleaved(subscription, targets: dict[str, str], runs: int) -> list[str]:
+    """The two Stripe calls alone, through each target in turn, round after round: a
+    machine busy with other work slows both alike, so their ratio is the stand-in's."""
+    timings: dict[str, list[float]] = {name: [] for name in targets}
+    for _round in range(runs):
+        for name, url in targets.items():
+            use_stripe(url)
+            timings[name] += stripe_calls_alone(subscription, 1)
+    return [summary(f"{name}, the two Stripe calls alone", values) for name, values in timings.items()]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--changes", type=int, default=30, help="per shape")
@@ -237,38 +292,29 @@ def main() -> int:
 
     print(f"CPU busy before the run: {common.busy_cpu_percent():.0f} %")
     common.configure_environment(queue=QUEUE)
-    localstripe, stripe_url = common.start_localstripe()
-    worker = None
+    localstripe, localstripe_url = common.start_localstripe()
+    standin = None
     rows = []
     try:
-        for name, value in common.stripe_environment(stripe_url).items():
-            common.os.environ[name] = value
+        standin, standin_url = common.start_stripe_standin(localstripe_url)
+        for name, value in common.stripe_environment(standin_url).items():
+            os.environ[name] = value
         common.prepare_database()
-        from seatmgr.celery import app
 
-        subscription = seed(stripe_url)
-
-        worker = common.Process(
-            "celery-worker",
-            [
-                sys.executable, "-m", "celery", "-A", "seatmgr", "worker", "-l", "warning",
-                "--concurrency", "2", "-Q", QUEUE, "--without-gossip", "--without-mingle",
-            ],
-        )  # fmt: skip
-        worker.start(lambda: wait_for_worker(app))
-        rows += shape("worker", subscription, args.changes)
-        worker.stop()
-
-        app.conf.task_always_eager = True
-        rows += shape("in-process", subscription, args.changes)
-        rows.append(summary("the two Stripe calls alone", stripe_calls_alone(subscription, args.changes)))
+        use_stripe(standin_url)
+        subscription = seed(standin_url)  # one customer, in the localstripe both reach
+        rows += shapes("stand-in", subscription, args.changes)
+        use_stripe(localstripe_url)
+        rows += shapes("localstripe directly", subscription, args.changes)
+        targets = {"stand-in": standin_url, "localstripe directly": localstripe_url}
+        rows += stripe_calls_interleaved(subscription, targets, runs=10 * args.changes)
     finally:
-        if worker is not None:
-            worker.stop()
+        if standin is not None:
+            standin.stop()
         localstripe.stop()
         common.drop_queue(QUEUE)
 
-    print("\nSigned → applying, increase paid with the card on file (localstripe on loopback)\n")
+    print("\nSigned → applying, increase paid with the card on file (loopback)\n")
     print("| measured | changes | p50 ms | p90 ms | max ms |")
     print("|---|---|---|---|---|")
     for row in rows:

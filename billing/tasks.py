@@ -40,6 +40,15 @@ def send_receipt(payment_id: int) -> None:
 
 
 @shared_task(bind=True, acks_late=True, max_retries=STRIPE_RETRIES)
+def make_card_default(self, payment_id: int) -> None:
+    """The card that paid becomes the customer's card on file."""
+    try:
+        services.payment_card_make_default(payment_id=payment_id)
+    except PaymentProcessorUnavailable as error:
+        _retry_later(self, error)
+
+
+@shared_task(bind=True, acks_late=True, max_retries=STRIPE_RETRIES)
 def refund_payment(self, payment_id: int) -> None:
     """Refund a charge that arrived for a change that could no longer be applied
     (reconciliation issues it too, if this task gives up)."""

@@ -16,6 +16,7 @@ SHARED = [
     ("changes/<str:number>/sign/", views.sign, "sign"),
     ("changes/<str:number>/withdraw/", views.withdraw, "withdraw"),
     ("changes/<str:number>/pay/", views.pay, "pay"),
+    ("changes/<str:number>/pay/card/", views.pay_card, "pay_card"),
     ("changes/<str:number>/pay/confirm/", views.pay_confirm, "pay_confirm"),
     ("changes/<str:number>/pay/status/", views.payment_status, "payment_status"),
     ("payments/", views.payments, "payments"),

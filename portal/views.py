@@ -294,7 +294,6 @@ def _payment_answer(request, outcome, *, seat_change_url: str, pay_url: str):
                 "status": outcome.status,
                 "message": outcome.message,
                 "client_secret": outcome.client_secret,
-                "payment_method": outcome.payment_method_id,
                 "redirect": seat_change_url,
             }
         )
@@ -319,8 +318,9 @@ def _payment_refused(request, error: DomainError, *, seat_change_url: str):
 @require_http_methods(["GET", "POST"])
 def pay(request, number: str):
     """The payment page: the card on file, or a card entered with Stripe.js (card
-    numbers go from Stripe's script to Stripe, never here). POST pays: with
-    `card_token` (from `stripe.createToken`), else with the card on file."""
+    numbers go from Stripe's script to Stripe, never here). POST pays: with the card
+    saved by the SetupIntent `setup_intent` (from `pay_card`, confirmed by
+    `stripe.confirmCardSetup`), else with the card on file."""
     access = request.access
     seat_change = _seat_change_or_404(access, number)
     seat_change_url = access.url("seat_change", number)
@@ -329,7 +329,7 @@ def pay(request, number: str):
         try:
             outcome = billing_services.payment_start_or_retry(
                 seat_change=seat_change,
-                card_token=request.POST.get("card_token", "").strip()[:100],
+                setup_intent=request.POST.get("setup_intent", "").strip()[:100],
                 actor=access.user,
                 actor_label=access.actor_label,
                 request=request,
@@ -361,10 +361,24 @@ def pay(request, number: str):
             "stripe_js": billing_selectors.stripe_js(),
             "pay_url": pay_url,
             "confirm_url": access.url("pay_confirm", number),
+            "card_url": access.url("pay_card", number),
             "status_url": access.url("payment_status", number),
             "seat_change_url": seat_change_url,
         },
     )
+
+
+@with_access(CHANGE, SIGN)
+@require_POST
+def pay_card(request, number: str):
+    """A new card on the payment page: the SetupIntent's client secret, for Stripe.js
+    to save the card typed in (`stripe.confirmCardSetup`) before paying with it."""
+    seat_change = _seat_change_or_404(request.access, number)
+    try:
+        client_secret = billing_services.payment_card_setup(seat_change=seat_change)
+    except DomainError as error:
+        return JsonResponse({"status": "error", "message": error.message}, status=error.status_code)
+    return JsonResponse({"client_secret": client_secret})
 
 
 @with_access(CHANGE, SIGN)

@@ -247,9 +247,10 @@ if CONNECTED_ORG_ALLOW_LOOPBACK and not DEBUG:
 # --- Stripe -----------------------------------------------------------------
 # Production talks to api.stripe.com (STRIPE_API_BASE unset) and pages load Stripe.js
 # from js.stripe.com: card numbers go from Stripe's own script straight to Stripe,
-# never through this app (PCI DSS SAQ A). Development and tests talk to localstripe:
-# scripts/run and the test session start one and set STRIPE_API_BASE to it, and
-# Stripe.js then comes from its stand-in at <STRIPE_API_BASE>/js.stripe.com/v3/.
+# never through this app (PCI DSS SAQ A). Development and tests talk to the strict
+# Stripe stand-in (stripe_standin/, in front of localstripe): scripts/run and the test
+# session start one and set STRIPE_API_BASE to it, and Stripe.js then comes from it at
+# <STRIPE_API_BASE>/js.stripe.com/v3/. Nothing else changes with STRIPE_API_BASE.
 STRIPE_SECRET_KEY = os.environ.get("STRIPE_SECRET_KEY", "")
 STRIPE_PUBLISHABLE_KEY = os.environ.get("STRIPE_PUBLISHABLE_KEY", "")
 STRIPE_WEBHOOK_SECRET = os.environ.get("STRIPE_WEBHOOK_SECRET", "")

@@ -9,7 +9,9 @@ body, or localstripe's private `_authenticate` step), the Stripe.js stand-in at
 Control endpoints for tests, under /_standin/ (never forwarded):
 
     POST   /_standin/faults    {"path": "/v1/payment_intents", "method": "POST",
-                                "status": 500 | 402 | 429, "times": 1, "delay": 30}
+                                "status": 500 | 402 | 429, "times": 1, "delay": 30,
+                                "body": {...} (instead of Stripe's error body),
+                                "drop": true (close the connection, no answer)}
     GET    /_standin/faults    the faults still armed
     DELETE /_standin/faults    disarm them all
     GET    /_standin/requests  every request received, oldest first
@@ -42,6 +44,8 @@ _STATE = web.AppKey("state", "StandIn")
 # The newest requests kept for GET /_standin/requests (tests reset it; a long-running
 # stand-in under ./scripts/run must not grow without end).
 REQUESTS_KEPT = 1000
+# The key of the stand-in's own calls to localstripe (which takes any secret key).
+UPSTREAM_KEY = "sk_test_stripe_standin"
 
 
 @dataclass
@@ -148,14 +152,49 @@ def _record(state: StandIn, request: web.Request, rid: str, params) -> dict:
 
 
 def _fault_answer(fault: Fault, rid: str) -> web.Response:
-    status, error = fault.error()
-    return _answer(status, {"error": error}, rid, {"Stripe-Should-Retry": "true"} if status >= 429 else {})
+    status, body = fault.answer()
+    return _answer(status, body, rid, {"Stripe-Should-Retry": "true"} if status >= 429 else {})
 
 
 async def _passthrough(state: StandIn, request: web.Request, rid: str, body: bytes) -> web.StreamResponse:
     status, headers, payload = await _forward(state, request, request.path, request.query_string, body)
+    if status == 200 and request.method == "POST" and rules.SETUP_CONFIRM_PATH.match(request.path):
+        await _attach_saved_card(state, payload)
     headers.setdefault("Request-Id", rid)
     return web.Response(status=status, body=payload, headers=headers)
+
+
+async def _upstream(state: StandIn, method: str, path: str, params: dict | None = None):
+    """A server call of the stand-in's own to localstripe: (status, JSON body)."""
+    headers = {"Authorization": f"Bearer {UPSTREAM_KEY}"}
+    data = formencoding.encode(params).encode() if params else None
+    if data:
+        headers["Content-Type"] = "application/x-www-form-urlencoded"
+    async with state.session.request(method, state.upstream + path, data=data, headers=headers) as answer:
+        payload = await answer.read()
+    try:
+        return answer.status, json.loads(payload) if payload.strip() else {}
+    except ValueError:
+        return answer.status, {}
+
+
+async def _attach_saved_card(state: StandIn, payload: bytes) -> None:
+    """Stripe.js confirmed a SetupIntent (confirmCardSetup): as Stripe does, its card is
+    attached to the SetupIntent's customer (rules.card_saved_by)."""
+    try:
+        saved = rules.card_saved_by(json.loads(payload))
+    except ValueError:
+        return
+    if saved is not None:
+        method, customer = saved
+        await _upstream(state, "POST", f"/v1/payment_methods/{method}/attach", {"customer": customer})
+
+
+async def _check_owners(state: StandIn, endpoint, params: dict, path: str) -> None:
+    """The PaymentMethods a request uses belong to its customer (rules.payment_method_owner)."""
+    for method, customer, param in rules.payment_methods_owned(endpoint.template, params, path):
+        status, found = await _upstream(state, "GET", f"/v1/payment_methods/{method}")
+        rules.payment_method_owner(found if status == 200 else None, method, customer, param)
 
 
 async def _strict(state: StandIn, request: web.Request, rid: str, key: str, body: bytes, entry: dict):
@@ -163,6 +202,7 @@ async def _strict(state: StandIn, request: web.Request, rid: str, key: str, body
         params = _params_of(request, body)
         entry["params"] = params
         endpoint = _check(request, params)
+        await _check_owners(state, endpoint, params, request.path)
     except StripeRefusal as refusal:
         # Stripe saves no idempotent result for a request refused before it ran.
         entry["error"] = refusal.body()["error"]
@@ -240,10 +280,15 @@ async def handle(request: web.Request) -> web.StreamResponse:
     body = await request.read()
     entry = _record(state, request, rid, None)
     fault = state.faults.take(request.method, request.path)
+    if fault is not None and fault.drop:
+        await asyncio.sleep(fault.delay)
+        entry["error"] = {"type": "stripe_standin", "message": "connection closed without an answer"}
+        request.transport.abort()
+        return web.Response(status=499)
     if fault is not None and fault.status:
         await asyncio.sleep(fault.delay)
         entry["status"] = fault.status
-        entry["error"] = fault.error()[1]
+        entry["error"] = fault.answer()[1].get("error")
         return _fault_answer(fault, rid)
 
     key = secret_key(request)

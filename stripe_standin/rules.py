@@ -4,6 +4,7 @@ Each rule takes the endpoint's path template and the decoded parameters (already
 checked against the pinned version's types) and raises StripeRefusal as Stripe would.
 """
 
+import re
 from dataclasses import dataclass, field
 
 from stripe_standin import currencies
@@ -122,3 +123,57 @@ def check(template: str, params: dict, memory: Memory, path: str) -> None:
     payment_intent_confirmation(template, params, memory, intent_id)
     amounts(template, params)
     proration_behavior_stated(template, params)
+
+
+CUSTOMER = "/v1/customers/{customer}"
+SETUP_CONFIRM_PATH = re.compile(r"^/v1/setup_intents/[^/]+/confirm$")
+
+
+def payment_methods_owned(template: str, params: dict, path: str) -> list[tuple[str, str, str]]:
+    """The PaymentMethods a request uses on behalf of a customer, each as (payment
+    method, customer, param), for `payment_method_owner` to check once the stand-in
+    has looked them up."""
+    if template == CUSTOMER:
+        settings = params.get("invoice_settings")
+        default = settings.get("default_payment_method") if isinstance(settings, dict) else None
+        if isinstance(default, str) and default:
+            return [(default, path.split("/")[3], "invoice_settings[default_payment_method]")]
+    if template == PAYMENT_INTENTS:
+        method, customer = params.get("payment_method"), params.get("customer")
+        if isinstance(method, str) and method.startswith("pm_") and isinstance(customer, str) and customer:
+            return [(method, customer, "payment_method")]
+    return []
+
+
+def payment_method_owner(payment_method: dict | None, payment_method_id: str, customer: str, param: str):
+    """https://docs.stripe.com/api/customers/update#update_customer-invoice_settings-default_payment_method:
+    a customer's default payment method is one "attached to the customer";
+    https://docs.stripe.com/api/payment_intents/create#create_payment_intent-customer:
+    "Payment methods attached to other Customers cannot be used with this
+    PaymentIntent". localstripe checks neither."""
+    if payment_method is None:
+        raise StripeRefusal(
+            f"No such PaymentMethod: '{payment_method_id}'", param=param, code="resource_missing"
+        )
+    owner = payment_method.get("customer")
+    if param == "payment_method" and owner in (None, customer):
+        return
+    if owner != customer:
+        raise StripeRefusal(
+            f"The customer does not have a payment method with the ID {payment_method_id}. The payment "
+            "method must be attached to the customer.",
+            param=param,
+        )
+
+
+def card_saved_by(setup_intent: dict) -> tuple[str, str] | None:
+    """https://docs.stripe.com/api/setup_intents/create#create_setup_intent-customer:
+    "If present, the SetupIntent's payment method will be attached to the Customer on
+    successful setup." localstripe does not attach it: (payment method, customer) of a
+    SetupIntent that just succeeded, for the stand-in to attach, else None."""
+    if setup_intent.get("object") != "setup_intent" or setup_intent.get("status") != "succeeded":
+        return None
+    method, customer = setup_intent.get("payment_method"), setup_intent.get("customer")
+    if isinstance(method, str) and method and isinstance(customer, str) and customer:
+        return method, customer
+    return None

@@ -12,8 +12,9 @@ import pytest
 import redis
 from django.conf import settings
 
-# Fixtures for a real localstripe (billing) and a real Celery worker (licensing).
-pytest_plugins = ["tests.stripe_server"]
+# Stripe for every test that needs it: the strict stand-in in front of a real
+# localstripe (billing), and a real Celery worker (licensing).
+pytest_plugins = ["tests.stripe_standin.fixtures", "tests.stripe_server"]
 
 
 def pytest_configure(config):

@@ -1,13 +1,19 @@
-"""A real localstripe for the test session (a pytest plugin: tests/conftest.py lists it
-in `pytest_plugins`).
+"""Stripe for the test session (a pytest plugin: tests/conftest.py lists it in
+`pytest_plugins`): the strict Stripe stand-in (`stripe_standin/`) in front of a real
+localstripe, so that every request the app sends is held against Stripe's rules for
+the pinned API version before localstripe plays it.
 
-`localstripe` starts one server for the whole session, on a free port, through
-`billing.localstripe_server` (loopback only, nothing written to disk: localstripe
-itself would pickle its state to /tmp/localstripe.pickle, shared with any other one
-on the machine). `use_localstripe` points the settings at it for one test.
+`localstripe` is the session's stand-in (one server, started by
+`tests/stripe_standin/fixtures.py` on a free port, with a localstripe of its own behind
+it: loopback only, nothing written to disk). `use_localstripe` points the settings at
+it for one test and forgets its faults, recorded requests and idempotency keys first.
 `localstripe_webhooks` makes localstripe deliver its webhooks to the live server for
 one test, and stops it afterwards (localstripe keeps its endpoints in memory and has
 no way to delete one, so it is re-registered for an event type that never happens).
+
+Answers localstripe never gives (a 402 with a decline code, refusals, 5xx, 429, a
+dropped connection) are armed with `.fault(...)`; `.sent(method, path)` is what
+reached the stand-in (headers that matter included).
 
 `celery_eager` runs the tasks a test queues at once, in the test's process.
 
@@ -19,20 +25,15 @@ for events localstripe never sends (`invoice.paid`, ...): HMAC-SHA256 of
 import hashlib
 import hmac
 import json
-import os
-import socket
-import subprocess
-import sys
-import tempfile
 import time
-import urllib.error
 import urllib.request
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+from stripe_standin import formencoding
+from tests.stripe_standin.fixtures import StripeStandIn
+
 SECRET_KEY = "sk_test_seatmgr_localstripe"
 PUBLISHABLE_KEY = "pk_test_seatmgr_localstripe"
 WEBHOOK_SECRET = "whsec_seatmgr_tests"
@@ -42,15 +43,24 @@ NO_EVENTS = ["seatmgr.never"]
 
 @dataclass
 class LocalStripe:
-    url: str
-    process: subprocess.Popen
-    log_path: Path
+    """The stand-in, and localstripe behind it, as tests use them."""
+
+    standin: StripeStandIn
+
+    @property
+    def url(self) -> str:
+        return self.standin.url
 
     def _call(self, method: str, path: str, data: dict | None = None, *, secret: bool = True) -> dict:
-        headers = {"Content-Type": "application/json"}
+        # Stripe's /v1 takes form-encoded bodies only (the stand-in refuses JSON there);
+        # localstripe's /_config/ endpoints take JSON.
+        if path.startswith("/_config/"):
+            headers, body = {"Content-Type": "application/json"}, json.dumps(data).encode()
+        else:
+            headers = {"Content-Type": "application/x-www-form-urlencoded"}
+            body = formencoding.encode(data).encode() if data is not None else None
         if secret:
             headers["Authorization"] = f"Bearer {SECRET_KEY}"
-        body = json.dumps(data).encode() if data is not None else None
         request = urllib.request.Request(self.url + path, data=body, headers=headers, method=method)  # noqa: S310
         with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - our loopback server
             answer = response.read()
@@ -95,65 +105,28 @@ class LocalStripe:
             secret=False,
         )
 
+    def fault(self, path: str, **fault) -> None:
+        """Make the stand-in answer `path` as a failing Stripe would (see
+        `StripeStandIn.fault`)."""
+        self.standin.fault(path, **fault)
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    def clear_faults(self) -> None:
+        self.standin.clear_faults()
 
-
-def _wait_until_up(url: str, process: subprocess.Popen, log_path: Path) -> None:
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"localstripe exited ({process.returncode}):\n{log_path.read_text()}")
-        try:
-            with urllib.request.urlopen(url + "/js.stripe.com/v3/", timeout=1):  # noqa: S310
-                return
-        except (urllib.error.URLError, ConnectionError, TimeoutError):
-            time.sleep(0.05)
-    raise RuntimeError(f"localstripe did not answer on {url}:\n{log_path.read_text()}")
+    def sent(self, method: str, path: str) -> list[dict]:
+        return self.standin.sent(method, path)
 
 
 @pytest.fixture(scope="session")
-def localstripe():
-    with tempfile.TemporaryDirectory(prefix="seatmgr-localstripe-") as directory:
-        log_path = Path(directory) / "localstripe.log"
-        for _attempt in range(3):
-            port = _free_port()
-            url = f"http://127.0.0.1:{port}"
-            with log_path.open("ab") as log:
-                process = subprocess.Popen(
-                    [sys.executable, "-m", "billing.localstripe_server", "--port", str(port)],
-                    cwd=ROOT,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    env={**os.environ, "TMPDIR": directory},
-                    start_new_session=True,
-                )
-            try:
-                _wait_until_up(url, process, log_path)
-                break
-            except RuntimeError:
-                process.kill()
-                process.wait()
-        else:
-            raise RuntimeError(f"localstripe would not start:\n{log_path.read_text()}")
-        server = LocalStripe(url=url, process=process, log_path=log_path)
-        try:
-            yield server
-        finally:
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+def localstripe(stripe_standin_server):
+    return LocalStripe(stripe_standin_server)
 
 
 @pytest.fixture
 def use_localstripe(localstripe, settings):
-    """Settings pointing at the session's localstripe."""
+    """Settings pointing at the session's stand-in, its faults, recorded requests and
+    idempotency keys forgotten."""
+    localstripe.standin.reset()
     settings.STRIPE_SECRET_KEY = SECRET_KEY
     settings.STRIPE_PUBLISHABLE_KEY = PUBLISHABLE_KEY
     settings.STRIPE_WEBHOOK_SECRET = WEBHOOK_SECRET

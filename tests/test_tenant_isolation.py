@@ -193,6 +193,7 @@ def object_kwargs(world):
                 "sign",
                 "withdraw",
                 "pay",
+                "pay_card",
                 "pay_confirm",
                 "payment_status",
             )
@@ -224,6 +225,7 @@ def object_kwargs(world):
                 "sign",
                 "withdraw",
                 "pay",
+                "pay_card",
                 "pay_confirm",
                 "payment_status",
             )

@@ -4,11 +4,12 @@ from functools import lru_cache
 
 from django.conf import settings
 
-from .stripe import STRIPE_API_VERSION, Card, PaymentIntentResult, StripeGateway, WebhookEvent
+from .stripe import STRIPE_API_VERSION, Card, CardSetup, PaymentIntentResult, StripeGateway, WebhookEvent
 
 __all__ = [
     "STRIPE_API_VERSION",
     "Card",
+    "CardSetup",
     "PaymentIntentResult",
     "StripeGateway",
     "WebhookEvent",

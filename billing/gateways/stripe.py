@@ -19,20 +19,21 @@ sends) so that what Stripe answers, and the webhook payloads of an endpoint crea
 that version, keep their shape whatever version of the library is installed. Every
 write carries an idempotency key built from our own ids by the caller.
 
-Production talks to api.stripe.com. Development and tests talk to localstripe
-(`STRIPE_API_BASE`), which understands a subset of the API; where the two differ we
-use the call both understand:
+There is one code path, wherever STRIPE_API_BASE points: what real Stripe expects at
+the pinned version is what is sent, and development and tests talk to the strict
+Stripe stand-in (`stripe_standin/`, in front of localstripe), which refuses what
+Stripe would refuse:
 
-* a card entered in the browser arrives as a token (`stripe.createToken`) and is
-  saved as a card source of the customer, usable as a PaymentIntent's
-  `payment_method` (localstripe cannot create PaymentMethods from tokens);
-* an off-session charge is created and confirmed in one call (localstripe refuses
-  `off_session` on /confirm);
-* after a decline, the PaymentIntent's id is read from the failed charge (localstripe
-  does not put it in the error);
-* the renewal quantity is set without `proration_behavior`, which localstripe rejects;
-  against Stripe itself we send `proration_behavior=none`, since the proration has
-  already been charged by us (see `billing.proration`).
+* a customer-present charge is confirmed with `automatic_payment_methods[enabled]`
+  and `[allow_redirects]=never`: we take cards only, and a card's 3-D Secure runs
+  inside our page (Stripe.js's confirmCardPayment on `next_action.use_stripe_sdk`),
+  so nothing ever leaves the page for a `return_url` to bring back (given one, Stripe
+  would answer 3-D Secure with a `redirect_to_url` instead);
+* a charge nobody is present for says `off_session=true`;
+* a renewal quantity is set with `proration_behavior=none`: the proration has already
+  been charged by us (see `billing.proration`);
+* after a decline whose error names no PaymentIntent, its id is read from the failed
+  charge.
 """
 
 from __future__ import annotations
@@ -62,6 +63,7 @@ logger = logging.getLogger(__name__)
 # be created at (README, Billing): the version stripe 16.1 sends by default.
 STRIPE_API_VERSION = "2026-10-28.endive"
 DEFAULT_JS_URL = "https://js.stripe.com/v3/"
+CARD_NOT_SAVED = "Your card could not be saved: please enter it again."
 # Seconds to connect, then to read an answer. Stripe answers in well under a second.
 TIMEOUT = (5, 30)
 # Stripe's own retries, on network errors only, with the same idempotency key.
@@ -70,7 +72,8 @@ NETWORK_RETRIES = 2
 
 @dataclass(frozen=True)
 class Card:
-    """A card saved on a customer: a PaymentMethod (`pm_…`) or a card source (`card_…`)."""
+    """A card saved on a customer: a PaymentMethod (`pm_…`), or a card source
+    (`card_…`) saved by an older seatmgr, which Stripe also charges as a PaymentMethod."""
 
     id: str
     brand: str
@@ -79,6 +82,14 @@ class Card:
     @property
     def label(self) -> str:
         return f"{self.brand.title()} •••• {self.last4}"
+
+
+@dataclass(frozen=True)
+class CardSetup:
+    """A SetupIntent waiting for Stripe.js to confirm it with a card."""
+
+    id: str
+    client_secret: str
 
 
 @dataclass(frozen=True)
@@ -251,11 +262,6 @@ class StripeGateway:
             http_client=stripe.RequestsClient(timeout=TIMEOUT),
         )
 
-    @property
-    def is_stripe(self) -> bool:
-        """True when talking to Stripe itself, False for a stand-in (localstripe)."""
-        return not self.api_base
-
     @staticmethod
     def _options(idempotency_key: str) -> dict:
         return {"idempotency_key": idempotency_key}
@@ -273,7 +279,7 @@ class StripeGateway:
     @_translate_errors
     def customer_default_card(self, customer_id: str) -> Card | None:
         """The card the customer pays with by default (invoice settings' default
-        PaymentMethod, else the default card source), or None."""
+        PaymentMethod, else a default card source saved by an older seatmgr), or None."""
         customer = self._client.v1.customers.retrieve(
             customer_id, params={"expand": ["invoice_settings.default_payment_method", "default_source"]}
         )
@@ -282,16 +288,47 @@ class StripeGateway:
         return _card(invoice_settings.get("default_payment_method")) or _card(customer.get("default_source"))
 
     @_translate_errors
-    def card_save(self, *, customer_id: str, token: str, idempotency_key: str) -> Card:
-        """Save a card tokenised in the browser (`stripe.createToken`) on the customer.
-        It becomes their default card when they had none. A card refused on saving
-        raises CardDeclined."""
-        if not token.startswith("tok_"):
-            raise CardDeclined("The card details did not reach our card processor: enter them again.")
-        source = self._client.v1.customers.payment_sources.create(
-            customer_id, params={"source": token}, options=self._options(idempotency_key)
+    def card_setup_create(self, *, customer_id: str, metadata: dict, idempotency_key: str) -> CardSetup:
+        """A SetupIntent that saves a card for the customer, to be charged later without
+        them (`usage=off_session`): the browser's Stripe.js confirms it with the card
+        typed in (`stripe.confirmCardSetup`, 3-D Secure included), which makes the
+        card a PaymentMethod attached to the customer."""
+        intent = self._client.v1.setup_intents.create(
+            params={"customer": customer_id, "usage": "off_session", "metadata": metadata},
+            options=self._options(idempotency_key),
         )
-        return _card(source.to_dict())
+        return CardSetup(id=intent.id, client_secret=intent.client_secret)
+
+    @_translate_errors
+    def card_setup_card(self, setup_intent_id: str, *, customer_id: str) -> Card:
+        """The card a SetupIntent of this customer saved. The id comes from the browser:
+        one that is not a SetupIntent of this customer, or one Stripe.js did not get
+        to succeed (the bank did not confirm), raises CardDeclined, so the customer
+        enters a card again."""
+        if not setup_intent_id.startswith("seti_"):
+            raise CardDeclined(CARD_NOT_SAVED)
+        try:
+            intent = self._client.v1.setup_intents.retrieve(
+                setup_intent_id, params={"expand": ["payment_method"]}
+            ).to_dict()
+        except stripe.InvalidRequestError as error:
+            if error.http_status == 404:
+                raise CardDeclined(CARD_NOT_SAVED) from error
+            raise
+        card = _card(intent.get("payment_method") if isinstance(intent.get("payment_method"), dict) else None)
+        if intent.get("customer") != customer_id or intent.get("status") != "succeeded" or card is None:
+            raise CardDeclined(CARD_NOT_SAVED)
+        return card
+
+    @_translate_errors
+    def customer_default_card_set(self, *, customer_id: str, payment_method_id: str, idempotency_key: str):
+        """The customer's card on file (`invoice_settings.default_payment_method`)
+        becomes this PaymentMethod: the one charged off-session, and by renewals."""
+        self._client.v1.customers.update(
+            customer_id,
+            params={"invoice_settings": {"default_payment_method": payment_method_id}},
+            options=self._options(idempotency_key),
+        )
 
     # --- Payments -----------------------------------------------------------------
 
@@ -329,6 +366,8 @@ class StripeGateway:
         }
         if off_session:
             params["off_session"] = True
+        else:
+            params["automatic_payment_methods"] = {"enabled": True, "allow_redirects": "never"}
         try:
             intent = self._client.v1.payment_intents.create(
                 params=params, options=self._options(idempotency_key)
@@ -385,9 +424,7 @@ class StripeGateway:
         item = subscription["items"]["data"][0]
         if item["quantity"] == quantity:
             return
-        params: dict[str, Any] = {"items": [{"id": item["id"], "quantity": quantity}]}
-        if self.is_stripe:
-            params["proration_behavior"] = "none"
+        params = {"items": [{"id": item["id"], "quantity": quantity}], "proration_behavior": "none"}
         self._client.v1.subscriptions.update(
             subscription_id, params=params, options=self._options(idempotency_key)
         )

@@ -10,8 +10,8 @@ Guarantees, for every function below:
   attempt first cancels the previous PaymentIntent in Stripe (a cancelled one can never
   be charged), and any charge that still arrives for a change that is already paid,
   expired or cancelled is refunded in full. This does not rely on Stripe's idempotency
-  keys (localstripe ignores them), but every write carries one built from our ids, so
-  Stripe itself also deduplicates a request sent twice.
+  keys, but every write carries one built from our ids, so Stripe itself (and the
+  strict stand-in, in development and tests) also deduplicates a request sent twice.
 * **Paid means applied.** A PaymentIntent that succeeded becomes, in one transaction:
   the Payment `succeeded` with its receipt number, and `seat_change_apply(via="payment")`
   (the change `applying`, the new quantity and its SeatSync row). Whoever learns of the
@@ -34,6 +34,10 @@ Guarantees, for every function below:
   attempt's PaymentIntent) changes nothing.
 * The amount charged is the quote stored on the seat change; an expired quote can't be
   paid.
+* **The card on file is the last card that paid.** A card typed in is saved through a
+  SetupIntent (`payment_card_setup`) and charged on-session; once a payment succeeds,
+  the card of its PaymentIntent becomes the customer's default
+  (`payment_card_make_default`, on commit). A declined card never does.
 
 The functions live in one module per part: `payments` (attempts, the charge, what
 Stripe says happened), `refunds`, `reconciliation` and `renewals`; the names below are
@@ -55,7 +59,9 @@ from .payments import (
     PaymentOutcome,
     outcome_of,
     payment_attempt_send,
+    payment_card_make_default,
     payment_card_on_file_queue,
+    payment_card_setup,
     payment_confirm,
     payment_failed,
     payment_requires_action,
@@ -83,7 +89,9 @@ __all__ = [
     "duplicate_charge_refund",
     "outcome_of",
     "payment_attempt_send",
+    "payment_card_make_default",
     "payment_card_on_file_queue",
+    "payment_card_setup",
     "payment_confirm",
     "payment_failed",
     "payment_refund",

@@ -4,6 +4,7 @@ happened (the guarantees are in `billing.services`)."""
 from __future__ import annotations
 
 import logging
+import secrets
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -72,7 +73,6 @@ class PaymentOutcome:
     payment_id: int | None = None
     # Only while the bank asks the customer to confirm (3-D Secure) in the browser.
     client_secret: str = ""
-    payment_method_id: str = ""
 
     @property
     def succeeded(self) -> bool:
@@ -98,7 +98,6 @@ def outcome_of(payment: Payment, *, client_secret: str = "") -> PaymentOutcome:
         message=_message(payment),
         payment_id=payment.pk,
         client_secret=client_secret,
-        payment_method_id=payment.stripe_payment_method_id if client_secret else "",
     )
 
 
@@ -275,7 +274,7 @@ def _stripe_customer(subscription: Subscription) -> str:
     return subscription.stripe_customer_id
 
 
-def _send_attempt(payment_id: int, attempt: int, *, card_token: str = "", notify: bool) -> PaymentOutcome:
+def _send_attempt(payment_id: int, attempt: int, *, setup_intent: str = "", notify: bool) -> PaymentOutcome:
     """Send a claimed attempt to Stripe, once: a second call for the same attempt (a
     task delivered twice) finds it sent and only reports where it stands."""
     now = timezone.now()
@@ -309,12 +308,11 @@ def _send_attempt(payment_id: int, attempt: int, *, card_token: str = "", notify
                 current = Payment.objects.get(pk=payment.pk)
                 if current.status != Payment.Status.PENDING or current.attempts != attempt:
                     return outcome_of(current)
-        if card_token:
-            card = gateway.card_save(
-                customer_id=customer_id,
-                token=card_token,
-                idempotency_key=f"{payment.idempotency_prefix}-card",
-            )
+        if setup_intent:
+            # The card Stripe.js saved with a SetupIntent of this customer (checked: the
+            # id comes from the browser). It becomes the card on file only once a payment
+            # with it succeeds (`payment_card_make_default`).
+            card = gateway.card_setup_card(setup_intent, customer_id=customer_id)
         else:
             card = gateway.customer_default_card(customer_id)
             if card is None:
@@ -423,17 +421,46 @@ def _record_attempt(
     )
 
 
+def payment_card_setup(*, seat_change: SeatChange) -> str:
+    """A new card for paying `seat_change` on the payment page: a SetupIntent of the
+    subscription's Stripe customer (created on first need) that saves the card for
+    off-session charges; returns its client secret, which Stripe.js confirms with the
+    card typed in (`stripe.confirmCardSetup`). Moves no money and changes nothing of
+    ours; refused unless the change awaits payment (NothingToPay) on a quote still
+    valid (QuoteExpired: paying would mark the change expired)."""
+    if seat_change.state != SeatChange.State.AWAITING_PAYMENT:
+        raise NothingToPay(
+            f"Seat change {seat_change.number} is {seat_change.get_state_display().lower()}: "
+            "there is nothing to pay."
+        )
+    if timezone.now() >= seat_change.expires_at:
+        raise QuoteExpired(seat_change)
+    customer_id = _stripe_customer(seat_change.subscription)
+    setup = stripe_gateway().card_setup_create(
+        customer_id=customer_id,
+        metadata={
+            "seatmgr_subscription": str(seat_change.subscription_id),
+            "seat_change": seat_change.number,
+        },
+        # Each card typed in is a SetupIntent of its own; the key only makes the
+        # client's own retries of this one request safe.
+        idempotency_key=f"seatmgr-seat-change-{seat_change.pk}-card-setup-{secrets.token_hex(8)}",
+    )
+    return setup.client_secret
+
+
 def payment_start_or_retry(
     *,
     seat_change: SeatChange,
-    card_token: str = "",
+    setup_intent: str = "",
     customer_present: bool = True,
     actor=None,
     actor_label: str = "",
     request=None,
 ) -> PaymentOutcome:
-    """Pay for an increase that awaits payment: with the card tokenised in the browser
-    (`card_token`), else with the customer's card on file.
+    """Pay for an increase that awaits payment: with the card Stripe.js saved through
+    `payment_card_setup` (`setup_intent`, its SetupIntent's id), else with the
+    customer's card on file. The customer is present: the charge is on-session.
 
     Refuses a change that is not awaiting payment (NothingToPay) and an expired quote
     (QuoteExpired; the change is then marked expired). Returns at once, sending
@@ -446,7 +473,7 @@ def payment_start_or_retry(
     claim = _claim_attempt(
         seat_change=seat_change,
         customer_present=customer_present,
-        new_card=bool(card_token),
+        new_card=bool(setup_intent),
         actor=actor,
         actor_label=actor_label,
         request=request,
@@ -457,7 +484,7 @@ def payment_start_or_retry(
         return _resume_action(claim.payment)
     if not claim.attempt:
         return outcome_of(claim.payment)
-    return _send_attempt(claim.payment.pk, claim.attempt, card_token=card_token, notify=False)
+    return _send_attempt(claim.payment.pk, claim.attempt, setup_intent=setup_intent, notify=False)
 
 
 def _resume_action(payment: Payment) -> PaymentOutcome:
@@ -619,13 +646,43 @@ def payment_succeeded(
         )
         seat_changes.seat_change_apply(seat_change=change, via="payment", actor_label=f"payment ({via})")
         transaction.on_commit(lambda: _receipt_task(payment.pk), robust=True)
+        transaction.on_commit(lambda: _card_default_task(payment.pk), robust=True)
     return payment
+
+
+def payment_card_make_default(*, payment_id: int) -> str:
+    """The card that paid `payment` becomes its customer's card on file (Stripe's
+    `invoice_settings.default_payment_method`): the card of the PaymentIntent that
+    succeeded, as Stripe says, so a card that was declined never becomes the default,
+    and the last card that paid always does. Safe to run twice; returns the
+    PaymentMethod's id ("" when the payment did not succeed)."""
+    payment = Payment.objects.select_related("seat_change", "subscription__organization").get(pk=payment_id)
+    customer_id = payment.stripe_customer_id or payment.subscription.stripe_customer_id
+    if payment.status != Payment.Status.SUCCEEDED or not customer_id:
+        return ""
+    gateway = stripe_gateway()
+    payment_method_id = gateway.payment_intent_retrieve(payment.stripe_payment_intent_id).payment_method_id
+    if not payment_method_id:
+        return ""
+    gateway.customer_default_card_set(
+        customer_id=customer_id,
+        payment_method_id=payment_method_id,
+        idempotency_key=f"seatmgr-payment-{payment.pk}-default-card-{payment_method_id}",
+    )
+    _audit(payment, "card_on_file", after={"payment_method": payment_method_id, "customer": customer_id})
+    return payment_method_id
 
 
 def _receipt_task(payment_id: int) -> None:
     from ..tasks import send_receipt
 
     send_receipt.delay(payment_id)
+
+
+def _card_default_task(payment_id: int) -> None:
+    from ..tasks import make_card_default
+
+    make_card_default.delay(payment_id)
 
 
 def _refund_task(payment_id: int) -> None:

@@ -46,8 +46,8 @@ def payments_reconcile(*, now: datetime | None = None, batch_size: int = RECONCI
       a 3-D Secure one whose change expired or was cancelled is cancelled in Stripe);
     - an attempt claimed but never sent (its task lost) is sent now;
     - an attempt sent whose answer never came is sent again with the same idempotency
-      key: Stripe answers with the original PaymentIntent (localstripe, which ignores
-      keys, would charge again, and the second charge would then be refunded).
+      key: Stripe (and the stand-in) answers with the original PaymentIntent (were a
+      second charge made all the same, it would be refunded).
 
     Stripe unreachable or failing (PaymentProcessorUnavailable) postpones a payment with
     backoff, MAX_PROCESSOR_FAILURES times at most (`_processor_failed`); Stripe refusing

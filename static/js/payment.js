@@ -3,12 +3,15 @@
 // On the seat change page: while a payment is being made ("paying…"), ask the server
 // where it stands every 1.5 s and reload the page once it has an answer.
 //
-// On the payment page: the card on file, or a new card in Stripe's card element. The
-// card number goes from Stripe.js to Stripe (createToken); this page only sends the
-// token to our server, which charges it. When the bank asks the cardholder to confirm
-// (3-D Secure), Stripe.js handles it (confirmCardPayment) and our server then asks
-// Stripe what happened, without waiting for the webhook. Works the same against
-// Stripe and against localstripe's stand-in for Stripe.js.
+// On the payment page: the card on file, or a new card in Stripe's card element. A
+// new card is saved first: our server makes a SetupIntent and hands its client secret
+// here, Stripe.js sends the card number to Stripe with it (confirmCardSetup, the
+// bank's confirmation included), and this page only tells our server which
+// SetupIntent it was; the server then charges that card. When the bank asks the
+// cardholder to confirm the payment itself (3-D Secure), the server hands back the
+// PaymentIntent's client secret, Stripe.js handles it (confirmCardPayment) and our
+// server then asks Stripe what happened, without waiting for the webhook. Works the
+// same against Stripe and against localstripe's Stripe.js (through the strict stand-in).
 (function () {
   "use strict";
 
@@ -89,8 +92,7 @@
       window.location.assign(outcome.redirect);
     } else if (outcome.status === "requires_action" && outcome.client_secret && !confirmed) {
       show(outcome.message, false);
-      var data = outcome.payment_method ? { payment_method: outcome.payment_method } : undefined;
-      stripe.confirmCardPayment(outcome.client_secret, data).then(function (result) {
+      stripe.confirmCardPayment(outcome.client_secret).then(function (result) {
         // Whatever Stripe.js says, the server asks Stripe and records the truth.
         return post(root.dataset.confirmUrl, {}, token).then(function (answer) {
           if (result && result.error && answer.status !== "succeeded" && !answer.message) {
@@ -141,15 +143,24 @@
         return;
       }
       busy(true);
-      stripe.createToken(cardElement).then(function (result) {
-        if (result.error || !result.token) {
-          cardError.textContent = (result.error && result.error.message) ||
-            "Check the card number, expiry date and security code.";
-          cardError.hidden = false;
+      show("", false);
+      post(root.dataset.cardUrl, {}, token).then(function (answer) {
+        if (!answer.client_secret) {
+          show(answer.message, true);
           busy(false);
           return;
         }
-        pay({ card_token: result.token.id });
+        stripe.confirmCardSetup(answer.client_secret, { payment_method: { card: cardElement } })
+          .then(function (result) {
+            if (result.error || !result.setupIntent) {
+              cardError.textContent = (result.error && result.error.message) ||
+                "Check the card number, expiry date and security code.";
+              cardError.hidden = false;
+              busy(false);
+              return;
+            }
+            pay({ setup_intent: result.setupIntent.id });
+          });
       });
     });
   });

@@ -1,5 +1,7 @@
 """Seat changes waiting for payment, and Stripe customers with cards, in localstripe."""
 
+import secrets
+
 from django.db import transaction
 from django.utils import timezone
 
@@ -45,20 +47,35 @@ def awaiting_payment(
     )
 
 
-def card_token(localstripe, number: str = VISA) -> str:
-    """What Stripe.js's createToken makes of a card typed into the card element."""
-    token = localstripe.post(
-        "/v1/tokens",
-        {
-            "key": PUBLISHABLE_KEY,
-            "card": {"number": number, "exp_month": "12", "exp_year": "2031", "cvc": "123"},
-        },
+def confirm_card_setup(localstripe, client_secret: str, number: str = VISA) -> str:
+    """What Stripe.js's confirmCardSetup does (in localstripe's Stripe.js) with a card
+    typed into the card element: the SetupIntent of `client_secret` is confirmed with
+    the card and, when the bank asks the cardholder to confirm (3-D Secure), confirmed
+    again once they have. Returns the SetupIntent's id."""
+    setup_intent = client_secret.split("_secret_")[0]
+    path = f"/v1/setup_intents/{setup_intent}/confirm"
+    browser = {"key": PUBLISHABLE_KEY, "client_secret": client_secret, "use_stripe_sdk": "true"}
+    card = {"number": number, "exp_month": "12", "exp_year": "2031", "cvc": "123"}
+    answer = localstripe._call(
+        "POST", path, {**browser, "payment_method_data": {"type": "card", "card": card}}, secret=False
     )
-    return token["id"]
+    if answer["status"] == "requires_action":
+        answer = localstripe._call("POST", path, browser, secret=False)
+    assert answer["status"] == "succeeded", answer
+    return answer["id"]
+
+
+def new_card(localstripe, change: SeatChange, number: str = VISA) -> str:
+    """A card typed into the payment page of `change`: the SetupIntent the page asks
+    for, confirmed by Stripe.js with the card. Returns the SetupIntent's id."""
+    from billing import services
+
+    return confirm_card_setup(localstripe, services.payment_card_setup(seat_change=change), number)
 
 
 def give_card_on_file(localstripe, subscription: Subscription, number: str = VISA) -> str:
-    """A Stripe customer for the subscription, with `number` as their default card."""
+    """A Stripe customer for the subscription, with `number` as their card on file
+    (saved through a SetupIntent, then made the default: a card that once paid)."""
     gateway = stripe_gateway()
     customer_id = subscription.stripe_customer_id or gateway.customer_create(
         email=subscription.admin_email,
@@ -66,8 +83,14 @@ def give_card_on_file(localstripe, subscription: Subscription, number: str = VIS
         metadata={},
         idempotency_key=f"test-customer-{subscription.pk}",
     )
-    gateway.card_save(
-        customer_id=customer_id, token=card_token(localstripe, number), idempotency_key="test-card"
+    setup = gateway.card_setup_create(
+        customer_id=customer_id, metadata={}, idempotency_key=f"test-card-{secrets.token_hex(8)}"
+    )
+    card = gateway.card_setup_card(
+        confirm_card_setup(localstripe, setup.client_secret, number), customer_id=customer_id
+    )
+    gateway.customer_default_card_set(
+        customer_id=customer_id, payment_method_id=card.id, idempotency_key=f"test-default-{card.id}"
     )
     Subscription.objects.filter(pk=subscription.pk).update(stripe_customer_id=customer_id)
     subscription.stripe_customer_id = customer_id

@@ -1,5 +1,6 @@
-"""Stripe's errors, handled by cause, with the real stripe client against localstripe
-(and, for the answers localstripe never gives, the fault server in front of it):
+"""Stripe's errors, handled by cause, with the real stripe client against the strict
+stand-in in front of localstripe (and, for the answers localstripe never gives, the
+stand-in's faults):
 
 * a card error: the customer's message, the decline code kept, another card can pay;
 * a request Stripe refuses (ours to fix): the payment fails definitively, the customer
@@ -20,10 +21,11 @@ from audit.models import AuditEvent
 from billing import selectors, services
 from billing.errors import AuthenticationRequired, PaymentRefused
 from billing.gateways import STRIPE_API_VERSION, stripe_gateway
+from billing.gateways.stripe import NETWORK_RETRIES
 from billing.models import Payment
 from subscriptions.models import SeatChange
 from tests.backoffice.factories import staff_factory
-from tests.billing.factories import awaiting_payment, card_token, give_card_on_file
+from tests.billing.factories import awaiting_payment, give_card_on_file, new_card
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -51,21 +53,21 @@ def reconcile_later(hours: int) -> None:
     services.payments_reconcile(now=timezone.now() + timedelta(hours=hours))
 
 
-def test_every_request_asks_for_the_pinned_api_version(stripe_faults, localstripe):
+def test_every_request_asks_for_the_pinned_api_version(localstripe):
     change = awaiting_payment()
     give_card_on_file(localstripe, change.subscription)
 
     assert services.payment_start_or_retry(seat_change=change).succeeded
 
-    sent = stripe_faults.sent("GET", "/v1/customers") + stripe_faults.sent("POST", CHARGE)
+    sent = localstripe.sent("GET", "/v1/customers/{customer}") + localstripe.sent("POST", CHARGE)
     assert len(sent) == 2
-    assert {request.headers["Stripe-Version"] for request in sent} == {STRIPE_API_VERSION}
+    assert {request["stripe_version"] for request in sent} == {STRIPE_API_VERSION}
 
 
 # --- The customer's card --------------------------------------------------------------------
 
 
-def test_a_decline_keeps_stripes_decline_code_and_another_card_can_pay(stripe_faults, localstripe):
+def test_a_decline_keeps_stripes_decline_code_and_another_card_can_pay(localstripe):
     change = awaiting_payment()
     am = with_account_manager(change)
     give_card_on_file(localstripe, change.subscription)
@@ -75,7 +77,7 @@ def test_a_decline_keeps_stripes_decline_code_and_another_card_can_pay(stripe_fa
         "decline_code": "insufficient_funds",
         "message": "Your card has insufficient funds.",
     }
-    stripe_faults.fail("POST", CHARGE, status=402, body={"error": decline}, times=1)
+    localstripe.fault(CHARGE, status=402, body={"error": decline}, times=1)
 
     outcome = services.payment_start_or_retry(seat_change=change)
 
@@ -84,14 +86,14 @@ def test_a_decline_keeps_stripes_decline_code_and_another_card_can_pay(stripe_fa
     assert (payment.failure_code, payment.decline_code) == ("card_declined", "insufficient_funds")
     assert emails_to(am) == []  # the customer's business, not the account manager's
 
-    retried = services.payment_start_or_retry(seat_change=change, card_token=card_token(localstripe))
+    retried = services.payment_start_or_retry(seat_change=change, setup_intent=new_card(localstripe, change))
 
     payment.refresh_from_db()
     assert retried.succeeded and payment.attempts == 2
     assert (payment.failure_code, payment.decline_code) == ("", "")
 
 
-def test_a_decline_asking_for_the_cardholder_is_a_confirmation_not_a_decline(stripe_faults, localstripe):
+def test_a_decline_asking_for_the_cardholder_is_a_confirmation_not_a_decline(localstripe):
     # Stripe's answer to an off-session charge the bank wants confirmed.
     change = awaiting_payment()
     customer = give_card_on_file(localstripe, change.subscription)
@@ -102,7 +104,7 @@ def test_a_decline_asking_for_the_cardholder_is_a_confirmation_not_a_decline(str
         "decline_code": "authentication_required",
         "message": "Your card was declined. This transaction requires authentication.",
     }
-    stripe_faults.fail("POST", CHARGE, status=402, body={"error": decline})
+    localstripe.fault(CHARGE, status=402, body={"error": decline})
 
     with pytest.raises(AuthenticationRequired) as asked:
         stripe_gateway().payment_intent_charge(
@@ -153,9 +155,7 @@ def test_a_customer_stripe_does_not_know_fails_the_payment_definitively(localstr
         (400, "idempotency_error"),
     ],
 )
-def test_a_refused_charge_fails_definitively_and_is_never_sent_again(
-    stripe_faults, localstripe, status, stripe_code
-):
+def test_a_refused_charge_fails_definitively_and_is_never_sent_again(localstripe, status, stripe_code):
     change = awaiting_payment()
     am = with_account_manager(change)
     give_card_on_file(localstripe, change.subscription)
@@ -174,7 +174,7 @@ def test_a_refused_charge_fails_definitively_and_is_never_sent_again(
             "Keys for idempotent requests can only be used with the same parameters they were first used."
         )
         body = {"error": {"type": "idempotency_error", "message": message}}
-    stripe_faults.fail("POST", CHARGE, status=status, body=body)
+    localstripe.fault(CHARGE, status=status, body=body)
 
     outcome = services.payment_start_or_retry(seat_change=change)
 
@@ -187,23 +187,21 @@ def test_a_refused_charge_fails_definitively_and_is_never_sent_again(
 
     reconcile_later(hours=30)
 
-    assert len(stripe_faults.sent("POST", CHARGE)) == 1
+    assert len(localstripe.sent("POST", CHARGE)) == 1
     payment.refresh_from_db()
     assert payment.status == "failed"
 
 
-def test_after_a_refusal_the_customer_can_try_again(stripe_faults, localstripe):
+def test_after_a_refusal_the_customer_can_try_again(localstripe):
     change = awaiting_payment()
     give_card_on_file(localstripe, change.subscription)
-    stripe_faults.fail("POST", CHARGE, status=400, times=1)
+    localstripe.fault(CHARGE, status=400, times=1)
     assert services.payment_start_or_retry(seat_change=change).status == "failed"
 
     assert services.payment_start_or_retry(seat_change=change).succeeded
 
 
-def test_an_amount_stripe_would_refuse_in_the_currency_is_refused_without_a_request(
-    stripe_faults, localstripe
-):
+def test_an_amount_stripe_would_refuse_in_the_currency_is_refused_without_a_request(localstripe):
     change = awaiting_payment()
     customer = give_card_on_file(localstripe, change.subscription)
     card = stripe_gateway().customer_default_card(customer)
@@ -220,7 +218,7 @@ def test_an_amount_stripe_would_refuse_in_the_currency_is_refused_without_a_requ
         )
 
     assert refused.value.stripe_code == "amount_invalid_for_currency"
-    assert stripe_faults.sent("POST", CHARGE) == []
+    assert localstripe.sent("POST", CHARGE) == []
 
 
 # --- Stripe unreachable or failing: pending, bounded retries ------------------------------
@@ -234,40 +232,41 @@ def test_an_amount_stripe_would_refuse_in_the_currency_is_refused_without_a_requ
         {"status": 429},
         {"drop": True},
     ],
+    ids=["500", "502", "429", "connection closed"],
 )
-def test_stripe_failing_leaves_the_payment_pending_until_reconciliation_sends_it_again(
-    stripe_faults, localstripe, fault
-):
+def test_stripe_failing_leaves_the_payment_pending_until_reconciliation_sends_it_again(localstripe, fault):
     change = awaiting_payment()
     give_card_on_file(localstripe, change.subscription)
-    stripe_faults.fail("POST", CHARGE, **fault)
+    # The first try and the stripe client's own retries.
+    localstripe.fault(CHARGE, **fault, times=1 + NETWORK_RETRIES)
 
     outcome = services.payment_start_or_retry(seat_change=change)
 
     payment = Payment.objects.get()
     assert (outcome.status, outcome.message) == ("pending", services.UNRESOLVED_MESSAGE)
     assert (payment.processor_failures, payment.retry_at is not None) == (1, True)
-    sent_first = len(stripe_faults.sent("POST", CHARGE))
+    sent_first = len(localstripe.sent("POST", CHARGE))
 
     # Not before its backoff has run out...
     services.payments_reconcile(now=timezone.now() + timedelta(minutes=6))
-    assert len(stripe_faults.sent("POST", CHARGE)) == sent_first
+    assert len(localstripe.sent("POST", CHARGE)) == sent_first
 
     # ...then with the same idempotency key, and Stripe answers this time.
-    stripe_faults.clear()
+    localstripe.clear_faults()
     reconcile_later(hours=1)
 
     payment.refresh_from_db()
     assert payment.status == "succeeded"
-    keys = {request.headers["Idempotency-Key"] for request in stripe_faults.sent("POST", CHARGE)}
+    keys = {request["idempotency_key"] for request in localstripe.sent("POST", CHARGE)}
     assert keys == {f"seatmgr-payment-{payment.pk}-attempt-1-charge"}
 
 
-def test_stripe_failing_every_time_fails_the_payment_after_the_last_retry(stripe_faults, localstripe):
+def test_stripe_failing_every_time_fails_the_payment_after_the_last_retry(localstripe):
     change = awaiting_payment()
     am = with_account_manager(change)
     give_card_on_file(localstripe, change.subscription)
-    stripe_faults.fail("POST", CHARGE, status=503)
+    localstripe.fault(CHARGE, status=503, times=1000)
+    sent_per_try = 1 + NETWORK_RETRIES  # the stripe client's own retries
     services.payment_start_or_retry(seat_change=change)
     payment = Payment.objects.get()
 
@@ -282,22 +281,22 @@ def test_stripe_failing_every_time_fails_the_payment_after_the_last_retry(stripe
     assert delays == [10, 20, 40, 80, 120]
     assert (payment.status, payment.failure_code) == ("failed", "processor_unavailable")
     assert payment.failure_message == services.GAVE_UP_MESSAGE
-    assert len(stripe_faults.sent("POST", CHARGE)) == services.MAX_PROCESSOR_FAILURES
+    assert len(localstripe.sent("POST", CHARGE)) == services.MAX_PROCESSOR_FAILURES * sent_per_try
     assert len(emails_to(am)) == 1
     assert len(emails_to(change.subscription.admin_email)) == 1  # nobody was on the page
 
     reconcile_later(hours=30)
-    assert len(stripe_faults.sent("POST", CHARGE)) == services.MAX_PROCESSOR_FAILURES
+    assert len(localstripe.sent("POST", CHARGE)) == services.MAX_PROCESSOR_FAILURES * sent_per_try
 
 
 # --- Not Stripe's doing at all ----------------------------------------------------------------
 
 
-def test_a_programming_error_is_not_reported_as_the_processor_being_unavailable(stripe_faults, localstripe):
+def test_a_programming_error_is_not_reported_as_the_processor_being_unavailable(localstripe):
     change = awaiting_payment()
     give_card_on_file(localstripe, change.subscription)
     # A 200 whose PaymentIntent lacks what the gateway reads: our code, not Stripe, is wrong.
-    stripe_faults.fail("POST", CHARGE, status=200, body={"id": "pi_incomplete", "object": "payment_intent"})
+    localstripe.fault(CHARGE, status=200, body={"id": "pi_incomplete", "object": "payment_intent"})
 
     with pytest.raises(KeyError):
         services.payment_start_or_retry(seat_change=change)

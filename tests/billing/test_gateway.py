@@ -7,7 +7,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 from billing.errors import CardDeclined, PaymentProcessorUnavailable, WebhookRejected
 from billing.gateways import StripeGateway, stripe_gateway
-from tests.billing.factories import DECLINED, THREE_D_SECURE, VISA, card_token
+from tests.billing.factories import DECLINED, THREE_D_SECURE, VISA, confirm_card_setup
 from tests.stripe_server import signed_webhook
 
 
@@ -23,6 +23,16 @@ def customer(gateway):
     )
 
 
+def saved_card(gateway, customer, localstripe, number=VISA):
+    """A card typed into Stripe.js and saved for `customer` through a SetupIntent."""
+    setup = gateway.card_setup_create(
+        customer_id=customer, metadata={}, idempotency_key=f"setup-{time.monotonic_ns()}"
+    )
+    return gateway.card_setup_card(
+        confirm_card_setup(localstripe, setup.client_secret, number), customer_id=customer
+    )
+
+
 def charge(gateway, customer, card, *, off_session=False, amount=1300):
     return gateway.payment_intent_charge(
         customer_id=customer,
@@ -35,14 +45,49 @@ def charge(gateway, customer, card, *, off_session=False, amount=1300):
     )
 
 
-def test_a_customer_gets_a_saved_card_which_becomes_their_default(gateway, customer, localstripe):
+def test_a_card_saved_through_a_setup_intent_is_a_payment_method_and_default_only_when_made_so(
+    gateway, customer, localstripe
+):
     assert gateway.customer_default_card(customer) is None
 
-    card = gateway.card_save(customer_id=customer, token=card_token(localstripe), idempotency_key="c1")
+    card = saved_card(gateway, customer, localstripe)
 
-    assert card.id.startswith("card_")
+    assert card.id.startswith("pm_")
     assert (card.last4, card.label) == ("4242", "Visa •••• 4242")
+    assert gateway.customer_default_card(customer) is None  # saved is not yet the card on file
+    [setup] = localstripe.sent("POST", "/v1/setup_intents")
+    assert (setup["params"]["usage"], setup["params"]["customer"]) == ("off_session", customer)
+
+    gateway.customer_default_card_set(customer_id=customer, payment_method_id=card.id, idempotency_key="d")
+
     assert gateway.customer_default_card(customer) == card
+    [update] = localstripe.sent("POST", "/v1/customers/{customer}")
+    assert update["params"] == {"invoice_settings": {"default_payment_method": card.id}}
+
+
+def test_a_card_on_3d_secure_is_saved_once_the_bank_confirmed_it(gateway, customer, localstripe):
+    card = saved_card(gateway, customer, localstripe, THREE_D_SECURE)
+
+    assert card.last4 == "3155"
+
+
+@pytest.mark.parametrize("whose", ["another customer's", "unconfirmed", "unknown", "not a setup intent"])
+def test_a_setup_intent_that_did_not_save_a_card_for_this_customer_is_refused(
+    gateway, customer, localstripe, whose
+):
+    other = gateway.customer_create(email="o@other.example", name="Other", metadata={}, idempotency_key="o")
+    if whose == "another customer's":
+        setup = gateway.card_setup_create(customer_id=other, metadata={}, idempotency_key="s1")
+        setup_intent = confirm_card_setup(localstripe, setup.client_secret)
+    elif whose == "unconfirmed":
+        setup_intent = gateway.card_setup_create(customer_id=customer, metadata={}, idempotency_key="s2").id
+    elif whose == "unknown":
+        setup_intent = "seti_not_in_this_account"
+    else:
+        setup_intent = "pm_card_visa"
+
+    with pytest.raises(CardDeclined, match="could not be saved"):
+        gateway.card_setup_card(setup_intent, customer_id=customer)
 
 
 def test_a_payment_method_set_as_the_invoice_default_is_the_card_on_file(gateway, customer, localstripe):
@@ -57,10 +102,12 @@ def test_a_payment_method_set_as_the_invoice_default_is_the_card_on_file(gateway
 
 
 def test_a_good_card_is_charged_off_session(gateway, customer, localstripe):
-    card = gateway.card_save(customer_id=customer, token=card_token(localstripe, VISA), idempotency_key="c")
+    card = saved_card(gateway, customer, localstripe)
 
     result = charge(gateway, customer, card, off_session=True)
 
+    [sent] = localstripe.sent("POST", "/v1/payment_intents")
+    assert sent["params"]["off_session"] == "true" and "automatic_payment_methods" not in sent["params"]
     assert result.succeeded and not result.failed and not result.requires_action
     assert (result.amount, result.currency, result.failure_message) == (1300, "eur", "")
     assert result.metadata == {"seatmgr_payment": "7", "attempt": "1"}
@@ -68,9 +115,7 @@ def test_a_good_card_is_charged_off_session(gateway, customer, localstripe):
 
 
 def test_a_declined_card_raises_card_declined_with_the_payment_intent(gateway, customer, localstripe):
-    card = gateway.card_save(
-        customer_id=customer, token=card_token(localstripe, DECLINED), idempotency_key="c"
-    )
+    card = saved_card(gateway, customer, localstripe, DECLINED)
 
     with pytest.raises(CardDeclined) as declined:
         charge(gateway, customer, card)
@@ -84,12 +129,14 @@ def test_a_declined_card_raises_card_declined_with_the_payment_intent(gateway, c
 
 
 def test_a_card_needing_3d_secure_reaches_requires_action(gateway, customer, localstripe):
-    card = gateway.card_save(
-        customer_id=customer, token=card_token(localstripe, THREE_D_SECURE), idempotency_key="c"
-    )
+    card = saved_card(gateway, customer, localstripe, THREE_D_SECURE)
 
-    result = charge(gateway, customer, card, off_session=True)
+    result = charge(gateway, customer, card)
 
+    # On-session: cards only, so 3-D Secure stays in the page (no return_url).
+    [sent] = localstripe.sent("POST", "/v1/payment_intents")
+    assert sent["params"]["automatic_payment_methods"] == {"enabled": "true", "allow_redirects": "never"}
+    assert "off_session" not in sent["params"] and "return_url" not in sent["params"]
     assert result.status == "requires_action" and result.requires_action
     assert not result.failed and result.client_secret.startswith(result.id)
     localstripe.authenticate(result.id, result.client_secret)
@@ -99,10 +146,8 @@ def test_a_card_needing_3d_secure_reaches_requires_action(gateway, customer, loc
 def test_cancelling_makes_a_payment_intent_unchargeable_and_reports_one_that_succeeded(
     gateway, customer, localstripe
 ):
-    needs_auth = gateway.card_save(
-        customer_id=customer, token=card_token(localstripe, THREE_D_SECURE), idempotency_key="c1"
-    )
-    good = gateway.card_save(customer_id=customer, token=card_token(localstripe, VISA), idempotency_key="c2")
+    needs_auth = saved_card(gateway, customer, localstripe, THREE_D_SECURE)
+    good = saved_card(gateway, customer, localstripe)
     pending = charge(gateway, customer, needs_auth)
     paid = charge(gateway, customer, good)
 
@@ -116,7 +161,7 @@ def test_cancelling_makes_a_payment_intent_unchargeable_and_reports_one_that_suc
 
 
 def test_a_refund_is_issued_for_a_succeeded_payment(gateway, customer, localstripe):
-    card = gateway.card_save(customer_id=customer, token=card_token(localstripe), idempotency_key="c")
+    card = saved_card(gateway, customer, localstripe)
     paid = charge(gateway, customer, card)
 
     refund_id = gateway.refund_create(payment_intent_id=paid.id, idempotency_key="r")
@@ -125,14 +170,13 @@ def test_a_refund_is_issued_for_a_succeeded_payment(gateway, customer, localstri
     assert localstripe.get(f"/v1/refunds/{refund_id}")["amount"] == 1300
 
 
-def test_the_renewal_quantity_is_set_without_proration_behavior_on_localstripe(
-    gateway, customer, localstripe
-):
+def test_the_renewal_quantity_is_set_without_prorating(gateway, customer, localstripe):
     product = localstripe.post("/v1/products", {"name": "Documents"})
     plan = localstripe.post(
         "/v1/plans", {"amount": 1500, "currency": "eur", "interval": "month", "product": product["id"]}
     )
-    gateway.card_save(customer_id=customer, token=card_token(localstripe), idempotency_key="c")
+    card = saved_card(gateway, customer, localstripe)
+    gateway.customer_default_card_set(customer_id=customer, payment_method_id=card.id, idempotency_key="d")
     subscription = localstripe.post(
         "/v1/subscriptions", {"customer": customer, "items": [{"plan": plan["id"], "quantity": 3}]}
     )
@@ -140,8 +184,9 @@ def test_the_renewal_quantity_is_set_without_proration_behavior_on_localstripe(
     gateway.subscription_quantity_set(subscription_id=subscription["id"], quantity=5, idempotency_key="q5")
     gateway.subscription_quantity_set(subscription_id=subscription["id"], quantity=5, idempotency_key="q5")
 
-    assert not gateway.is_stripe
     assert localstripe.get(f"/v1/subscriptions/{subscription['id']}")["items"]["data"][0]["quantity"] == 5
+    [update] = localstripe.sent("POST", "/v1/subscriptions/{subscription}")
+    assert update["params"]["proration_behavior"] == "none"
 
 
 def test_an_unreachable_stripe_is_our_problem_not_the_customers(settings, use_localstripe):
@@ -151,11 +196,6 @@ def test_an_unreachable_stripe_is_our_problem_not_the_customers(settings, use_lo
         stripe_gateway().customer_default_card("cus_x")
 
     assert "never be charged twice" in unavailable.value.message
-
-
-def test_a_token_that_is_not_a_token_is_refused_before_stripe(gateway, customer):
-    with pytest.raises(CardDeclined, match="did not reach our card processor"):
-        gateway.card_save(customer_id=customer, token="4242424242424242", idempotency_key="t")
 
 
 def test_the_gateway_refuses_to_start_without_a_secret_key():

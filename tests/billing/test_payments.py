@@ -7,7 +7,7 @@ from django.core import mail
 from django.utils import timezone
 
 from audit.models import AuditEvent
-from billing import services
+from billing import selectors, services
 from billing.errors import NothingToPay
 from billing.gateways import stripe_gateway
 from billing.models import Payment
@@ -16,7 +16,7 @@ from subscriptions import seat_changes
 from subscriptions.models import SeatChange, SeatSync, Subscription
 from subscriptions.seat_changes import QuoteExpired
 from tests.agreements.pdfs import text
-from tests.billing.factories import DECLINED, THREE_D_SECURE, awaiting_payment, card_token, give_card_on_file
+from tests.billing.factories import DECLINED, THREE_D_SECURE, awaiting_payment, give_card_on_file, new_card
 from tests.factories import SubscriptionFactory
 
 pytestmark = [
@@ -103,7 +103,7 @@ def test_a_new_card_after_a_decline_cancels_the_old_payment_intent_and_pays(loca
     services.payment_start_or_retry(seat_change=change)
     declined_intent = Payment.objects.get().stripe_payment_intent_id
 
-    outcome = services.payment_start_or_retry(seat_change=change, card_token=card_token(localstripe))
+    outcome = services.payment_start_or_retry(seat_change=change, setup_intent=new_card(localstripe, change))
 
     payment = Payment.objects.get()
     assert outcome.succeeded and payment.attempts == 2
@@ -116,7 +116,7 @@ def test_3d_secure_hands_the_client_secret_to_the_browser_then_the_server_confir
     change = awaiting_payment()
 
     outcome = services.payment_start_or_retry(
-        seat_change=change, card_token=card_token(localstripe, THREE_D_SECURE)
+        seat_change=change, setup_intent=new_card(localstripe, change, THREE_D_SECURE)
     )
 
     assert (outcome.status, outcome.message) == (
@@ -139,7 +139,7 @@ def test_3d_secure_hands_the_client_secret_to_the_browser_then_the_server_confir
 def test_failed_3d_secure_is_a_failure_the_customer_can_retry(localstripe):
     change = awaiting_payment()
     outcome = services.payment_start_or_retry(
-        seat_change=change, card_token=card_token(localstripe, THREE_D_SECURE)
+        seat_change=change, setup_intent=new_card(localstripe, change, THREE_D_SECURE)
     )
     localstripe.authenticate(
         Payment.objects.get().stripe_payment_intent_id, outcome.client_secret, success=False
@@ -148,7 +148,9 @@ def test_failed_3d_secure_is_a_failure_the_customer_can_retry(localstripe):
     confirmed = services.payment_confirm(seat_change=change)
 
     assert confirmed.status == "failed" and "failed authentication" in confirmed.message
-    assert services.payment_start_or_retry(seat_change=change, card_token=card_token(localstripe)).succeeded
+    assert services.payment_start_or_retry(
+        seat_change=change, setup_intent=new_card(localstripe, change)
+    ).succeeded
 
 
 def test_a_customer_without_a_card_on_file_is_asked_for_one_and_nothing_is_charged(localstripe):
@@ -182,7 +184,7 @@ def test_a_change_that_is_not_waiting_for_payment_has_nothing_to_pay(localstripe
     seat_changes.seat_change_cancel(seat_change=change)
 
     with pytest.raises(NothingToPay, match="is cancelled: there is nothing to pay"):
-        services.payment_start_or_retry(seat_change=change, card_token=card_token(localstripe))
+        services.payment_start_or_retry(seat_change=change, setup_intent=new_card(localstripe, change))
 
 
 def test_paying_twice_charges_once(localstripe):
@@ -190,7 +192,7 @@ def test_paying_twice_charges_once(localstripe):
     give_card_on_file(localstripe, change.subscription)
     services.payment_start_or_retry(seat_change=change)
 
-    outcome = services.payment_start_or_retry(seat_change=change, card_token=card_token(localstripe))
+    outcome = services.payment_start_or_retry(seat_change=change, setup_intent=new_card(localstripe, change))
 
     assert outcome.succeeded and Payment.objects.get().attempts == 1
     assert refreshed(change) == ("applying", 5, 1, 1)
@@ -206,6 +208,107 @@ def test_signing_queues_the_card_on_file_charge_and_the_page_can_show_paying(loc
     payment = Payment.objects.get()  # the task ran on commit (eagerly here)
     assert (payment.status, payment.customer_present) == ("succeeded", False)
     assert refreshed(change) == ("applying", 5, 1, 1)
+    # Nobody is there: Stripe is told so, and gets no on-session settings.
+    [charge] = localstripe.sent("POST", "/v1/payment_intents")
+    assert charge["params"]["off_session"] == "true" and charge["params"]["confirm"] == "true"
+    assert charge["params"]["payment_method"] == payment.stripe_payment_method_id
+    assert "automatic_payment_methods" not in charge["params"]
+
+
+# --- The card on file: the last card that paid -------------------------------------------
+
+
+def card_on_file(change: SeatChange):
+    return selectors.card_on_file(Subscription.objects.get(pk=change.subscription_id))
+
+
+def test_a_card_entered_on_the_page_is_saved_for_later_charges_and_pays_on_session(localstripe):
+    change = awaiting_payment()
+
+    outcome = services.payment_start_or_retry(seat_change=change, setup_intent=new_card(localstripe, change))
+
+    payment = Payment.objects.get()
+    assert outcome.succeeded and payment.card_label == "Visa •••• 4242"
+    [setup] = localstripe.sent("POST", "/v1/setup_intents")
+    assert setup["params"]["usage"] == "off_session"
+    assert setup["params"]["customer"] == payment.stripe_customer_id
+    [charge] = localstripe.sent("POST", "/v1/payment_intents")
+    assert charge["params"]["automatic_payment_methods"] == {"enabled": "true", "allow_redirects": "never"}
+    assert "off_session" not in charge["params"]
+    assert charge["params"]["payment_method"] == payment.stripe_payment_method_id
+    assert payment.stripe_payment_method_id.startswith("pm_")
+    assert card_on_file(change).id == payment.stripe_payment_method_id
+    assert AuditEvent.objects.filter(action="payment.card_on_file").count() == 1
+
+
+def test_a_declined_card_never_becomes_the_card_on_file_and_the_next_card_that_pays_does(localstripe):
+    change = awaiting_payment()
+
+    declined = services.payment_start_or_retry(
+        seat_change=change, setup_intent=new_card(localstripe, change, DECLINED)
+    )
+
+    assert declined.status == "failed" and card_on_file(change) is None
+
+    paid = services.payment_start_or_retry(seat_change=change, setup_intent=new_card(localstripe, change))
+
+    assert paid.succeeded
+    assert card_on_file(change).label == "Visa •••• 4242"
+
+
+def test_a_declined_new_card_leaves_the_card_on_file_as_it_was(localstripe):
+    change = awaiting_payment()
+    give_card_on_file(localstripe, change.subscription)
+    before = card_on_file(change)
+
+    outcome = services.payment_start_or_retry(
+        seat_change=change, setup_intent=new_card(localstripe, change, DECLINED)
+    )
+
+    assert outcome.status == "failed"
+    assert card_on_file(change) == before
+    assert services.payment_start_or_retry(seat_change=change).succeeded  # with the card on file
+    assert card_on_file(change) == before
+
+
+def test_a_card_confirmed_with_3d_secure_becomes_the_card_on_file_once_it_paid(localstripe):
+    change = awaiting_payment()
+    give_card_on_file(localstripe, change.subscription)
+    outcome = services.payment_start_or_retry(
+        seat_change=change, setup_intent=new_card(localstripe, change, THREE_D_SECURE)
+    )
+    assert outcome.status == "requires_action" and card_on_file(change).last4 == "4242"
+
+    localstripe.authenticate(Payment.objects.get().stripe_payment_intent_id, outcome.client_secret)
+    assert services.payment_confirm(seat_change=change).succeeded
+
+    assert card_on_file(change).last4 == "3155"
+
+
+def test_a_card_saved_for_another_customer_cannot_pay(localstripe):
+    change = awaiting_payment()
+    other = awaiting_payment()
+    someone_elses = new_card(localstripe, other)
+
+    outcome = services.payment_start_or_retry(seat_change=change, setup_intent=someone_elses)
+
+    assert (outcome.status, outcome.message) == (
+        "failed",
+        "Your card could not be saved: please enter it again.",
+    )
+    assert localstripe.sent("POST", "/v1/payment_intents") == []
+    assert refreshed(change)[0] == "awaiting_payment"
+
+
+def test_no_card_can_be_set_up_for_a_change_that_is_not_waiting_for_payment(localstripe):
+    change = awaiting_payment()
+    SeatChange.objects.filter(pk=change.pk).update(state="cancelled")
+    change.refresh_from_db()
+
+    with pytest.raises(NothingToPay):
+        services.payment_card_setup(seat_change=change)
+
+    assert localstripe.sent("POST", "/v1/setup_intents") == []
 
 
 def test_without_a_stripe_customer_signing_queues_nothing():
@@ -235,7 +338,7 @@ def test_a_declined_card_on_file_after_signing_emails_a_link_to_the_payment_page
 def test_a_charge_arriving_for_an_expired_change_is_refunded(localstripe):
     change = awaiting_payment()
     outcome = services.payment_start_or_retry(
-        seat_change=change, card_token=card_token(localstripe, THREE_D_SECURE)
+        seat_change=change, setup_intent=new_card(localstripe, change, THREE_D_SECURE)
     )
     payment = Payment.objects.get()
     SeatChange.objects.filter(pk=change.pk).update(state="expired")

@@ -8,9 +8,10 @@ from django.utils import timezone
 
 from billing import services, tasks
 from billing.gateways import stripe_gateway
+from billing.gateways.stripe import NETWORK_RETRIES
 from billing.models import Payment, StripeEvent
 from subscriptions.models import SeatChange, Subscription
-from tests.billing.factories import THREE_D_SECURE, awaiting_payment, card_token, give_card_on_file
+from tests.billing.factories import THREE_D_SECURE, awaiting_payment, give_card_on_file, new_card
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -25,7 +26,7 @@ def age(payment: Payment, minutes: int = 6) -> None:
 def three_d_secure_payment(localstripe) -> tuple[SeatChange, Payment, str]:
     change = awaiting_payment()
     outcome = services.payment_start_or_retry(
-        seat_change=change, card_token=card_token(localstripe, THREE_D_SECURE)
+        seat_change=change, setup_intent=new_card(localstripe, change, THREE_D_SECURE)
     )
     return change, Payment.objects.get(), outcome.client_secret
 
@@ -136,3 +137,38 @@ def test_a_refund_still_due_is_issued(localstripe):
     payment.refresh_from_db()
     assert payment.stripe_refund_id.startswith("re_") and payment.refunded_at
     assert Subscription.objects.get(pk=change.subscription_id).quantity == 3
+
+
+@pytest.fixture
+def impatient_gateway(monkeypatch):
+    """The gateway gives up reading an answer after 0.5 s (instead of 30 s)."""
+    from billing.gateways import _gateway
+    from billing.gateways import stripe as gateway_module
+
+    monkeypatch.setattr(gateway_module, "TIMEOUT", (5, 0.5))
+    _gateway.cache_clear()
+    yield
+    _gateway.cache_clear()
+
+
+@pytest.mark.usefixtures("impatient_gateway")
+def test_a_charge_whose_answer_was_lost_is_asked_again_and_never_made_twice(localstripe):
+    change = awaiting_payment()
+    customer = give_card_on_file(localstripe, change.subscription)
+    # Stripe charges the card, but its answer never arrives (the first try and the
+    # stripe client's own retries with the same key, each answered too late).
+    localstripe.fault("/v1/payment_intents", delay=2, times=1 + NETWORK_RETRIES)
+
+    outcome = services.payment_start_or_retry(seat_change=change)
+
+    payment = Payment.objects.get()
+    assert (outcome.status, payment.status) == ("pending", "pending")
+    services.payments_reconcile(now=timezone.now() + timedelta(hours=1))
+
+    payment.refresh_from_db()
+    assert payment.status == "succeeded"
+    [intent] = localstripe.payment_intents(customer=customer)  # charged once
+    assert intent["id"] == payment.stripe_payment_intent_id
+    charges = localstripe.sent("POST", "/v1/payment_intents")
+    assert {c["idempotency_key"] for c in charges} == {f"seatmgr-payment-{payment.pk}-attempt-1-charge"}
+    assert [c["replayed"] for c in charges] == [False] + [True] * (len(charges) - 1)

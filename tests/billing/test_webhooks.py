@@ -18,8 +18,8 @@ from tests.billing.factories import (
     DECLINED,
     THREE_D_SECURE,
     awaiting_payment,
-    card_token,
     give_card_on_file,
+    new_card,
     stripe_subscription,
 )
 from tests.stripe_server import signed_webhook
@@ -108,11 +108,11 @@ def paid_through_the_bank_only(localstripe) -> tuple:
     customer = give_card_on_file(localstripe, change.subscription)
     stripe_subscription(localstripe, change.subscription)
     declined = services.payment_start_or_retry(
-        seat_change=change, card_token=card_token(localstripe, DECLINED)
+        seat_change=change, setup_intent=new_card(localstripe, change, DECLINED)
     )
     assert declined.status == "failed"
     outcome = services.payment_start_or_retry(
-        seat_change=change, card_token=card_token(localstripe, THREE_D_SECURE)
+        seat_change=change, setup_intent=new_card(localstripe, change, THREE_D_SECURE)
     )
     payment = Payment.objects.get()
     localstripe.authenticate(payment.stripe_payment_intent_id, outcome.client_secret)
@@ -286,7 +286,7 @@ def test_localstripe_delivers_the_success_to_the_live_server_which_applies_the_c
 
     change = awaiting_payment()
     outcome = services.payment_start_or_retry(
-        seat_change=change, card_token=card_token(localstripe, THREE_D_SECURE)
+        seat_change=change, setup_intent=new_card(localstripe, change, THREE_D_SECURE)
     )
     payment = Payment.objects.get()
 
@@ -310,7 +310,7 @@ def test_a_failed_payment_intent_keeps_stripes_decline_code(client, localstripe)
 
     change = awaiting_payment()
     outcome = services.payment_start_or_retry(
-        seat_change=change, card_token=card_token(localstripe, THREE_D_SECURE)
+        seat_change=change, setup_intent=new_card(localstripe, change, THREE_D_SECURE)
     )
     payment = Payment.objects.get()
     assert outcome.status == "requires_action"
@@ -348,7 +348,7 @@ def test_a_payment_intent_of_another_amount_is_refunded_not_paid(client, localst
     change.subscription.organization.save(update_fields=["account_manager"])
     customer = give_card_on_file(localstripe, change.subscription)
     outcome = services.payment_start_or_retry(
-        seat_change=change, card_token=card_token(localstripe, THREE_D_SECURE)
+        seat_change=change, setup_intent=new_card(localstripe, change, THREE_D_SECURE)
     )
     payment = Payment.objects.get()
     assert outcome.status == "requires_action"
@@ -363,6 +363,7 @@ def test_a_payment_intent_of_another_amount_is_refunded_not_paid(client, localst
             "customer": customer,
             "payment_method": card.id,
             "confirm": True,
+            "off_session": True,
             "metadata": {"seatmgr_payment": str(payment.pk), "attempt": "1"},
         },
     )
@@ -395,7 +396,9 @@ def test_a_payment_intent_of_another_amount_is_refunded_not_paid(client, localst
     assert AuditEvent.objects.filter(action="payment.amount_mismatch").count() == 1
 
     # ...and the customer can still pay the right amount.
-    assert services.payment_start_or_retry(seat_change=change, card_token=card_token(localstripe)).succeeded
+    assert services.payment_start_or_retry(
+        seat_change=change, setup_intent=new_card(localstripe, change)
+    ).succeeded
     payment.refresh_from_db()
     assert (payment.status, payment.amount) == ("succeeded", change.amount_due)
 

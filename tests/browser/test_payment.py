@@ -1,5 +1,6 @@
-"""Paying for an increase in Chromium: Stripe.js's card element (localstripe's stand-in,
-loaded from the test session's localstripe), a declined card, 3-D Secure."""
+"""Paying for an increase in Chromium: Stripe.js's card element (localstripe's Stripe.js,
+loaded through the test session's strict Stripe stand-in), a card saved through a
+SetupIntent (confirmCardSetup) and then charged, a declined card, 3-D Secure."""
 
 import re
 
@@ -7,6 +8,7 @@ import pytest
 from django.core import mail
 from playwright.sync_api import expect
 
+from billing import selectors
 from billing.models import Payment
 from subscriptions.models import SeatChange, Subscription
 from tests.billing.factories import DECLINED, THREE_D_SECURE, VISA
@@ -43,6 +45,10 @@ def enter_card(page, number: str) -> None:
     element.get_by_placeholder("postal_code").fill("75001")
 
 
+def card_on_file():
+    return selectors.card_on_file(Subscription.objects.get())
+
+
 def test_a_customer_without_a_card_pays_on_the_payment_page_and_the_change_applies(
     page, screenshot, live_server, settings
 ):
@@ -64,9 +70,12 @@ def test_a_customer_without_a_card_pays_on_the_payment_page_and_the_change_appli
     assert (payment.status, payment.card_label) == ("succeeded", "Visa •••• 4242")
     assert Subscription.objects.get().quantity == 4
     assert [m.to for m in mail.outbox if m.subject.startswith("Receipt")] == [["ada@acme.example"]]
+    assert card_on_file().label == "Visa •••• 4242"  # the card that paid is kept for next time
 
 
-def test_a_declined_card_shows_why_and_another_card_pays(page, screenshot, live_server, settings):
+def test_a_declined_card_shows_why_is_not_offered_again_and_another_card_pays(
+    page, screenshot, live_server, settings
+):
     change = sign_an_increase_to_four(page, live_server, settings)
     page.goto(page.url + "pay/")
 
@@ -77,12 +86,19 @@ def test_a_declined_card_shows_why_and_another_card_pays(page, screenshot, live_
     screenshot("declined")
     change.refresh_from_db()
     assert change.state == "awaiting_payment" and Subscription.objects.get().quantity == 1
+    assert card_on_file() is None
 
+    # Coming back to the page: the declined card is not offered as the card on file.
+    page.reload()
+    expect(page.get_by_role("heading", name="Pay by card")).to_be_visible()
+    expect(page.get_by_role("button", name=re.compile("0341"))).to_have_count(0)
+    expect(page.get_by_role("heading", name="Card on file")).to_have_count(0)
     enter_card(page, VISA)
     page.get_by_role("button", name=re.compile(r"^Pay €")).click()
 
     expect(page.get_by_test_id("payment")).to_contain_text("Paid")
     assert Payment.objects.get().attempts == 2
+    assert card_on_file().label == "Visa •••• 4242"
 
 
 def test_the_bank_asks_for_3d_secure_and_the_customer_confirms(page, screenshot, live_server, settings):
@@ -92,9 +108,14 @@ def test_the_bank_asks_for_3d_secure_and_the_customer_confirms(page, screenshot,
     enter_card(page, THREE_D_SECURE)
     page.get_by_role("button", name=re.compile(r"^Pay €")).click()
 
+    # The bank confirms the card as it is saved for later (confirmCardSetup), then the
+    # payment itself (confirmCardPayment): Stripe's own test card asks for both.
+    page.get_by_role("button", name="Complete authentication").click()  # the stand-in bank's page
     expect(page.get_by_test_id("payment-status")).to_have_text("Your bank asks you to confirm this payment.")
     screenshot("3d-secure")
-    page.get_by_role("button", name="Complete authentication").click()  # the stand-in bank's page
+    page.get_by_role("button", name="Complete authentication").click()
 
     expect(page.get_by_test_id("payment")).to_contain_text("Paid")
-    assert Payment.objects.get().status == "succeeded"
+    payment = Payment.objects.get()
+    assert (payment.status, payment.card_label) == ("succeeded", "Visa •••• 3155")
+    assert card_on_file().label == "Visa •••• 3155"

@@ -14,7 +14,14 @@ from pypdf import PdfReader
 from billing.models import Payment
 from subscriptions.models import SeatChange, Subscription
 from tests.agreements.pdfs import text as pdf_text
-from tests.billing.factories import DECLINED, THREE_D_SECURE, awaiting_payment, card_token, give_card_on_file
+from tests.billing.factories import (
+    DECLINED,
+    THREE_D_SECURE,
+    VISA,
+    awaiting_payment,
+    confirm_card_setup,
+    give_card_on_file,
+)
 from tests.factories import MembershipFactory
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("use_localstripe")]
@@ -44,9 +51,18 @@ def urls(activated, change) -> dict[str, str]:
     return {
         "change": f"{base}/",
         "pay": f"{base}/pay/",
+        "card": f"{base}/pay/card/",
         "confirm": f"{base}/pay/confirm/",
         "status": f"{base}/pay/status/",
     }
+
+
+def typed_card(client, url, localstripe, number: str = VISA) -> dict:
+    """What the payment page's script posts after a card is typed in: the page asks
+    for a SetupIntent, Stripe.js confirms it with the card, the page names it."""
+    answer = client.post(url["card"], **JSON)
+    assert answer.status_code == 200, answer.content
+    return {"setup_intent": confirm_card_setup(localstripe, answer.json()["client_secret"], number)}
 
 
 def test_without_a_card_on_file_the_change_page_leads_to_the_payment_page(client, activated, localstripe):
@@ -71,13 +87,12 @@ def test_a_card_entered_on_the_payment_page_pays_and_the_change_applies(client, 
     change = sign_increase(client, activated)
     url = urls(activated, change)
 
-    answer = client.post(url["pay"], {"card_token": card_token(localstripe)}, **JSON).json()
+    answer = client.post(url["pay"], typed_card(client, url, localstripe), **JSON).json()
 
     assert answer == {
         "status": "succeeded",
         "message": "Paid — your new seat count is being applied.",
         "client_secret": "",
-        "payment_method": "",
         "redirect": url["change"],
     }
     change.refresh_from_db()
@@ -95,16 +110,19 @@ def test_a_declined_card_shows_the_reason_and_another_card_can_be_tried(client, 
     change = sign_increase(client, activated)
     url = urls(activated, change)
 
-    declined = client.post(url["pay"], {"card_token": card_token(localstripe, DECLINED)}, **JSON)
+    declined = client.post(url["pay"], typed_card(client, url, localstripe, DECLINED), **JSON)
 
     assert (declined.status_code, declined.json()["status"]) == (200, "failed")
     assert declined.json()["message"] == "Your card was declined."
     change.refresh_from_db()
     assert change.state == "awaiting_payment" and Subscription.objects.get().quantity == 3
     assert "Your card was declined." in client.get(url["change"]).content.decode()
-    assert "Your card was declined." in client.get(url["pay"]).content.decode()
+    pay_page = client.get(url["pay"]).content.decode()
+    assert "Your card was declined." in pay_page
+    # The declined card is not the card on file: the page does not offer it again.
+    assert "•••• 0341" not in pay_page and "Card on file" not in pay_page
 
-    retried = client.post(url["pay"], {"card_token": card_token(localstripe)}, **JSON).json()
+    retried = client.post(url["pay"], typed_card(client, url, localstripe), **JSON).json()
 
     assert retried["status"] == "succeeded"
     assert Payment.objects.get().attempts == 2
@@ -114,13 +132,12 @@ def test_3d_secure_is_handed_to_stripe_js_then_confirmed_by_the_server(client, a
     change = sign_increase(client, activated)
     url = urls(activated, change)
 
-    answer = client.post(url["pay"], {"card_token": card_token(localstripe, THREE_D_SECURE)}, **JSON).json()
+    answer = client.post(url["pay"], typed_card(client, url, localstripe, THREE_D_SECURE), **JSON).json()
 
     assert answer["status"] == "requires_action"
     assert answer["message"] == "Your bank asks you to confirm this payment."
     payment = Payment.objects.get()
     assert answer["client_secret"].startswith(payment.stripe_payment_intent_id)
-    assert answer["payment_method"] == payment.stripe_payment_method_id
     localstripe.authenticate(payment.stripe_payment_intent_id, answer["client_secret"])
 
     confirmed = client.post(url["confirm"], **JSON).json()
@@ -192,9 +209,12 @@ def test_an_expired_quote_cannot_be_paid(client, activated, localstripe):
     url = urls(activated, change)
 
     page = client.get(url["pay"]).content.decode()
-    refused = client.post(url["pay"], {"card_token": card_token(localstripe)}, **JSON)
+    no_card = client.post(url["card"], **JSON)
+    refused = client.post(url["pay"], {"setup_intent": "seti_typed_before_it_expired"}, **JSON)
 
     assert "it can no longer be paid" in page and 'id="card-element"' not in page
+    assert no_card.status_code == 409 and "expired" in no_card.json()["message"]
+    assert localstripe.sent("POST", "/v1/setup_intents") == []
     assert refused.status_code == 409 and refused.json()["status"] == "error"
     assert "expired" in refused.json()["message"]
     change.refresh_from_db()
@@ -203,7 +223,8 @@ def test_an_expired_quote_cannot_be_paid(client, activated, localstripe):
 
 def test_invoices_and_payments_list_the_payment_with_its_receipt(client, activated, localstripe):
     change = sign_increase(client, activated)
-    client.post(urls(activated, change)["pay"], {"card_token": card_token(localstripe)}, **JSON)
+    url = urls(activated, change)
+    client.post(url["pay"], typed_card(client, url, localstripe), **JSON)
     payment = Payment.objects.get()
     base = activated.base
 
@@ -223,7 +244,8 @@ def test_a_signed_in_admin_sees_the_same_and_nobody_sees_another_organizations_r
     client, activated, localstripe
 ):
     change = sign_increase(client, activated)
-    client.post(urls(activated, change)["pay"], {"card_token": card_token(localstripe)}, **JSON)
+    url = urls(activated, change)
+    client.post(url["pay"], typed_card(client, url, localstripe), **JSON)
     payment = Payment.objects.get()
     subscription = activated.subscription
     admin = MembershipFactory(organization=subscription.organization)

@@ -5,8 +5,8 @@ with a localstripe of its own behind it, on free ports, once per session.
 server with its faults, recorded requests and idempotency keys forgotten. Point the
 real `stripe` library at `.url` (`.client()`), or send raw requests (`.call()`);
 `.localstripe_url` is localstripe itself, behind it, to compare with or to check what
-reached it. To use them in another test package, import them in its conftest.py or
-list this module in `pytest_plugins`.
+reached it. tests/conftest.py lists this module in `pytest_plugins`: the same server is
+the Stripe of every other test too (`tests/stripe_server.py`).
 """
 
 import json
@@ -91,15 +91,44 @@ class StripeStandIn:
         with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
             return _json(response.read())
 
-    def fault(self, path: str, *, method: str = "POST", status=None, delay: float = 0, times: int = 1):
+    def fault(
+        self,
+        path: str,
+        *,
+        method: str = "POST",
+        status=None,
+        delay: float = 0,
+        times: int = 1,
+        body: dict | None = None,
+        drop: bool = False,
+    ):
+        """Arm a fault (`/_standin/faults`): `path` exact or a template
+        (`/v1/payment_intents/{intent}/cancel`)."""
         return self.control(
             "POST",
             "/_standin/faults",
-            {"path": path, "method": method, "status": status, "delay": delay, "times": times},
+            {
+                "path": path,
+                "method": method,
+                "status": status,
+                "delay": delay,
+                "times": times,
+                "body": body,
+                "drop": drop,
+            },
         )
+
+    def clear_faults(self) -> None:
+        self.control("DELETE", "/_standin/faults")
 
     def requests(self) -> list[dict]:
         return self.control("GET", "/_standin/requests")["data"]
+
+    def sent(self, method: str, path: str) -> list[dict]:
+        """The requests received for `method` on `path` (exact, or a template like a
+        fault's), oldest first."""
+        pattern = re.compile("^" + re.sub(r"\\\{\w+\\\}", "[^/]+", re.escape(path)) + "$")
+        return [r for r in self.requests() if r["method"] == method and pattern.match(r["path"])]
 
     def reset(self) -> None:
         self.control("POST", "/_standin/reset")

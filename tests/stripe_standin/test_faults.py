@@ -74,6 +74,30 @@ def test_a_delayed_answer_times_the_client_out_but_the_request_ran(stripe_standi
     assert retried.id.startswith("pi_")
 
 
+def test_a_fault_can_answer_with_the_body_a_test_gives(stripe_standin):
+    decline = {"type": "card_error", "code": "card_declined", "decline_code": "insufficient_funds"}
+    stripe_standin.fault("/v1/payment_intents", status=402, body={"error": decline})
+    stripe_standin.fault("/v1/customers", status=200, body={"id": "cus_made_up", "object": "customer"})
+    client = stripe_standin.client()
+
+    with pytest.raises(stripe.CardError) as declined:
+        _intent(client)
+    customer = client.v1.customers.create(params={"email": "z@example.com"})
+
+    assert declined.value.json_body["error"]["decline_code"] == "insufficient_funds"
+    assert customer.id == "cus_made_up"
+
+
+def test_a_dropped_connection_is_a_network_error_and_nothing_reaches_localstripe(stripe_standin):
+    stripe_standin.fault("/v1/customers", drop=True)
+
+    with pytest.raises(stripe.APIConnectionError):
+        stripe_standin.client().v1.customers.create(params={"email": "dropped@example.com"})
+
+    [dropped] = stripe_standin.sent("POST", "/v1/customers")
+    assert dropped["forwarded"] is None and dropped["error"]["message"].startswith("connection closed")
+
+
 def test_a_fault_can_be_delayed_and_failed(stripe_standin):
     stripe_standin.fault("/v1/customers", status=500, delay=0.3)
 
@@ -90,7 +114,7 @@ def test_faults_can_be_disarmed(stripe_standin):
 
 def test_a_malformed_fault_is_refused(stripe_standin):
     with pytest.raises(urllib.error.HTTPError) as refused:
-        stripe_standin.fault("/v1/customers")  # neither a status nor a delay
+        stripe_standin.fault("/v1/customers")  # neither a status, a delay nor a drop
 
     assert refused.value.code == 400
 

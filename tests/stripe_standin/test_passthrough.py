@@ -72,10 +72,8 @@ def test_prices_are_plans_in_localstripe_and_prices_again_in_answers(stripe_stan
         }
     )
     customer = client.v1.customers.create(params={"email": "p@example.com"})
-    client.v1.payment_methods.attach("pm_card_visa", params={"customer": customer.id})
-    client.v1.customers.update(
-        customer.id, params={"invoice_settings": {"default_payment_method": "pm_card_visa"}}
-    )
+    card = client.v1.payment_methods.attach("pm_card_visa", params={"customer": customer.id})
+    client.v1.customers.update(customer.id, params={"invoice_settings": {"default_payment_method": card.id}})
     subscription = client.v1.subscriptions.create(
         params={"customer": customer.id, "items": [{"price": price.id, "quantity": 2}]}
     )

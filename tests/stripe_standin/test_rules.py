@@ -141,8 +141,9 @@ def test_huf_payouts_are_in_whole_forints_though_charges_need_not_be(stripe_stan
 def subscription(stripe_standin):
     client = stripe_standin.client()
     customer = client.v1.customers.create(params={"email": "sub@example.com"})
-    client.v1.payment_methods.attach(VISA, params={"customer": customer.id})
-    client.v1.customers.update(customer.id, params={"invoice_settings": {"default_payment_method": VISA}})
+    # Attaching a test PaymentMethod (`pm_card_visa`) makes a new one: that one is the customer's.
+    card = client.v1.payment_methods.attach(VISA, params={"customer": customer.id})
+    client.v1.customers.update(customer.id, params={"invoice_settings": {"default_payment_method": card.id}})
     price = client.v1.prices.create(
         params={
             "currency": "eur",
@@ -185,3 +186,77 @@ def test_a_quantity_change_with_proration_behavior_reaches_localstripe(stripe_st
     )
     assert direct.body["items"]["data"][0]["quantity"] == 5
     assert other_change.cancel_at_period_end is True
+
+
+# --- PaymentMethods belong to their customer (https://docs.stripe.com/api/setup_intents/create,
+# https://docs.stripe.com/api/customers/update, https://docs.stripe.com/api/payment_intents/create)
+
+
+def _card_saved_by_stripe_js(standin: StripeStandIn, customer: str) -> str:
+    """A SetupIntent of `customer`, confirmed as Stripe.js's confirmCardSetup does (a
+    publishable key, passed through); returns the PaymentMethod it saved."""
+    setup = standin.client().v1.setup_intents.create(params={"customer": customer, "usage": "off_session"})
+    confirmed = standin.call(
+        "POST",
+        f"/v1/setup_intents/{setup.id}/confirm",
+        {
+            "key": "pk_test_seatmgr_standin",
+            "client_secret": setup.client_secret,
+            "payment_method_data[type]": "card",
+            "payment_method_data[card][number]": "4242424242424242",
+            "payment_method_data[card][exp_month]": "12",
+            "payment_method_data[card][exp_year]": "2031",
+            "payment_method_data[card][cvc]": "123",
+        },
+        api_key=None,
+    )
+    assert confirmed.body["status"] == "succeeded"
+    return confirmed.body["payment_method"]
+
+
+def test_a_card_saved_through_a_setup_intent_is_attached_to_its_customer(stripe_standin):
+    client = stripe_standin.client()
+    customer = client.v1.customers.create(params={"email": "saved@example.com"})
+
+    method = _card_saved_by_stripe_js(stripe_standin, customer.id)
+
+    assert client.v1.payment_methods.retrieve(method).customer == customer.id
+    updated = client.v1.customers.update(
+        customer.id, params={"invoice_settings": {"default_payment_method": method}}
+    )
+    assert updated.invoice_settings.default_payment_method == method
+
+
+@pytest.mark.parametrize("whose", ["another customer's", "nobody's", "unknown"])
+def test_a_default_payment_method_not_attached_to_the_customer_is_refused(stripe_standin, whose):
+    client = stripe_standin.client()
+    customer = client.v1.customers.create(params={"email": "mine@example.com"})
+    other = client.v1.customers.create(params={"email": "theirs@example.com"})
+    method = {
+        "another customer's": lambda: _card_saved_by_stripe_js(stripe_standin, other.id),
+        "nobody's": lambda: client.v1.payment_methods.retrieve(VISA).id,
+        "unknown": lambda: "pm_not_in_this_account",
+    }[whose]()
+
+    with pytest.raises(stripe.InvalidRequestError) as refused:
+        client.v1.customers.update(
+            customer.id, params={"invoice_settings": {"default_payment_method": method}}
+        )
+
+    assert refused.value.param == "invoice_settings[default_payment_method]"
+    assert method in refused.value.user_message
+    assert not stripe_standin.sent("POST", "/v1/customers/{customer}")[-1]["forwarded"]
+
+
+def test_a_payment_method_of_another_customer_cannot_pay_for_this_one(stripe_standin):
+    client = stripe_standin.client()
+    customer = client.v1.customers.create(params={"email": "payer@example.com"})
+    other = client.v1.customers.create(params={"email": "owner@example.com"})
+    theirs = _card_saved_by_stripe_js(stripe_standin, other.id)
+
+    with pytest.raises(stripe.InvalidRequestError) as refused:
+        _intent(stripe_standin, payment_method=theirs, customer=customer.id, confirm=True, off_session=True)
+    paid = _intent(stripe_standin, payment_method=theirs, customer=other.id, confirm=True, off_session=True)
+
+    assert refused.value.param == "payment_method"
+    assert paid.status == "succeeded"

@@ -53,7 +53,10 @@ class Command(BaseCommand):
     def _run(self, name: str, task: str) -> None:
         close_old_connections()
         try:
-            result = current_app.tasks[task].apply(throw=True).get()
+            # `.result`, not `.get()`: get() refuses to run once Celery's process-wide
+            # "inside a task" flag is set, which eager tasks run from two threads at once
+            # can leave set for good; apply(throw=True) has already raised any error.
+            result = current_app.tasks[task].apply(throw=True).result
         except Exception as error:  # one failing task must not stop the others
             self.stderr.write(f"{name}: failed: {error!r}")
         else:

@@ -19,7 +19,7 @@ from subscriptions import links, periods, seat_changes
 from subscriptions.models import Plan, Subscription
 from tests.backoffice.factories import seat_change_signed, staff_factory
 from tests.billing.stripe_renewals import linked, on_standin_fixture, sent, timestamp  # noqa: F401
-from tests.factories import PlanFactory, ProductFactory, SubscriptionFactory
+from tests.factories import PlanFactory, ProductFactory, SubscriptionFactory, UserFactory
 from tests.stripe_standin.fixtures import stripe_standin, stripe_standin_server  # noqa: F401
 
 pytestmark = [
@@ -81,6 +81,24 @@ def test_activating_a_new_account_creates_its_stripe_subscription_billed_from_th
     assert item["quantity"] == 7
     assert item["current_period_end"] == timestamp(subscription.current_period_end)
     assert AuditEvent.objects.filter(action="subscription.stripe_subscription_created").count() == 1
+
+
+def test_activating_from_the_vendors_admin_creates_the_stripe_subscription(client, on_standin):
+    vendor = UserFactory(is_staff=True, is_superuser=True)
+    client.force_login(vendor)
+    subscription = SubscriptionFactory(status=Subscription.Status.PENDING, quantity=12)
+
+    response = client.post(
+        "/admin/subscriptions/subscription/",
+        {"action": "activate_and_send_links", "_selected_action": [subscription.pk]},
+    )
+
+    assert response.status_code == 302
+    subscription.refresh_from_db()
+    assert subscription.status == "active" and subscription.stripe_subscription_id.startswith("sub_")
+    (created,) = sent(on_standin, "POST", "/v1/subscriptions")
+    assert created["params"]["items"][0]["quantity"] == "12"
+    assert created["params"]["billing_cycle_anchor"] == str(timestamp(subscription.current_period_end))
 
 
 def test_activating_again_or_a_lost_answer_never_makes_a_second_stripe_subscription(on_standin):

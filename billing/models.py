@@ -127,6 +127,9 @@ class RenewalInvoice(models.Model):
         # Stripe gave up collecting it (after its retries).
         UNCOLLECTIBLE = "uncollectible", "Not collected"
 
+    # Invoices whose payment is still outstanding: they make the subscription past due.
+    UNPAID_STATUSES = (Status.PAYMENT_FAILED, Status.ACTION_REQUIRED)
+
     organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
     subscription = models.ForeignKey(Subscription, on_delete=models.CASCADE, related_name="renewal_invoices")
     stripe_invoice_id = models.CharField(max_length=100, unique=True)

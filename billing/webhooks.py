@@ -215,8 +215,6 @@ def _invoice_subscription_id(invoice: dict) -> str:
 
 
 FINAL_INVOICE_STATUSES = (RenewalInvoice.Status.PAID, RenewalInvoice.Status.VOID)
-# Invoices that leave the subscription's payment outstanding ("Payment overdue").
-UNPAID_INVOICE_STATUSES = (RenewalInvoice.Status.PAYMENT_FAILED, RenewalInvoice.Status.ACTION_REQUIRED)
 # The Stripe subscription statuses after which nothing more will be billed: cancelled
 # (by Stripe after its retries, or in its dashboard), left unpaid after dunning, or its
 # first payment never made.
@@ -297,7 +295,7 @@ def _renewal_standing(subscription: Subscription, record: RenewalInvoice, *, new
             reason=f"its invoice {record.number or record.stripe_invoice_id} could not be collected",
         )
         return
-    if record.status in UNPAID_INVOICE_STATUSES:
+    if record.status in RenewalInvoice.UNPAID_STATUSES:
         subscription_services.subscription_payment_overdue(
             subscription_id=subscription.pk, actor_label=STRIPE_ACTOR, reason=reason
         )
@@ -310,7 +308,7 @@ def _renewal_standing(subscription: Subscription, record: RenewalInvoice, *, new
             transaction.on_commit(lambda: notify(renewal_invoice_id=record_id), robust=True)
         return
     unpaid = RenewalInvoice.objects.filter(
-        subscription=subscription, status__in=UNPAID_INVOICE_STATUSES
+        subscription=subscription, status__in=RenewalInvoice.UNPAID_STATUSES
     ).exists()
     if not unpaid:
         subscription_services.subscription_payment_recovered(

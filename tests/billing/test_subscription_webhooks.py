@@ -7,6 +7,7 @@ from datetime import timedelta
 
 import pytest
 from django.core import mail
+from django.test import Client
 from django.utils import timezone
 
 from audit.models import AuditEvent
@@ -23,7 +24,13 @@ from tests.billing.stripe_renewals import (  # noqa: F401
     renewal_invoice,
     stripe_subscription_object,
 )
-from tests.factories import LicenceAssignmentFactory, OrganizationFactory, OrgUserFactory, SubscriptionFactory
+from tests.factories import (
+    LicenceAssignmentFactory,
+    MembershipFactory,
+    OrganizationFactory,
+    OrgUserFactory,
+    SubscriptionFactory,
+)
 from tests.stripe_standin.fixtures import stripe_standin, stripe_standin_server  # noqa: F401
 
 pytestmark = [
@@ -231,6 +238,14 @@ def test_a_payment_the_bank_wants_confirmed_emails_the_admin_stripes_page_once(c
     subscription.refresh_from_db()
     assert subscription.status == "past_due"
     assert RenewalInvoice.objects.get().status == "action_required"
+    # The admin's dashboard says so too, with the same link.
+    admin = MembershipFactory(organization=subscription.organization, user__email="ada@acme.example").user
+    page_client = Client()
+    page_client.force_login(admin)
+    page = page_client.get("/dashboard/").content.decode()
+    assert "Payment overdue: €60.00, invoice INV-0006. Your bank asks you to confirm it" in page
+    link = "https://invoice.stripe.com/i/acct_test/in_renewal_0006"
+    assert f'<a href="{link}" rel="noopener">Confirm the payment</a>' in page
 
     deliver(client, "invoice.paid", {**invoice, "status": "paid", "amount_paid": 6000})
 

@@ -92,8 +92,9 @@ class SetupResult:
 
 def stripe_subscription_set_up(*, subscription_id: int) -> SetupResult | None:
     """Create (or find and link) the Stripe customer and subscription of a live
-    subscription, then mark its setup done. Safe to run again and concurrently: a
-    linked subscription is only brought in step (price, seats, cancellation). Returns
+    subscription, then mark its setup done. Safe to run again and concurrently (runs
+    of one subscription are serialised by its setup row's lock): a linked
+    subscription is only brought in step (price, seats, cancellation). Returns
     None for a subscription that is not live (nothing to bill). Raises
     PaymentProcessorUnavailable (retry later) or PaymentRefused (recorded on the
     setup row, then raised)."""
@@ -108,7 +109,12 @@ def stripe_subscription_set_up(*, subscription_id: int) -> SetupResult | None:
         _setup_done(subscription_id, error=waiting, done=False, attempt=False)
         return None
     try:
-        result = _link_or_create(subscription)
+        with transaction.atomic():
+            # One setup of a subscription at a time (the setup row's lock, held through
+            # the Stripe calls): a second run waits, then finds it linked.
+            StripeRenewalSetup.objects.select_for_update().get_or_create(subscription_id=subscription_id)
+            subscription.refresh_from_db(fields=["stripe_customer_id", "stripe_subscription_id"])
+            result = _link_or_create(subscription)
     except PaymentRefused as refused:
         _setup_done(
             subscription_id, error=f"Stripe refused: {refused.stripe_code}: {refused.detail}", done=False

@@ -4,11 +4,13 @@ reach Stripe before the boundary, and `stripe_link_subscriptions` links the
 subscriptions from before. Everything goes through the strict Stripe stand-in, and
 the assertions read what it received (GET /_standin/requests)."""
 
+import threading
 from datetime import timedelta
 from io import StringIO
 
 import pytest
 from django.core.management import call_command
+from django.db import connections
 from django.utils import timezone
 
 from audit.models import AuditEvent
@@ -285,3 +287,31 @@ def test_a_subscription_whose_period_has_ended_is_set_up_after_it_rolls(on_stand
     (created,) = sent(on_standin, "POST", "/v1/subscriptions")
     assert created["params"]["billing_cycle_anchor"] == str(timestamp(subscription.current_period_end))
     assert subscription.current_period_end > now + timedelta(days=27)
+
+
+def test_setups_of_one_subscription_at_the_same_time_make_one_stripe_subscription(on_standin):
+    subscription = SubscriptionFactory(quantity=5)
+    StripeRenewalSetup.objects.create(subscription=subscription)  # as activation writes it
+    start = threading.Barrier(5)
+    results, errors = [], []
+
+    def set_up():
+        try:
+            start.wait()
+            results.append(services.stripe_subscription_set_up(subscription_id=subscription.pk))
+        except Exception as error:
+            errors.append(error)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=set_up) for _ in range(5)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert errors == []
+    assert len({result.stripe_subscription_id for result in results}) == 1
+    assert sorted(result.created for result in results) == [False] * 4 + [True]
+    assert len(sent(on_standin, "POST", "/v1/subscriptions")) == 1
+    assert len(sent(on_standin, "POST", "/v1/customers")) == 1

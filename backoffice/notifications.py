@@ -177,6 +177,28 @@ def subscription_ended(*, subscription_id: int, reason: str) -> None:
     )
 
 
+def renewal_setup_refused(*, subscription_id: int, reason: str) -> None:
+    """Stripe refused to set up a subscription's renewals (billing's
+    `renewal_setup_refused`): nobody bills them until someone fixes the cause and runs
+    `manage.py stripe_link_subscriptions`."""
+    subscription = Subscription.objects.select_related("plan__product", "organization__account_manager").get(
+        pk=subscription_id
+    )
+    organization = subscription.organization
+    send(
+        to=account_manager_addresses(organization),
+        subject=f"Renewals not set up in Stripe: {organization.name}, {product_name(subscription)}",
+        template="backoffice_renewal_setup_refused",
+        context={
+            "subscription": subscription,
+            "organization": organization,
+            "product": product_name(subscription),
+            "reason": reason,
+            "url": backoffice_url("account", organization.pk),
+        },
+    )
+
+
 def scheduled_decrease_blocked(*, seat_change_id: int, reason: str) -> None:
     """A decrease approved for the period end cannot take effect: too many licences in use."""
     seat_change = _seat_change(seat_change_id)

@@ -19,3 +19,7 @@ def payment_refused(sender, *, payment_id, reason="", **kwargs) -> None:
 def subscription_ended(sender, *, subscription_id, requested=True, reason="", **kwargs) -> None:
     if not requested:
         notifications.subscription_ended(subscription_id=subscription_id, reason=reason)
+
+
+def renewal_setup_refused(sender, *, subscription_id, reason="", **kwargs) -> None:
+    notifications.renewal_setup_refused(subscription_id=subscription_id, reason=reason)

@@ -35,6 +35,7 @@ from audit.services import audit_record
 from subscriptions import periods
 from subscriptions.models import SeatChange, Subscription
 
+from .. import signals
 from ..errors import PaymentRefused
 from ..gateways import stripe_gateway
 from ..gateways.stripe import StripeSubscription
@@ -116,9 +117,14 @@ def stripe_subscription_set_up(*, subscription_id: int) -> SetupResult | None:
             subscription.refresh_from_db(fields=["stripe_customer_id", "stripe_subscription_id"])
             result = _link_or_create(subscription)
     except PaymentRefused as refused:
-        _setup_done(
-            subscription_id, error=f"Stripe refused: {refused.stripe_code}: {refused.detail}", done=False
-        )
+        reason = f"Stripe refused: {refused.stripe_code}: {refused.detail}"
+        if _setup_done(subscription_id, error=reason, done=False):
+            transaction.on_commit(
+                lambda: signals.renewal_setup_refused.send(
+                    StripeRenewalSetup, subscription_id=subscription_id, reason=reason
+                ),
+                robust=True,
+            )
         raise
     _setup_done(subscription_id)
     stripe_subscription_quantity_sync(subscription_id=subscription_id)
@@ -219,16 +225,20 @@ def _store_link(
         )
 
 
-def _setup_done(subscription_id: int, *, error: str = "", done: bool = True, attempt: bool = True) -> None:
+def _setup_done(subscription_id: int, *, error: str = "", done: bool = True, attempt: bool = True) -> bool:
+    """Record how a setup run went. Returns whether `error` is new (not the one
+    recorded by the run before)."""
     with transaction.atomic():
         setup, _created = StripeRenewalSetup.objects.select_for_update().get_or_create(
             subscription_id=subscription_id
         )
+        new_error = bool(error) and error[:500] != setup.last_error
         setup.attempts += int(attempt)
         setup.last_error = error[:500]
         if done and setup.completed_at is None:
             setup.completed_at = timezone.now()
         setup.save()
+    return new_error
 
 
 def stripe_renewal_setups_retry(*, now=None, batch_size: int = 50) -> int:

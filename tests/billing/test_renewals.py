@@ -21,7 +21,7 @@ from subscriptions import links, periods, seat_changes
 from subscriptions.models import Plan, Subscription
 from tests.backoffice.factories import seat_change_signed, staff_factory
 from tests.billing.stripe_renewals import linked, on_standin_fixture, sent, timestamp  # noqa: F401
-from tests.factories import PlanFactory, ProductFactory, SubscriptionFactory, UserFactory
+from tests.factories import OrganizationFactory, PlanFactory, ProductFactory, SubscriptionFactory, UserFactory
 from tests.stripe_standin.fixtures import stripe_standin, stripe_standin_server  # noqa: F401
 
 pytestmark = [
@@ -315,3 +315,29 @@ def test_setups_of_one_subscription_at_the_same_time_make_one_stripe_subscriptio
     assert sorted(result.created for result in results) == [False] * 4 + [True]
     assert len(sent(on_standin, "POST", "/v1/subscriptions")) == 1
     assert len(sent(on_standin, "POST", "/v1/customers")) == 1
+
+
+def test_a_setup_stripe_refuses_is_recorded_and_the_account_manager_told_once(on_standin, mailoutbox):
+    manager = staff_factory("account_manager", email="am@vendor.example")
+    subscription = SubscriptionFactory(
+        status=Subscription.Status.PENDING, organization=OrganizationFactory(account_manager=manager)
+    )
+    # Stripe refuses our request (as for a revoked key or a restricted account).
+    on_standin.fault("/v1/customers", status=400, times=2)
+
+    links.subscription_activate(subscription=subscription)
+
+    (told,) = [email for email in mailoutbox if email.to == ["am@vendor.example"]]
+    assert told.subject.startswith("Renewals not set up in Stripe:")
+    assert "Reason: Stripe refused:" in told.body and "stripe_link_subscriptions" in told.body
+    mailoutbox.clear()
+    services.stripe_renewal_setups_retry(now=timezone.now() + timedelta(minutes=6))
+
+    setup = StripeRenewalSetup.objects.get(subscription=subscription)
+    assert setup.completed_at is None and setup.attempts == 2
+    assert setup.last_error.startswith("Stripe refused:")
+    assert Subscription.objects.get(pk=subscription.pk).stripe_subscription_id == ""
+    assert mailoutbox == []  # told at the first refusal, not again for the same one
+
+    services.stripe_renewal_setups_retry(now=timezone.now() + timedelta(minutes=6))
+    assert Subscription.objects.get(pk=subscription.pk).stripe_subscription_id.startswith("sub_")

@@ -257,7 +257,12 @@ def _renewal_invoice(invoice: dict, *, status: str) -> str:
     )
     if not created and record.status in FINAL_INVOICE_STATUSES:
         return f"renewal invoice {record.pk}: already {record.status}"
-    newly = created or record.status != status
+    # The admin is asked once per invoice: to pay it when it first goes unpaid, and to
+    # confirm it when the bank first asks (a decline after that changes no request).
+    previous = None if created else record.status
+    ask_admin = (
+        status == RenewalInvoice.Status.PAYMENT_FAILED and previous not in RenewalInvoice.UNPAID_STATUSES
+    ) or (status == RenewalInvoice.Status.ACTION_REQUIRED and previous != status)
     paid = status == RenewalInvoice.Status.PAID
     record.status = status
     record.number = invoice.get("number") or ""
@@ -274,16 +279,16 @@ def _renewal_invoice(invoice: dict, *, status: str) -> str:
         obj=record,
         after={"invoice": invoice["id"], "amount": record.amount, "currency": record.currency},
     )
-    _renewal_standing(subscription, record, newly=newly)
+    _renewal_standing(subscription, record, ask_admin=ask_admin)
     if paid:
         _follow_paid_period(subscription, invoice)
     return f"renewal invoice {record.pk}: {status}"
 
 
-def _renewal_standing(subscription: Subscription, record: RenewalInvoice, *, newly: bool) -> None:
+def _renewal_standing(subscription: Subscription, record: RenewalInvoice, *, ask_admin: bool) -> None:
     """An invoice that could not be paid (declined, or waiting for the cardholder to
     confirm it) makes the subscription past due, and its admin is asked to pay or
-    confirm it (once per invoice and status, not per Stripe retry); one Stripe gave up
+    confirm it (`ask_admin`: not again for each Stripe retry); one Stripe gave up
     on ends the subscription; the subscription is active again once none of its
     invoices is left unpaid (paid or voided)."""
     reason = f"invoice {record.stripe_invoice_id}"
@@ -299,7 +304,7 @@ def _renewal_standing(subscription: Subscription, record: RenewalInvoice, *, new
         subscription_services.subscription_payment_overdue(
             subscription_id=subscription.pk, actor_label=STRIPE_ACTOR, reason=reason
         )
-        if newly and subscription.is_live:
+        if ask_admin and subscription.is_live:
             notify = (
                 notifications.renewal_payment_action_required
                 if record.status == RenewalInvoice.Status.ACTION_REQUIRED

@@ -247,6 +247,10 @@ def test_a_payment_the_bank_wants_confirmed_emails_the_admin_stripes_page_once(c
     link = "https://invoice.stripe.com/i/acct_test/in_renewal_0006"
     assert f'<a href="{link}" rel="noopener">Confirm the payment</a>' in page
 
+    # Stripe also reports the attempt as failed: the admin was asked already.
+    deliver(client, "invoice.payment_failed", invoice)
+    assert len(mail.outbox) == 1
+
     deliver(client, "invoice.paid", {**invoice, "status": "paid", "amount_paid": 6000})
 
     subscription.refresh_from_db()

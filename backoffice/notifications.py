@@ -13,7 +13,7 @@ from django.urls import reverse
 
 from accounts.models import User
 from billing.models import Payment
-from subscriptions.models import Organization, SeatChange, SeatSync
+from subscriptions.models import Organization, SeatChange, SeatSync, Subscription
 from subscriptions.notifications import product_name, send
 
 
@@ -152,6 +152,49 @@ def payment_refused(*, payment_id: int, reason: str) -> None:
             "product": product_name(subscription),
             "reason": reason,
             "url": backoffice_url("seat_change", payment.seat_change.number),
+        },
+    )
+
+
+def subscription_ended(*, subscription_id: int, reason: str) -> None:
+    """A subscription of one of their accounts ended without anyone asking (Stripe
+    stopped it after failed payments): its licences no longer work."""
+    subscription = Subscription.objects.select_related("plan__product", "organization__account_manager").get(
+        pk=subscription_id
+    )
+    organization = subscription.organization
+    send(
+        to=account_manager_addresses(organization),
+        subject=f"Subscription ended: {organization.name}, {product_name(subscription)}",
+        template="backoffice_subscription_ended",
+        context={
+            "subscription": subscription,
+            "organization": organization,
+            "product": product_name(subscription),
+            "reason": reason,
+            "url": backoffice_url("account", organization.pk),
+        },
+    )
+
+
+def renewal_setup_refused(*, subscription_id: int, reason: str) -> None:
+    """Stripe refused to set up a subscription's renewals (billing's
+    `renewal_setup_refused`): nobody bills them until someone fixes the cause and runs
+    `manage.py stripe_link_subscriptions`."""
+    subscription = Subscription.objects.select_related("plan__product", "organization__account_manager").get(
+        pk=subscription_id
+    )
+    organization = subscription.organization
+    send(
+        to=account_manager_addresses(organization),
+        subject=f"Renewals not set up in Stripe: {organization.name}, {product_name(subscription)}",
+        template="backoffice_renewal_setup_refused",
+        context={
+            "subscription": subscription,
+            "organization": organization,
+            "product": product_name(subscription),
+            "reason": reason,
+            "url": backoffice_url("account", organization.pk),
         },
     )
 

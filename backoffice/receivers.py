@@ -14,3 +14,12 @@ def seat_sync_failing(sender, *, seat_sync_id, error="", **kwargs) -> None:
 
 def payment_refused(sender, *, payment_id, reason="", **kwargs) -> None:
     notifications.payment_refused(payment_id=payment_id, reason=reason)
+
+
+def subscription_ended(sender, *, subscription_id, requested=True, reason="", **kwargs) -> None:
+    if not requested:
+        notifications.subscription_ended(subscription_id=subscription_id, reason=reason)
+
+
+def renewal_setup_refused(sender, *, subscription_id, reason="", **kwargs) -> None:
+    notifications.renewal_setup_refused(subscription_id=subscription_id, reason=reason)

@@ -1,7 +1,7 @@
 from django.contrib import admin, messages
 
 from . import webhooks
-from .models import Payment, RenewalInvoice, StripeEvent
+from .models import Payment, RenewalInvoice, StripeEvent, StripePrice, StripeRenewalSetup
 
 
 @admin.register(Payment)
@@ -67,6 +67,32 @@ class StripeEventAdmin(admin.ModelAdmin):
 class RenewalInvoiceAdmin(admin.ModelAdmin):
     list_display = ("stripe_invoice_id", "subscription", "status", "amount", "currency", "created_at")
     list_filter = ("status",)
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(StripeRenewalSetup)
+class StripeRenewalSetupAdmin(admin.ModelAdmin):
+    """Which subscriptions Stripe bills the renewals of, and why one is not set up yet."""
+
+    list_display = ("subscription", "created_at", "completed_at", "attempts", "last_error")
+    list_filter = (("completed_at", admin.EmptyFieldListFilter),)
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(StripePrice)
+class StripePriceAdmin(admin.ModelAdmin):
+    list_display = ("plan", "unit_amount", "currency", "interval", "stripe_price_id", "active", "created_at")
+    list_filter = ("active",)
 
     def has_add_permission(self, request):
         return False

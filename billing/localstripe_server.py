@@ -12,7 +12,10 @@ sessions) would overwrite each other's state. This runner changes only that:
   without it, nothing is written at all and every start is empty (tests);
 * its events say they are rendered in the API version the gateway pins (localstripe
   writes 2017-08-15 in every one, whatever the request asked), as Stripe's do for a
-  webhook endpoint created at that version (README, Billing).
+  webhook endpoint created at that version (README, Billing);
+* a subscription update takes `proration_behavior` and `payment_behavior`, which the
+  gateway always sends (Stripe needs them) and localstripe refuses as unexpected: they
+  are accepted and ignored (localstripe never prorates an update of the quantity).
 
 Never imported by the app: only started as a separate process.
 """
@@ -53,6 +56,15 @@ def _events_in_api_version(resources, api_version: str) -> None:
     resources.Event.__init__ = __init__
 
 
+def _updates_accept_proration_behavior(resources) -> None:
+    original_update = resources.Subscription._update
+
+    def _update(self, proration_behavior=None, payment_behavior=None, **data):
+        return original_update(self, **data)
+
+    resources.Subscription._update = _update
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--port", type=int, required=True)
@@ -68,6 +80,7 @@ def main() -> None:
         args.state.parent.mkdir(parents=True, exist_ok=True)
     _use_state_file(resources, args.state)
     _events_in_api_version(resources, STRIPE_API_VERSION)
+    _updates_accept_proration_behavior(resources)
     resources.store.try_load_from_disk()
 
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)

@@ -1,7 +1,7 @@
 from django.db import models
 from django.db.models import Q
 
-from subscriptions.models import Organization, SeatChange, Subscription
+from subscriptions.models import Organization, Plan, Product, SeatChange, Subscription
 
 
 class Payment(models.Model):
@@ -121,7 +121,14 @@ class RenewalInvoice(models.Model):
     class Status(models.TextChoices):
         PAID = "paid", "Paid"
         PAYMENT_FAILED = "payment_failed", "Payment failed"
+        # The bank asks the cardholder to confirm the payment (3-D Secure).
+        ACTION_REQUIRED = "action_required", "Waiting for your confirmation"
         VOID = "void", "Voided"
+        # Stripe gave up collecting it (after its retries).
+        UNCOLLECTIBLE = "uncollectible", "Not collected"
+
+    # Invoices whose payment is still outstanding: they make the subscription past due.
+    UNPAID_STATUSES = (Status.PAYMENT_FAILED, Status.ACTION_REQUIRED)
 
     organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
     subscription = models.ForeignKey(Subscription, on_delete=models.CASCADE, related_name="renewal_invoices")
@@ -141,3 +148,65 @@ class RenewalInvoice(models.Model):
 
     def __str__(self) -> str:
         return f"Invoice {self.number or self.stripe_invoice_id} ({self.get_status_display()})"
+
+
+class StripeProduct(models.Model):
+    """The Stripe Product of one of our products (its name kept in step)."""
+
+    product = models.OneToOneField(Product, on_delete=models.CASCADE, related_name="stripe_product")
+    stripe_product_id = models.CharField(max_length=100, unique=True)
+    name = models.CharField(max_length=100, help_text="The name Stripe has.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"{self.product} ({self.stripe_product_id})"
+
+
+class StripePrice(models.Model):
+    """A Stripe Price of a plan, for the unit amount, currency and interval it had then
+    (a Price cannot change in Stripe). The plan's current one is `active`; the older
+    ones are archived in Stripe and subscriptions are moved off them."""
+
+    plan = models.ForeignKey(Plan, on_delete=models.CASCADE, related_name="stripe_prices")
+    unit_amount = models.PositiveIntegerField()
+    currency = models.CharField(max_length=3)
+    interval = models.CharField(max_length=5)
+    stripe_price_id = models.CharField(max_length=100, unique=True)
+    active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["plan"], condition=Q(active=True), name="stripe_price_one_active_per_plan"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.plan} {self.unit_amount} {self.currency}/{self.interval} ({self.stripe_price_id})"
+
+    def matches(self, plan: Plan) -> bool:
+        return (self.unit_amount, self.currency, self.interval) == (
+            plan.unit_amount,
+            plan.currency,
+            plan.interval,
+        )
+
+
+class StripeRenewalSetup(models.Model):
+    """The outbox row of one subscription's Stripe subscription: written in the
+    transaction that activates it (or by `stripe_link_subscriptions`), done once the
+    Stripe customer and subscription exist and their ids are on the Subscription.
+    A lost task is picked up again by reconciliation."""
+
+    subscription = models.OneToOneField(Subscription, on_delete=models.CASCADE, related_name="stripe_setup")
+    created_at = models.DateTimeField(auto_now_add=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["completed_at", "created_at"])]
+
+    def __str__(self) -> str:
+        return f"Stripe renewals of {self.subscription}"

@@ -42,3 +42,18 @@ def renewal_payment_failed(*, renewal_invoice_id: int) -> None:
         template="renewal_payment_failed",
         context={"invoice": invoice, "subscription": subscription, "product": product_name(subscription)},
     )
+
+
+def renewal_payment_action_required(*, renewal_invoice_id: int) -> None:
+    """The bank asks the cardholder to confirm an invoice's payment (3-D Secure): the
+    admin is sent Stripe's page for the invoice, where they confirm it."""
+    invoice = RenewalInvoice.objects.select_related(
+        "subscription__plan__product", "subscription__organization"
+    ).get(pk=renewal_invoice_id)
+    subscription = invoice.subscription
+    send(
+        to=[subscription.admin_email],
+        subject=f"Please confirm your payment: {product_name(subscription)}",
+        template="renewal_payment_action_required",
+        context={"invoice": invoice, "subscription": subscription, "product": product_name(subscription)},
+    )

@@ -57,10 +57,11 @@ def renewal_invoices_for_subscription(subscription: Subscription) -> QuerySet[Re
 
 
 def unpaid_invoice(subscription: Subscription) -> RenewalInvoice | None:
-    """The latest invoice of this subscription whose payment failed (what makes it past due)."""
+    """The latest invoice of this subscription left unpaid (its payment failed, or waits
+    for the cardholder's confirmation): what makes it past due."""
     return (
         renewal_invoices_for_subscription(subscription)
-        .filter(status=RenewalInvoice.Status.PAYMENT_FAILED)
+        .filter(status__in=RenewalInvoice.UNPAID_STATUSES)
         .first()
     )
 

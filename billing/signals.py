@@ -13,3 +13,9 @@ payment_needs_customer = Signal()
 # amount than the payment's, or refused a refund (kwargs: payment_id, reason). The back
 # office emails the account manager.
 payment_refused = Signal()
+
+# Sent on commit when Stripe refused to set up a subscription's renewals (our request,
+# keys or account are at fault: nobody bills its renewals until a person acts), the
+# first time for that subscription (kwargs: subscription_id, reason). The back office
+# emails the account manager.
+renewal_setup_refused = Signal()

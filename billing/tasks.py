@@ -4,9 +4,10 @@ in seatmgr/settings.py (CELERY_BEAT_SCHEDULE)."""
 import logging
 
 from celery import shared_task
+from django.core.exceptions import ImproperlyConfigured
 
 from . import notifications, services, webhooks
-from .errors import PaymentProcessorUnavailable
+from .errors import PaymentProcessorUnavailable, PaymentRefused
 
 logger = logging.getLogger(__name__)
 
@@ -84,10 +85,43 @@ def stop_stripe_renewal(self, subscription_id: int) -> None:
         _retry_later(self, error)
 
 
+@shared_task(bind=True, acks_late=True, max_retries=STRIPE_RETRIES)
+def set_up_stripe_renewal(self, subscription_id: int) -> str:
+    """An activated subscription: its Stripe customer and subscription (once)."""
+    try:
+        result = services.stripe_subscription_set_up(subscription_id=subscription_id)
+    except PaymentProcessorUnavailable as error:
+        _retry_later(self, error)
+        return "retrying"
+    except PaymentRefused as refused:
+        # Recorded on the setup row; reconciliation tries again a few times.
+        logger.error("Stripe refused to set up subscription %s: %s", subscription_id, refused.detail)
+        return "refused"
+    except ImproperlyConfigured as error:
+        logger.warning("Renewals of subscription %s not set up in Stripe: %s", subscription_id, error)
+        return "not configured"
+    return result.stripe_subscription_id if result else "nothing to bill"
+
+
+@shared_task(bind=True, acks_late=True, max_retries=STRIPE_RETRIES)
+def sync_stripe_catalogue(self, product_id: int) -> None:
+    """A product or plan was saved: Stripe's Product and Prices follow, and the
+    subscriptions of a plan with a new Price renew at it."""
+    try:
+        moved = services.stripe_catalogue_sync(product_id=product_id)
+    except PaymentProcessorUnavailable as error:
+        _retry_later(self, error)
+        return
+    for subscription_id in moved:
+        sync_stripe_quantity.delay(subscription_id)
+
+
 @shared_task
 def reconcile_payments() -> dict[str, int]:
-    """Periodic: payments and webhook events whose outcome never reached us."""
+    """Periodic: payments, webhook events and renewal setups whose outcome never
+    reached us."""
     return {
         "payments": services.payments_reconcile(),
         "events": webhooks.stripe_events_reprocess(),
+        "renewal_setups": services.stripe_renewal_setups_retry(),
     }

@@ -28,6 +28,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from audit.services import audit_record
+from subscriptions import periods
 from subscriptions import services as subscription_services
 from subscriptions.models import Subscription
 
@@ -214,22 +215,34 @@ def _invoice_subscription_id(invoice: dict) -> str:
 
 
 FINAL_INVOICE_STATUSES = (RenewalInvoice.Status.PAID, RenewalInvoice.Status.VOID)
+# The Stripe subscription statuses after which nothing more will be billed: cancelled
+# (by Stripe after its retries, or in its dashboard), left unpaid after dunning, or its
+# first payment never made.
+ENDED_STRIPE_STATUSES = ("canceled", "unpaid", "incomplete_expired")
+STRIPE_ACTOR = "Stripe"
+# Stripe ends a subscription cancelled at period end at that moment; its event may
+# come a little before our clock says so.
+PERIOD_END_SLACK = timedelta(minutes=5)
 
 
-def _renewal_invoice(invoice: dict, *, status: str) -> str:
-    """An invoice of a subscription was paid, failed to be paid, or was voided. Paid
-    and voided are final: a failure reported after either changes nothing. Events of
-    one subscription are handled one at a time (its row is locked first), so its
-    standing is decided on what all its invoices say."""
-    stripe_subscription_id = _invoice_subscription_id(invoice)
-    subscription = (
+def _locked_subscription(stripe_subscription_id: str) -> Subscription | None:
+    if not stripe_subscription_id:
+        return None
+    return (
         Subscription.objects.select_for_update(of=("self",))
         .select_related("organization", "plan")
         .filter(stripe_subscription_id=stripe_subscription_id)
         .first()
-        if stripe_subscription_id
-        else None
     )
+
+
+def _renewal_invoice(invoice: dict, *, status: str) -> str:
+    """An invoice of a subscription was paid, failed to be paid, waits for the
+    cardholder's confirmation, was voided, or was given up on (uncollectible). Paid
+    and voided are final: a failure reported after either changes nothing. Events of
+    one subscription are handled one at a time (its row is locked first), so its
+    standing is decided on what all its invoices say."""
+    subscription = _locked_subscription(_invoice_subscription_id(invoice))
     if subscription is None:
         return "ignored: not one of our subscriptions"
     record, created = RenewalInvoice.objects.select_for_update().get_or_create(
@@ -244,9 +257,12 @@ def _renewal_invoice(invoice: dict, *, status: str) -> str:
     )
     if not created and record.status in FINAL_INVOICE_STATUSES:
         return f"renewal invoice {record.pk}: already {record.status}"
-    newly_failed = status == RenewalInvoice.Status.PAYMENT_FAILED and (
-        created or record.status != RenewalInvoice.Status.PAYMENT_FAILED
-    )
+    # The admin is asked once per invoice: to pay it when it first goes unpaid, and to
+    # confirm it when the bank first asks (a decline after that changes no request).
+    previous = None if created else record.status
+    ask_admin = (
+        status == RenewalInvoice.Status.PAYMENT_FAILED and previous not in RenewalInvoice.UNPAID_STATUSES
+    ) or (status == RenewalInvoice.Status.ACTION_REQUIRED and previous != status)
     paid = status == RenewalInvoice.Status.PAID
     record.status = status
     record.number = invoice.get("number") or ""
@@ -259,34 +275,125 @@ def _renewal_invoice(invoice: dict, *, status: str) -> str:
     audit_record(
         action=f"billing.renewal_invoice_{status}",
         organization=subscription.organization,
-        actor_label="Stripe",
+        actor_label=STRIPE_ACTOR,
         obj=record,
         after={"invoice": invoice["id"], "amount": record.amount, "currency": record.currency},
     )
-    _renewal_standing(subscription, record, newly_failed=newly_failed)
+    _renewal_standing(subscription, record, ask_admin=ask_admin)
+    if paid:
+        _follow_paid_period(subscription, invoice)
     return f"renewal invoice {record.pk}: {status}"
 
 
-def _renewal_standing(subscription: Subscription, record: RenewalInvoice, *, newly_failed: bool) -> None:
-    """An invoice that could not be paid makes the subscription past due, and its admin
-    is asked to pay it (once per invoice, not per failed retry); the subscription is
-    active again once none of its invoices is left unpaid (paid or voided)."""
+def _renewal_standing(subscription: Subscription, record: RenewalInvoice, *, ask_admin: bool) -> None:
+    """An invoice that could not be paid (declined, or waiting for the cardholder to
+    confirm it) makes the subscription past due, and its admin is asked to pay or
+    confirm it (`ask_admin`: not again for each Stripe retry); one Stripe gave up
+    on ends the subscription; the subscription is active again once none of its
+    invoices is left unpaid (paid or voided)."""
     reason = f"invoice {record.stripe_invoice_id}"
-    if record.status == RenewalInvoice.Status.PAYMENT_FAILED:
-        subscription_services.subscription_payment_overdue(
-            subscription_id=subscription.pk, actor_label="Stripe", reason=reason
+    record_id = record.pk
+    if record.status == RenewalInvoice.Status.UNCOLLECTIBLE:
+        periods.subscription_end(
+            subscription_id=subscription.pk,
+            actor_label=STRIPE_ACTOR,
+            reason=f"its invoice {record.number or record.stripe_invoice_id} could not be collected",
         )
-        if newly_failed and subscription.is_live:
-            record_id = record.pk
-            transaction.on_commit(lambda: notifications.renewal_payment_failed(renewal_invoice_id=record_id))
+        return
+    if record.status in RenewalInvoice.UNPAID_STATUSES:
+        subscription_services.subscription_payment_overdue(
+            subscription_id=subscription.pk, actor_label=STRIPE_ACTOR, reason=reason
+        )
+        if ask_admin and subscription.is_live:
+            notify = (
+                notifications.renewal_payment_action_required
+                if record.status == RenewalInvoice.Status.ACTION_REQUIRED
+                else notifications.renewal_payment_failed
+            )
+            transaction.on_commit(lambda: notify(renewal_invoice_id=record_id), robust=True)
         return
     unpaid = RenewalInvoice.objects.filter(
-        subscription=subscription, status=RenewalInvoice.Status.PAYMENT_FAILED
+        subscription=subscription, status__in=RenewalInvoice.UNPAID_STATUSES
     ).exists()
     if not unpaid:
         subscription_services.subscription_payment_recovered(
-            subscription_id=subscription.pk, actor_label="Stripe", reason=reason
+            subscription_id=subscription.pk, actor_label=STRIPE_ACTOR, reason=reason
         )
+
+
+def _follow_paid_period(subscription: Subscription, invoice: dict) -> None:
+    """A paid invoice's subscription line says which period it paid for (the period
+    after the boundary, for a renewal): ours follows it."""
+    periods_paid = [
+        line.get("period") or {}
+        for line in (invoice.get("lines") or {}).get("data") or []
+        if (line.get("parent") or {}).get("type") == "subscription_item_details"
+        and not ((line.get("parent") or {}).get("subscription_item_details") or {}).get("proration")
+    ]
+    ends = [period for period in periods_paid if period.get("start") and period.get("end")]
+    if ends:
+        latest = max(ends, key=lambda period: period["end"])
+        periods.subscription_period_follow(
+            subscription_id=subscription.pk,
+            start=_timestamp(latest["start"]),
+            end=_timestamp(latest["end"]),
+            actor_label=STRIPE_ACTOR,
+        )
+
+
+def _stripe_subscription_changed(stripe_subscription: dict) -> str:
+    """`customer.subscription.created/updated`: ours follows its period (kept on its
+    item in the pinned API version), and ends when Stripe will bill nothing more."""
+    subscription = _locked_subscription(stripe_subscription.get("id") or "")
+    if subscription is None:
+        return "ignored: not one of our subscriptions"
+    status = stripe_subscription.get("status") or ""
+    if status in ENDED_STRIPE_STATUSES:
+        return _stripe_subscription_ended(subscription, status)
+    items = (stripe_subscription.get("items") or {}).get("data") or []
+    item = items[0] if items else {}
+    start, end = item.get("current_period_start"), item.get("current_period_end")
+    if start and end:
+        followed = periods.subscription_period_follow(
+            subscription_id=subscription.pk,
+            start=_timestamp(start),
+            end=_timestamp(end),
+            actor_label=STRIPE_ACTOR,
+        )
+        return f"subscription {subscription.pk}: " + ("period followed" if followed else "period unchanged")
+    return f"subscription {subscription.pk}: nothing to follow"
+
+
+def _stripe_subscription_deleted(stripe_subscription: dict) -> str:
+    subscription = _locked_subscription(stripe_subscription.get("id") or "")
+    if subscription is None:
+        return "ignored: not one of our subscriptions"
+    return _stripe_subscription_ended(subscription, "canceled")
+
+
+def _stripe_subscription_ended(subscription: Subscription, status: str) -> str:
+    """Stripe stopped billing it. One its admin cancelled at period end has ended as
+    asked (here, or by our own roll first); any other ends now, nobody having asked."""
+    if (
+        subscription.cancel_at_period_end
+        and subscription.current_period_end <= timezone.now() + PERIOD_END_SLACK
+    ):
+        ended = periods.subscription_end(
+            subscription_id=subscription.pk,
+            actor_label=STRIPE_ACTOR,
+            reason=periods.CANCELLED_AS_ASKED,
+            requested=True,
+        )
+        return f"subscription {subscription.pk}: " + (
+            "ended as asked" if ended else f"already {subscription.status}"
+        )
+    reason = (
+        "its payments could not be collected"
+        if status in ("unpaid", "incomplete_expired") or subscription.status == Subscription.Status.PAST_DUE
+        else "it was cancelled in our billing system"
+    )
+    ended = periods.subscription_end(subscription_id=subscription.pk, actor_label=STRIPE_ACTOR, reason=reason)
+    return f"subscription {subscription.pk}: " + ("ended" if ended else f"already {subscription.status}")
 
 
 HANDLERS: dict[str, Callable[[dict], str]] = {
@@ -299,5 +406,14 @@ HANDLERS: dict[str, Callable[[dict], str]] = {
     "invoice.payment_failed": lambda invoice: _renewal_invoice(
         invoice, status=RenewalInvoice.Status.PAYMENT_FAILED
     ),
+    "invoice.payment_action_required": lambda invoice: _renewal_invoice(
+        invoice, status=RenewalInvoice.Status.ACTION_REQUIRED
+    ),
     "invoice.voided": lambda invoice: _renewal_invoice(invoice, status=RenewalInvoice.Status.VOID),
+    "invoice.marked_uncollectible": lambda invoice: _renewal_invoice(
+        invoice, status=RenewalInvoice.Status.UNCOLLECTIBLE
+    ),
+    "customer.subscription.created": _stripe_subscription_changed,
+    "customer.subscription.updated": _stripe_subscription_changed,
+    "customer.subscription.deleted": _stripe_subscription_deleted,
 }

@@ -269,6 +269,8 @@ async def _send(state: StandIn, request: web.Request, endpoint, params: dict, en
         answer = localstripe.translate_response(endpoint.template, answer)
         if endpoint.template == rules.PAYMENT_INTENTS and request.method == "POST":
             state.memory.remember_intent(answer, params)
+        if endpoint.template in localstripe.PRICE_PATHS and isinstance(answer, dict):
+            state.memory.remember_price(answer)
     elif not isinstance(answer.get("error"), dict):
         answer = {"error": {"type": "api_error", "message": json.dumps(answer)}}
     return status, answer

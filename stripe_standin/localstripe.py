@@ -10,6 +10,14 @@ answer back into the pinned version's shapes:
 * Subscriptions and their items name a `price`; localstripe wants a `plan`, and its
   updates take no `proration_behavior` or `payment_behavior`. Items in its answers get
   the `price` Stripe returns beside `plan`.
+* A subscription created with a future `billing_cycle_anchor` and
+  `proration_behavior=none` gets the time until the anchor free, and its first full
+  invoice at the anchor (docs.stripe.com/billing/subscriptions/billing-cycle).
+  localstripe ignores the anchor and invoices a full period at once; its way of
+  invoicing nothing until a date is `trial_end`, so that is what it is sent.
+* Since 2025-03-31.basil the billing period lives on each subscription item
+  (`items.data[].current_period_start/end`), no longer on the subscription: answers
+  are reshaped that way.
 * PaymentIntents: `allowed_payment_method_types` (the pinned version's name) is
   localstripe's `payment_method_types`; `return_url` and `automatic_payment_methods`
   are unknown to it (it never redirects); `off_session` is only a boolean there.
@@ -51,6 +59,11 @@ def translate_request(template: str, path: str, params: dict) -> Forward:
             params["payment_method_types"] = params.pop("allowed_payment_method_types")
         if params.get("off_session") in ("one_off", "recurring"):
             params["off_session"] = "true"
+    if template == "/v1/subscriptions" and params.get("proration_behavior") == "none":
+        anchor = params.pop("billing_cycle_anchor", None)
+        if anchor is not None:
+            params.pop("proration_behavior")
+            params["trial_end"] = anchor
     if template in SUBSCRIPTION_WRITES:
         if "price" in params:
             params["plan"] = params.pop("price")
@@ -126,4 +139,23 @@ def _with_prices(value):
     value = {key: _with_prices(item) for key, item in value.items()}
     if value.get("object") == "subscription_item" and isinstance(value.get("plan"), dict):
         value.setdefault("price", price_of(value["plan"]))
+    if value.get("object") == "subscription":
+        _periods_on_items(value)
     return value
+
+
+def _periods_on_items(subscription: dict) -> None:
+    period = {name: subscription.pop(name, None) for name in ("current_period_start", "current_period_end")}
+    if subscription.get("trial_end") and subscription["trial_end"] > (period["current_period_start"] or 0):
+        # In Stripe the first period ends with the trial (or at the anchor, which was
+        # sent as one), and so does the anchor default; localstripe counts a full
+        # interval from the start whatever it was told.
+        period["current_period_end"] = subscription["trial_end"]
+        subscription["billing_cycle_anchor"] = (
+            subscription.get("billing_cycle_anchor") or subscription["trial_end"]
+        )
+    items = (subscription.get("items") or {}).get("data") or []
+    for item in items:
+        if isinstance(item, dict):
+            for name, moment in period.items():
+                item.setdefault(name, moment)

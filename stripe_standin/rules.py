@@ -4,8 +4,11 @@ Each rule takes the endpoint's path template and the decoded parameters (already
 checked against the pinned version's types) and raises StripeRefusal as Stripe would.
 """
 
+import calendar
 import re
+import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 
 from stripe_standin import currencies
 from stripe_standin.errors import StripeRefusal
@@ -17,13 +20,23 @@ CONFIRM = "/v1/payment_intents/{intent}/confirm"
 @dataclass
 class Memory:
     """What the stand-in learnt from earlier answers: for each PaymentIntent created
-    through it, whether confirming it later needs a `return_url`."""
+    through it, whether confirming it later needs a `return_url`; for each recurring
+    Price, its interval (a subscription's next natural billing date)."""
 
     redirects_allowed: dict[str, bool] = field(default_factory=dict)
+    price_intervals: dict[str, tuple[str, int]] = field(default_factory=dict)
 
     def remember_intent(self, intent: dict, params: dict) -> None:
         if intent.get("object") == "payment_intent" and intent.get("id"):
             self.redirects_allowed[intent["id"]] = _redirects_allowed(params)
+
+    def remember_price(self, price: dict) -> None:
+        recurring = price.get("recurring") if price.get("object") == "price" else None
+        if isinstance(recurring, dict) and price.get("id") and recurring.get("interval"):
+            self.price_intervals[price["id"]] = (
+                recurring["interval"],
+                int(recurring.get("interval_count") or 1),
+            )
 
 
 def _redirects_allowed(params: dict) -> bool:
@@ -118,11 +131,53 @@ def proration_behavior_stated(template: str, params: dict) -> None:
         )
 
 
+SUBSCRIPTIONS = "/v1/subscriptions"
+
+
+def _after(moment: datetime, unit: str, count: int) -> datetime:
+    """`count` intervals after `moment`, a month's end clamped as Stripe bills it."""
+    if unit in ("day", "week"):
+        return moment + timedelta(days=count * (7 if unit == "week" else 1))
+    months = count * (12 if unit == "year" else 1)
+    index = moment.month - 1 + months
+    year, month = moment.year + index // 12, index % 12 + 1
+    return moment.replace(year=year, month=month, day=min(moment.day, calendar.monthrange(year, month)[1]))
+
+
+def billing_cycle_anchor_in_range(template: str, params: dict, memory: Memory) -> None:
+    """https://docs.stripe.com/billing/subscriptions/billing-cycle: a new
+    subscription's `billing_cycle_anchor` is a future timestamp, and no later than the
+    next natural billing date (one interval of its price from now, for a price the
+    stand-in saw created)."""
+    anchor = params.get("billing_cycle_anchor")
+    if template != SUBSCRIPTIONS or not isinstance(anchor, str) or not anchor.isdigit():
+        return
+    now = int(time.time())
+    if int(anchor) <= now:
+        raise StripeRefusal(
+            f"billing_cycle_anchor cannot be in the past: {anchor} is before now ({now}).",
+            param="billing_cycle_anchor",
+        )
+    items = params.get("items") if isinstance(params.get("items"), list) else []
+    for item in items:
+        interval = memory.price_intervals.get(item.get("price")) if isinstance(item, dict) else None
+        if interval is None:
+            continue
+        natural = _after(datetime.fromtimestamp(now, tz=UTC), *interval)
+        if int(anchor) > int(natural.timestamp()):
+            raise StripeRefusal(
+                f"billing_cycle_anchor cannot be later than next natural billing date "
+                f"({int(natural.timestamp())}) for plan",
+                param="billing_cycle_anchor",
+            )
+
+
 def check(template: str, params: dict, memory: Memory, path: str) -> None:
     intent_id = path.split("/")[3] if template == CONFIRM else ""
     payment_intent_confirmation(template, params, memory, intent_id)
     amounts(template, params)
     proration_behavior_stated(template, params)
+    billing_cycle_anchor_in_range(template, params, memory)
 
 
 CUSTOMER = "/v1/customers/{customer}"

@@ -60,7 +60,9 @@ def subscription_cancelled(*, subscription_id: int) -> None:
     )
 
 
-def subscription_ended(*, subscription_id: int) -> None:
+def subscription_ended(*, subscription_id: int, reason: str = "", requested: bool = True) -> None:
+    """The subscription has ended: as its admin asked, or (`requested=False`) because
+    `reason` (its payments could not be collected)."""
     subscription = Subscription.objects.select_related("plan__product", "organization").get(
         pk=subscription_id
     )
@@ -68,7 +70,12 @@ def subscription_ended(*, subscription_id: int) -> None:
         to=[subscription.admin_email],
         subject=f"{product_name(subscription)} has ended",
         template="subscription_ended",
-        context={"subscription": subscription, "product": product_name(subscription)},
+        context={
+            "subscription": subscription,
+            "product": product_name(subscription),
+            "requested": requested,
+            "reason": reason,
+        },
     )
 
 

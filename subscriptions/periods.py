@@ -1,11 +1,20 @@
 """Billing periods: how long one lasts, and what happens when one ends.
 
 When a live subscription's period ends, it either renews into the next period with
-the same seats (for a subscription linked to Stripe, Stripe bills the renewal and
-`billing` records the invoice), or, when its admin asked to cancel at period end, it
-ends: its status becomes cancelled, its open seat changes are withdrawn, the
-connected org is sent 0 seats (through the same outbox as any count) and the admin is
-told. `subscription_periods_roll` (periodic, every minute) does both.
+the same seats, or, when its admin asked to cancel at period end, it ends: its status
+becomes cancelled, its open seat changes are withdrawn, the connected org is sent 0
+seats (through the same outbox as any count) and the admin is told.
+`subscription_periods_roll` (periodic, every minute) does both.
+
+A subscription linked to Stripe is billed by Stripe, whose subscription is anchored to
+our period end, so both count the same periods. Its period follows what Stripe says
+(`subscription_period_follow`: the renewal invoice paid, `customer.subscription.updated`)
+and is also rolled here when its end passes first, so quotes never run on a period
+that is over while a webhook is late. Neither rolls it twice: the roll only takes a
+period that has ended, and following only moves to a period Stripe reports that is
+not older than ours, and changes nothing when it is the one we are in. When Stripe
+gives up on a subscription (deleted after failed payments, or left unpaid),
+`subscription_end` ends it the same way as a cancellation, and says nobody asked.
 """
 
 import calendar
@@ -23,6 +32,7 @@ from . import notifications, seat_changes, signals
 from .models import Plan, SeatChange, SeatSync, Subscription
 
 ACTOR_LABEL = "system (period end)"  # who renewed or ended it, in the audit log
+CANCELLED_AS_ASKED = "cancelled at the end of its period"
 
 logger = logging.getLogger(__name__)
 
@@ -131,9 +141,69 @@ def _renew(subscription: Subscription, *, now: datetime) -> None:
     )
 
 
-def _end(subscription: Subscription) -> None:
+def subscription_end(*, subscription_id: int, actor_label: str, reason: str, requested: bool = False) -> bool:
+    """End a live subscription now. As at a cancelled period's end, its open seat
+    changes are withdrawn, its licences stop (0 seats pushed through the outbox) and
+    its admin is told; when nobody asked for it (`requested=False`: its biller stopped
+    it after failed payments) the account manager is told too (`subscription_ended`).
+    Under the subscription's row lock; returns False for one that is not live (ended
+    already, by the period roll or an earlier call)."""
+    with transaction.atomic():
+        subscription = (
+            Subscription.objects.select_for_update(of=("self",))
+            .select_related("plan__product", "organization")
+            .get(pk=subscription_id)
+        )
+        if not subscription.is_live:
+            return False
+        _end(subscription, actor_label=actor_label, reason=reason, requested=requested)
+    return True
+
+
+def subscription_period_follow(
+    *, subscription_id: int, start: datetime, end: datetime, actor_label: str
+) -> bool:
+    """The period is [start, end) as the biller reports it. Under the subscription's
+    row lock. A report of a period that ended before ours began (a late or replayed
+    webhook), or of the period we are in (the same end), changes nothing, so a period
+    rolled here is not rolled again, nor one followed rolled here (the roll takes only
+    periods that have ended). Returns whether the period changed."""
+    with transaction.atomic():
+        subscription = (
+            Subscription.objects.select_for_update(of=("self",))
+            .select_related("organization")
+            .get(pk=subscription_id)
+        )
+        current_start, current_end = subscription.current_period_start, subscription.current_period_end
+        # A period is known by its end, to the second (the biller counts in whole
+        # seconds): the biller's first period may start when it was created, later
+        # than ours, and still be ours.
+        same_end = int(end.timestamp()) == int(current_end.timestamp())
+        if not subscription.is_live or end <= start or end <= current_start or same_end:
+            return False
+        before = _period(subscription)
+        subscription.current_period_start, subscription.current_period_end = start, end
+        subscription.save(update_fields=["current_period_start", "current_period_end"])
+        audit_record(
+            action="subscription.period_followed",
+            organization=subscription.organization,
+            actor_label=actor_label,
+            obj=subscription,
+            before={"period": before},
+            after={"period": _period(subscription), "seats": subscription.quantity},
+        )
+    return True
+
+
+def _end(
+    subscription: Subscription,
+    *,
+    actor_label: str = ACTOR_LABEL,
+    reason: str = CANCELLED_AS_ASKED,
+    requested: bool = True,
+) -> None:
     for seat_change in subscription.seat_changes.filter(state__in=SeatChange.OPEN_STATES):
-        seat_changes.seat_change_cancel(seat_change=seat_change, actor_label=ACTOR_LABEL)
+        seat_changes.seat_change_cancel(seat_change=seat_change, actor_label=actor_label)
     before = subscription.status
     subscription.status = Subscription.Status.CANCELLED
     subscription.seats_version += 1
@@ -145,18 +215,31 @@ def _end(subscription: Subscription) -> None:
         quantity=0,
         version=subscription.seats_version,
     )
+    ended_at = subscription.current_period_end if requested else timezone.now()
     audit_record(
         action="subscription.ended",
         organization=subscription.organization,
-        actor_label=ACTOR_LABEL,
+        actor_label=actor_label,
         obj=subscription,
         before={"status": before},
-        after={"status": subscription.status, "ended_at": subscription.current_period_end.isoformat()},
+        after={"status": subscription.status, "ended_at": ended_at.isoformat(), "reason": reason},
     )
     subscription_id = subscription.pk
-    transaction.on_commit(lambda: notifications.subscription_ended(subscription_id=subscription_id))
+    transaction.on_commit(
+        lambda: notifications.subscription_ended(
+            subscription_id=subscription_id, reason=reason, requested=requested
+        ),
+        robust=True,
+    )
     transaction.on_commit(
         lambda: signals.seat_sync_created.send(
             SeatSync, seat_sync_id=seat_sync.pk, subscription_id=subscription_id
-        )
+        ),
+        robust=True,
+    )
+    transaction.on_commit(
+        lambda: signals.subscription_ended.send(
+            Subscription, subscription_id=subscription_id, requested=requested, reason=reason
+        ),
+        robust=True,
     )

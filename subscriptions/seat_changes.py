@@ -315,6 +315,14 @@ def _move(seat_change: SeatChange, to: str, *, actor=None, actor_label="", reque
     seat_change.state = to
     seat_change.state_reason = reason[:500]
     seat_change.save(update_fields=["state", "state_reason", "signed_at", "updated_at"])
+    if SeatChange.State.SCHEDULED in (before, to) and to != SeatChange.State.APPLYING:
+        # The next period's seats changed while the quantity did not (applying sends
+        # its own SeatSync): whoever bills the renewal must hear of it before it.
+        subscription_id = seat_change.subscription_id
+        transaction.on_commit(
+            lambda: signals.renewal_seats_changed.send(Subscription, subscription_id=subscription_id),
+            robust=True,
+        )
     audit_record(
         action=f"seat_change.{to}",
         organization=seat_change.subscription.organization,

@@ -31,3 +31,13 @@ subscription_activated = Signal()
 # Sent INSIDE the transaction that moves an open seat change to `cancelled` or
 # `expired` (kwargs: seat_change). `licensing` drops the licences waiting for it.
 seat_change_closed = Signal()
+
+# Sent on commit when a subscription ends (kwargs: subscription_id, requested: whether
+# its admin asked for it, reason). `backoffice` tells the account manager of an end
+# nobody asked for (the biller stopped it after failed payments).
+subscription_ended = Signal()
+
+# Sent on commit when the seats the next period will have change without the quantity
+# changing yet: a decrease is scheduled for the period end, or a scheduled one is
+# withdrawn (kwargs: subscription_id). `billing` tells Stripe before the renewal.
+renewal_seats_changed = Signal()

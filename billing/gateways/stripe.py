@@ -136,6 +136,43 @@ class WebhookEvent:
     payload: dict[str, Any]
 
 
+@dataclass(frozen=True)
+class StripeSubscription:
+    """A Stripe subscription of one item (one price, `quantity` seats), as far as
+    renewals need it. The period is the item's: since 2025-03-31.basil Stripe keeps
+    `current_period_start/end` on subscription items, not on the subscription."""
+
+    id: str
+    customer_id: str
+    status: str
+    item_id: str
+    price_id: str
+    quantity: int
+    cancel_at_period_end: bool
+    current_period_start: int | None
+    current_period_end: int | None
+    metadata: dict[str, str] = field(default_factory=dict)
+
+
+def _subscription(subscription: dict) -> StripeSubscription:
+    items = (subscription.get("items") or {}).get("data") or [{}]
+    item = items[0]
+    price = item.get("price") or {}
+    customer = subscription.get("customer") or ""
+    return StripeSubscription(
+        id=subscription["id"],
+        customer_id=customer if isinstance(customer, str) else customer.get("id", ""),
+        status=subscription.get("status") or "",
+        item_id=item.get("id") or "",
+        price_id=price if isinstance(price, str) else price.get("id", ""),
+        quantity=int(item.get("quantity") or 0),
+        cancel_at_period_end=bool(subscription.get("cancel_at_period_end")),
+        current_period_start=item.get("current_period_start"),
+        current_period_end=item.get("current_period_end"),
+        metadata=dict(subscription.get("metadata") or {}),
+    )
+
+
 def _translate_errors(method: Callable) -> Callable:
     """Stripe's exceptions → ours, by cause (see the module's docstring)."""
 
@@ -414,20 +451,120 @@ class StripeGateway:
         )
         return refund.id
 
+    # --- Catalogue: a Product per product, a Price per plan and unit amount ----------
+
+    @_translate_errors
+    def product_create(self, *, name: str, metadata: dict, idempotency_key: str) -> str:
+        product = self._client.v1.products.create(
+            params={"name": name, "metadata": metadata}, options=self._options(idempotency_key)
+        )
+        return product.id
+
+    @_translate_errors
+    def product_rename(self, *, product_id: str, name: str, idempotency_key: str) -> None:
+        self._client.v1.products.update(
+            product_id, params={"name": name}, options=self._options(idempotency_key)
+        )
+
+    @_translate_errors
+    def price_create(
+        self,
+        *,
+        product_id: str,
+        unit_amount: int,
+        currency: str,
+        interval: str,
+        metadata: dict,
+        idempotency_key: str,
+    ) -> str:
+        """A recurring per-seat Price. Prices are immutable in Stripe: another amount,
+        currency or interval is another Price."""
+        price = self._client.v1.prices.create(
+            params={
+                "product": product_id,
+                "unit_amount": unit_amount,
+                "currency": currency,
+                "recurring": {"interval": interval},
+                "metadata": metadata,
+            },
+            options=self._options(idempotency_key),
+        )
+        return price.id
+
+    @_translate_errors
+    def price_archive(self, *, price_id: str, idempotency_key: str) -> None:
+        """No new subscription can use the Price; those on it keep it until moved."""
+        self._client.v1.prices.update(
+            price_id, params={"active": False}, options=self._options(idempotency_key)
+        )
+
     # --- Subscriptions --------------------------------------------------------------
 
     @_translate_errors
-    def subscription_quantity_set(self, *, subscription_id: str, quantity: int, idempotency_key: str) -> None:
-        """Set the quantity renewals are billed for, without prorating (the prorated
-        difference was charged by us when the change was paid)."""
-        subscription = self._client.v1.subscriptions.retrieve(subscription_id).to_dict()
-        item = subscription["items"]["data"][0]
-        if item["quantity"] == quantity:
-            return
-        params = {"items": [{"id": item["id"], "quantity": quantity}], "proration_behavior": "none"}
-        self._client.v1.subscriptions.update(
-            subscription_id, params=params, options=self._options(idempotency_key)
+    def subscription_create(
+        self,
+        *,
+        customer_id: str,
+        price_id: str,
+        quantity: int,
+        billing_cycle_anchor: int,
+        metadata: dict,
+        idempotency_key: str,
+    ) -> StripeSubscription:
+        """A subscription whose first full invoice is at `billing_cycle_anchor` (a
+        future timestamp, before the price's next natural billing date), with the time
+        until then free (`proration_behavior=none`): the current period is not Stripe's
+        to bill (docs.stripe.com/billing/subscriptions/billing-cycle)."""
+        subscription = self._client.v1.subscriptions.create(
+            params={
+                "customer": customer_id,
+                "items": [{"price": price_id, "quantity": quantity}],
+                "billing_cycle_anchor": billing_cycle_anchor,
+                "proration_behavior": "none",
+                "metadata": metadata,
+            },
+            options=self._options(idempotency_key),
         )
+        return _subscription(subscription.to_dict())
+
+    @_translate_errors
+    def subscription_retrieve(self, subscription_id: str) -> StripeSubscription:
+        return _subscription(self._client.v1.subscriptions.retrieve(subscription_id).to_dict())
+
+    @_translate_errors
+    def subscription_find(
+        self, *, customer_id: str, metadata_key: str, value: str
+    ) -> StripeSubscription | None:
+        """The customer's subscription (not ended) whose metadata says it is ours, if
+        any: how a create whose answer was lost is found again."""
+        found = self._client.v1.subscriptions.list(params={"customer": customer_id, "limit": 100})
+        for subscription in found.data:
+            subscription = subscription.to_dict()
+            if (subscription.get("metadata") or {}).get(metadata_key) == value:
+                return _subscription(subscription)
+        return None
+
+    @_translate_errors
+    def subscription_item_set(
+        self, *, subscription_id: str, quantity: int, price_id: str = "", idempotency_key: str
+    ) -> bool:
+        """Make renewals bill `quantity` seats (at `price_id`, when given), without
+        prorating: an increase's proration was charged by us when it was paid, and a
+        decrease gives nothing back for the current period. Returns False when Stripe
+        already had them (nothing sent)."""
+        subscription = self.subscription_retrieve(subscription_id)
+        price_id = price_id or subscription.price_id
+        if (subscription.quantity, subscription.price_id) == (quantity, price_id):
+            return False
+        item: dict[str, Any] = {"id": subscription.item_id, "quantity": quantity}
+        if price_id != subscription.price_id:
+            item["price"] = price_id
+        self._client.v1.subscriptions.update(
+            subscription_id,
+            params={"items": [item], "proration_behavior": "none"},
+            options=self._options(idempotency_key),
+        )
+        return True
 
     @_translate_errors
     def subscription_cancel_at_period_end(self, *, subscription_id: str, idempotency_key: str) -> None:

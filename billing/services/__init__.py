@@ -40,10 +40,13 @@ Guarantees, for every function below:
   (`payment_card_make_default`, on commit). A declined card never does.
 
 The functions live in one module per part: `payments` (attempts, the charge, what
-Stripe says happened), `refunds`, `reconciliation` and `renewals`; the names below are
-the ones the rest of the project uses.
+Stripe says happened), `refunds`, `reconciliation`, `renewals` (Stripe subscriptions:
+set up on activation, seats and price kept in step; its own guarantees are in its
+docstring) and `catalogue` (Products and Prices); the names below are the ones the
+rest of the project uses.
 """
 
+from .catalogue import stripe_catalogue_sync, stripe_price_for, stripe_product_for
 from .payments import (
     AMOUNT_MISMATCH,
     ATTEMPT_IN_FLIGHT,
@@ -70,7 +73,16 @@ from .payments import (
 )
 from .reconciliation import RECONCILE_BATCH, payments_reconcile
 from .refunds import duplicate_charge_refund, payment_refund
-from .renewals import stripe_subscription_quantity_sync, stripe_subscription_stop_renewal
+from .renewals import (
+    LinkReport,
+    renewal_seats,
+    stripe_renewal_setup_request,
+    stripe_renewal_setups_retry,
+    stripe_subscription_link,
+    stripe_subscription_quantity_sync,
+    stripe_subscription_set_up,
+    stripe_subscription_stop_renewal,
+)
 
 __all__ = [
     "AMOUNT_MISMATCH",
@@ -85,6 +97,7 @@ __all__ = [
     "RECONCILE_AFTER",
     "RECONCILE_BATCH",
     "UNRESOLVED_MESSAGE",
+    "LinkReport",
     "PaymentOutcome",
     "duplicate_charge_refund",
     "outcome_of",
@@ -99,6 +112,14 @@ __all__ = [
     "payment_start_or_retry",
     "payment_succeeded",
     "payments_reconcile",
+    "renewal_seats",
+    "stripe_catalogue_sync",
+    "stripe_price_for",
+    "stripe_product_for",
+    "stripe_renewal_setup_request",
+    "stripe_renewal_setups_retry",
+    "stripe_subscription_link",
     "stripe_subscription_quantity_sync",
+    "stripe_subscription_set_up",
     "stripe_subscription_stop_renewal",
 ]

@@ -170,25 +170,6 @@ def test_a_refund_is_issued_for_a_succeeded_payment(gateway, customer, localstri
     assert localstripe.get(f"/v1/refunds/{refund_id}")["amount"] == 1300
 
 
-def test_the_renewal_quantity_is_set_without_prorating(gateway, customer, localstripe):
-    product = localstripe.post("/v1/products", {"name": "Documents"})
-    plan = localstripe.post(
-        "/v1/plans", {"amount": 1500, "currency": "eur", "interval": "month", "product": product["id"]}
-    )
-    card = saved_card(gateway, customer, localstripe)
-    gateway.customer_default_card_set(customer_id=customer, payment_method_id=card.id, idempotency_key="d")
-    subscription = localstripe.post(
-        "/v1/subscriptions", {"customer": customer, "items": [{"plan": plan["id"], "quantity": 3}]}
-    )
-
-    gateway.subscription_quantity_set(subscription_id=subscription["id"], quantity=5, idempotency_key="q5")
-    gateway.subscription_quantity_set(subscription_id=subscription["id"], quantity=5, idempotency_key="q5")
-
-    assert localstripe.get(f"/v1/subscriptions/{subscription['id']}")["items"]["data"][0]["quantity"] == 5
-    [update] = localstripe.sent("POST", "/v1/subscriptions/{subscription}")
-    assert update["params"]["proration_behavior"] == "none"
-
-
 def test_an_unreachable_stripe_is_our_problem_not_the_customers(settings, use_localstripe):
     settings.STRIPE_API_BASE = "http://127.0.0.1:9"  # discard port: nothing listens
 

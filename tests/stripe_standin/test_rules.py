@@ -1,5 +1,7 @@
 """Rules Stripe documents that localstripe ignores, and seatmgr's own proration rule."""
 
+import time
+
 import pytest
 import stripe
 
@@ -260,3 +262,64 @@ def test_a_payment_method_of_another_customer_cannot_pay_for_this_one(stripe_sta
 
     assert refused.value.param == "payment_method"
     assert paid.status == "succeeded"
+
+
+# --- a subscription's billing cycle anchor (https://docs.stripe.com/billing/subscriptions/billing-cycle)
+
+
+@pytest.fixture
+def monthly_price(stripe_standin):
+    client = stripe_standin.client()
+    customer = client.v1.customers.create(params={"email": "anchor@example.com"})
+    price = client.v1.prices.create(
+        params={
+            "currency": "eur",
+            "unit_amount": 1500,
+            "recurring": {"interval": "month"},
+            "product_data": {"name": "Documents"},
+        }
+    )
+    return customer.id, price.id
+
+
+@pytest.mark.parametrize(
+    ("days", "message"),
+    [(-1, "cannot be in the past"), (40, "cannot be later than next natural billing date")],
+)
+def test_an_anchor_in_the_past_or_beyond_the_next_billing_date_is_refused(
+    stripe_standin, monthly_price, days, message
+):
+    customer, price = monthly_price
+
+    with pytest.raises(stripe.InvalidRequestError) as refused:
+        stripe_standin.client().v1.subscriptions.create(
+            params={
+                "customer": customer,
+                "items": [{"price": price, "quantity": 2}],
+                "billing_cycle_anchor": int(time.time()) + days * 86400,
+                "proration_behavior": "none",
+            }
+        )
+
+    assert refused.value.param == "billing_cycle_anchor"
+    assert message in refused.value.user_message
+    assert stripe_standin.client().v1.subscriptions.list(params={"customer": customer}).data == []
+
+
+def test_an_anchor_within_the_period_bills_nothing_until_then(stripe_standin, monthly_price):
+    customer, price = monthly_price
+    anchor = int(time.time()) + 20 * 86400
+
+    created = stripe_standin.client().v1.subscriptions.create(
+        params={
+            "customer": customer,
+            "items": [{"price": price, "quantity": 2}],
+            "billing_cycle_anchor": anchor,
+            "proration_behavior": "none",
+        }
+    )
+
+    # The customer has no card: had localstripe billed the period, it would have refused.
+    item = created["items"]["data"][0]
+    assert (item.quantity, item.current_period_end, created.billing_cycle_anchor) == (2, anchor, anchor)
+    assert "current_period_end" not in created.to_dict()  # on the item, as the pinned version has it

@@ -28,6 +28,7 @@ from ..errors import (
 )
 from ..gateways import PaymentIntentResult, stripe_gateway
 from ..models import Payment
+from ..selectors import card_on_file
 
 logger = logging.getLogger(__name__)
 
@@ -497,11 +498,12 @@ def _resume_action(payment: Payment) -> PaymentOutcome:
 def payment_card_on_file_queue(*, seat_change: SeatChange) -> Payment | None:
     """Right after an increase is signed: claim the first attempt (so the change page
     shows "paying…") and charge the card on file off-session in a task, on commit.
-    Without a Stripe customer there is no card on file: nothing is done. The customer
-    is emailed if the card is missing, declined, or needs their bank's confirmation.
-    Returns the claimed payment (None when nothing was claimed)."""
+    Without a card on file (no Stripe customer, or one whose renewals Stripe bills
+    but who never paid by card) nothing is done: the change page offers the payment
+    page. The customer is emailed if the card is declined or needs their bank's
+    confirmation. Returns the claimed payment (None when nothing was claimed)."""
     nothing_to_charge = not money.chargeable(seat_change.amount_due, seat_change.currency)
-    if not nothing_to_charge and not seat_change.subscription.stripe_customer_id:
+    if not nothing_to_charge and not _has_card_on_file(seat_change.subscription):
         return None
     claim = _claim_attempt(
         seat_change=seat_change,
@@ -517,6 +519,17 @@ def payment_card_on_file_queue(*, seat_change: SeatChange) -> Payment | None:
         payment_id, attempt = claim.payment.pk, claim.attempt
         transaction.on_commit(lambda: send_payment_attempt.delay(payment_id, attempt), robust=True)
     return claim.payment
+
+
+def _has_card_on_file(subscription: Subscription) -> bool:
+    """Whether the customer has a default card to charge. When Stripe can't say right
+    now, the attempt is claimed anyway: its task asks again, with retries."""
+    if not subscription.stripe_customer_id:
+        return False
+    try:
+        return card_on_file(subscription) is not None
+    except PaymentProcessorUnavailable:
+        return True
 
 
 def payment_attempt_send(*, payment_id: int, attempt: int) -> PaymentOutcome:

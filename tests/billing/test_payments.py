@@ -318,6 +318,20 @@ def test_without_a_stripe_customer_signing_queues_nothing():
     assert not Payment.objects.exists()
 
 
+def test_a_stripe_customer_without_a_card_on_file_is_not_charged_on_signing_but_offered_the_page(localstripe):
+    # Activation made the customer (Stripe bills its renewals); nobody ever paid by card.
+    change = awaiting_payment()
+    customer_id = stripe_gateway().customer_create(
+        email=change.subscription.admin_email, name="Acme", metadata={}, idempotency_key="no-card-customer"
+    )
+    Subscription.objects.filter(pk=change.subscription_id).update(stripe_customer_id=customer_id)
+    change.refresh_from_db()
+
+    assert services.payment_card_on_file_queue(seat_change=change) is None
+    assert not Payment.objects.exists()
+    assert localstripe.sent("POST", "/v1/payment_intents") == []
+
+
 def test_a_declined_card_on_file_after_signing_emails_a_link_to_the_payment_page(localstripe, settings):
     settings.SITE_URL = "http://testserver"
     change = awaiting_payment()

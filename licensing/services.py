@@ -467,7 +467,8 @@ def pending_licences_drop(*, seat_change) -> int:
             ),
             template="pending_licences_dropped",
             context={"text": text, "names": names, "seat_change": seat_change, "subscription": subscription},
-        )
+        ),
+        robust=True,
     )
     return len(pending)
 

@@ -83,7 +83,7 @@ def invalidate() -> None:
 
 def invalidate_on_commit(*args, **kwargs) -> None:
     """Signal receiver and plain helper: a new generation once the transaction commits."""
-    transaction.on_commit(invalidate)
+    transaction.on_commit(invalidate, robust=True)
 
 
 def forget() -> None:

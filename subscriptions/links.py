@@ -147,7 +147,8 @@ def links_email(
             )
             urls[action] = link_url(raw)
         transaction.on_commit(
-            lambda: notifications.subscription_links(subscription=subscription, links=urls, subject=subject)
+            lambda: notifications.subscription_links(subscription=subscription, links=urls, subject=subject),
+            robust=True,
         )
     return urls
 

@@ -385,7 +385,7 @@ def seat_change_mark_signed(
     _move(seat_change, next_state, actor=actor, actor_label="system", request=request)
     seat_change_id = seat_change.pk
     transaction.on_commit(
-        lambda: signals.seat_change_signed.send_robust(SeatChange, seat_change_id=seat_change_id)
+        lambda: signals.seat_change_signed.send_robust(SeatChange, seat_change_id=seat_change_id), robust=True
     )
     return seat_change
 
@@ -488,7 +488,8 @@ def seat_change_apply(*, seat_change: SeatChange, via: str, actor=None, actor_la
         transaction.on_commit(
             lambda: signals.seat_sync_created.send(
                 SeatSync, seat_sync_id=seat_sync.pk, subscription_id=seat_sync.subscription_id
-            )
+            ),
+            robust=True,
         )
     return seat_change
 

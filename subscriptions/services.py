@@ -87,9 +87,12 @@ def subscription_cancel(
             after={"cancel_at": subscription.current_period_end.isoformat()},
             request=request,
         )
-        transaction.on_commit(lambda: notifications.subscription_cancelled(subscription_id=subscription.pk))
         transaction.on_commit(
-            lambda: signals.subscription_cancel_requested.send(Subscription, subscription_id=subscription.pk)
+            lambda: notifications.subscription_cancelled(subscription_id=subscription.pk), robust=True
+        )
+        transaction.on_commit(
+            lambda: signals.subscription_cancel_requested.send(Subscription, subscription_id=subscription.pk),
+            robust=True,
         )
     return subscription
 

@@ -159,36 +159,29 @@ def payment_refused(*, payment_id: int, reason: str) -> None:
 def subscription_ended(*, subscription_id: int, reason: str) -> None:
     """A subscription of one of their accounts ended without anyone asking (Stripe
     stopped it after failed payments): its licences no longer work."""
-    subscription = Subscription.objects.select_related("plan__product", "organization__account_manager").get(
-        pk=subscription_id
-    )
-    organization = subscription.organization
-    send(
-        to=account_manager_addresses(organization),
-        subject=f"Subscription ended: {organization.name}, {product_name(subscription)}",
-        template="backoffice_subscription_ended",
-        context={
-            "subscription": subscription,
-            "organization": organization,
-            "product": product_name(subscription),
-            "reason": reason,
-            "url": backoffice_url("account", organization.pk),
-        },
-    )
+    _subscription_alert(subscription_id, "Subscription ended", "backoffice_subscription_ended", reason)
 
 
 def renewal_setup_refused(*, subscription_id: int, reason: str) -> None:
     """Stripe refused to set up a subscription's renewals (billing's
     `renewal_setup_refused`): nobody bills them until someone fixes the cause and runs
     `manage.py stripe_link_subscriptions`."""
+    _subscription_alert(
+        subscription_id, "Renewals not set up in Stripe", "backoffice_renewal_setup_refused", reason
+    )
+
+
+def _subscription_alert(subscription_id: int, headline: str, template: str, reason: str) -> None:
+    """Tell the account's account manager (or the managers) about one subscription,
+    with a link to the account."""
     subscription = Subscription.objects.select_related("plan__product", "organization__account_manager").get(
         pk=subscription_id
     )
     organization = subscription.organization
     send(
         to=account_manager_addresses(organization),
-        subject=f"Renewals not set up in Stripe: {organization.name}, {product_name(subscription)}",
-        template="backoffice_renewal_setup_refused",
+        subject=f"{headline}: {organization.name}, {product_name(subscription)}",
+        template=template,
         context={
             "subscription": subscription,
             "organization": organization,

@@ -32,28 +32,23 @@ def receipt(*, payment_id: int) -> None:
 def renewal_payment_failed(*, renewal_invoice_id: int) -> None:
     """An invoice of the subscription (a renewal, usually) could not be charged: the
     admin is asked to pay it."""
-    invoice = RenewalInvoice.objects.select_related(
-        "subscription__plan__product", "subscription__organization"
-    ).get(pk=renewal_invoice_id)
-    subscription = invoice.subscription
-    send(
-        to=[subscription.admin_email],
-        subject=f"Payment overdue: {product_name(subscription)}",
-        template="renewal_payment_failed",
-        context={"invoice": invoice, "subscription": subscription, "product": product_name(subscription)},
-    )
+    _invoice_to_admin(renewal_invoice_id, "Payment overdue", "renewal_payment_failed")
 
 
 def renewal_payment_action_required(*, renewal_invoice_id: int) -> None:
     """The bank asks the cardholder to confirm an invoice's payment (3-D Secure): the
     admin is sent Stripe's page for the invoice, where they confirm it."""
+    _invoice_to_admin(renewal_invoice_id, "Please confirm your payment", "renewal_payment_action_required")
+
+
+def _invoice_to_admin(renewal_invoice_id: int, headline: str, template: str) -> None:
     invoice = RenewalInvoice.objects.select_related(
         "subscription__plan__product", "subscription__organization"
     ).get(pk=renewal_invoice_id)
     subscription = invoice.subscription
     send(
         to=[subscription.admin_email],
-        subject=f"Please confirm your payment: {product_name(subscription)}",
-        template="renewal_payment_action_required",
+        subject=f"{headline}: {product_name(subscription)}",
+        template=template,
         context={"invoice": invoice, "subscription": subscription, "product": product_name(subscription)},
     )

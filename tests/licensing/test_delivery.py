@@ -16,29 +16,8 @@ from licensing.models import ConnectedOrg, SeatSyncAttempt
 from subscriptions import signals
 from subscriptions.models import SeatChange, SeatSync
 from tests.factories import SubscriptionFactory, paid_seat_change
-from tests.receivers import WebhookReceiver
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def receiver():
-    server = WebhookReceiver()
-    yield server
-    server.release()
-    server.stop()
-
-
-@pytest.fixture
-def webhook_subscription(receiver):
-    subscription = SubscriptionFactory(quantity=3, admin_email="ada@acme.example")
-    ConnectedOrg.objects.create(
-        organization=subscription.organization,
-        kind=ConnectedOrg.Kind.WEBHOOK,
-        webhook_url=receiver.url,
-        webhook_secret=webhook.new_secret(),
-    )
-    return subscription
 
 
 def only_sync(subscription) -> SeatSync:

@@ -10,11 +10,8 @@ from django.core import mail
 from django.db import connection
 
 from licensing import delivery
-from licensing.connectors import webhook
-from licensing.models import ConnectedOrg
 from subscriptions.models import SeatChange, SeatSync
-from tests.factories import SubscriptionFactory, paid_seat_change
-from tests.receivers import WebhookReceiver
+from tests.factories import paid_seat_change
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -29,23 +26,8 @@ WHERE l.locktype = 'advisory'
 
 
 @pytest.fixture
-def receiver():
-    server = WebhookReceiver()
-    yield server
-    server.release()
-    server.stop()
-
-
-@pytest.fixture
-def subscription(receiver):
-    subscription = SubscriptionFactory(quantity=3, admin_email="ada@acme.example")
-    ConnectedOrg.objects.create(
-        organization=subscription.organization,
-        kind=ConnectedOrg.Kind.WEBHOOK,
-        webhook_url=receiver.url,
-        webhook_secret=webhook.new_secret(),
-    )
-    return subscription
+def subscription(webhook_subscription):
+    return webhook_subscription
 
 
 class Delivering(threading.Thread):

@@ -7,35 +7,17 @@ from django.utils import timezone
 from standardwebhooks.webhooks import Webhook
 
 from licensing import delivery
-from licensing.connectors import webhook
-from licensing.models import ConnectedOrg
 from licensing.tasks import deliver_seat_sync
 from subscriptions.models import SeatChange, SeatSync
 from tests.celery_worker import celery_worker  # noqa: F401 - the fixture
-from tests.factories import SubscriptionFactory, paid_seat_change
-from tests.receivers import WebhookReceiver
+from tests.factories import paid_seat_change
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture
-def receiver():
-    server = WebhookReceiver()
-    yield server
-    server.release()
-    server.stop()
-
-
-@pytest.fixture
-def subscription(receiver):
-    subscription = SubscriptionFactory(quantity=3, admin_email="ada@acme.example")
-    ConnectedOrg.objects.create(
-        organization=subscription.organization,
-        kind=ConnectedOrg.Kind.WEBHOOK,
-        webhook_url=receiver.url,
-        webhook_secret=webhook.new_secret(),
-    )
-    return subscription
+def subscription(webhook_subscription):
+    return webhook_subscription
 
 
 def wait_until(condition, timeout=30.0):

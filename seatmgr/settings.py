@@ -166,6 +166,13 @@ CELERY_RESULT_BACKEND = None
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", not REDIS_URL)
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_DEFAULT_QUEUE = os.environ.get("CELERY_TASK_DEFAULT_QUEUE", "celery")
+# The Celery queue for each kind of work: customer-facing money and pushes ("urgent"),
+# emails ("email") and periodic batch work ("batch"). Code names the kind, never a queue.
+CELERY_QUEUES_BY_KIND = {
+    "urgent": CELERY_TASK_DEFAULT_QUEUE,
+    "email": CELERY_TASK_DEFAULT_QUEUE,
+    "batch": CELERY_TASK_DEFAULT_QUEUE,
+}
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1

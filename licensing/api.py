@@ -17,7 +17,7 @@ from rest_framework.response import Response
 
 from subscriptions import hot_cache
 from subscriptions.api_auth import ApiKeyAuthentication
-from subscriptions.api_http import MAX_URL_LENGTH, REQUEST_ID_HEADER, request_id
+from subscriptions.api_http import MAX_URL_LENGTH
 from subscriptions.api_schema import (
     FORBIDDEN,
     NOT_AUTHENTICATED,
@@ -418,7 +418,6 @@ class LicenceCheckAPI(ApiView):
         if not rate_limit.allowed:
             return None
         response = HttpResponse(body, content_type="application/json")
-        response[REQUEST_ID_HEADER] = request_id(request)
         for name, value in rate_limit.headers().items():
             response[name] = value
         return response

@@ -3,17 +3,18 @@ whatever DEBUG says, with the status that fits (and fields of its own, such as
 `increase_url` or `seat_change`, where an error has them).
 
 A bug (an exception nobody expected) answers 500 `server_error` in that shape too;
-it is logged with its traceback, and Django's `got_request_exception` is sent, so
-the test client still raises it in tests.
+it is logged once, with its traceback, as Django logs a page's error ("Internal
+Server Error: <path>" on `django.request`, marking the answer logged so that Django
+does not log it a second time without one), and Django's `got_request_exception` is
+sent, so the test client still raises it in tests and Sentry reports it.
 """
-
-import logging
 
 from django.conf import settings
 from django.core import signals
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig
 from django.http import Http404
+from django.utils.log import log_response
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -21,8 +22,6 @@ from rest_framework.views import set_rollback
 
 from subscriptions.api_http import PayloadTooLarge, request_id
 from subscriptions.errors import DomainError
-
-logger = logging.getLogger("seatmgr.api")
 
 
 def _first_message(detail) -> str:
@@ -46,13 +45,22 @@ def _absolute_urls(data: dict) -> dict:
 
 
 def _server_error(exc, request) -> Response:
-    logger.error("Unexpected error in %s %s", request.method, request.path, exc_info=exc)
-    signals.got_request_exception.send(sender=None, request=getattr(request, "_request", request))
+    django_request = getattr(request, "_request", request)
+    signals.got_request_exception.send(sender=None, request=django_request)
     set_rollback()
-    return Response(
+    response = Response(
         {"code": "server_error", "detail": "Something went wrong on our side; it has been logged."},
         status=status.HTTP_500_INTERNAL_SERVER_ERROR,
     )
+    log_response(
+        "%s: %s",
+        response.reason_phrase,
+        django_request.path,
+        response=response,
+        request=django_request,
+        exception=exc,
+    )
+    return response
 
 
 def exception_handler(exc, context):

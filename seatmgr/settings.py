@@ -79,6 +79,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: every line logged while serving a request, and every task it queues, carry its id.
+    "observability.middleware.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "seatmgr.csp.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -436,35 +438,70 @@ SPECTACULAR_SETTINGS = {
     },
 }
 
+# Every line carries the request (or task) id; LOG_FORMAT=json writes one JSON object per
+# line (time, level, logger, message, request_id, exception) for a log collector. Celery's
+# worker and beat log through this too (seatmgr/celery.py), and gunicorn's logs follow
+# LOG_FORMAT (seatmgr/gunicorn_logging.py).
+LOG_FORMAT = os.environ.get("LOG_FORMAT", "text").strip().lower() or "text"
+if LOG_FORMAT not in {"text", "json"}:
+    raise ImproperlyConfigured("LOG_FORMAT must be text or json.")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    # Every handler writes unique links' tokens as /l/<redacted>/ (seatmgr/log_redaction.py).
-    "filters": {"redact_link_tokens": {"()": "seatmgr.log_redaction.RedactLinkTokens"}},
+    # Every handler writes unique links' tokens as /l/<redacted>/ (seatmgr/log_redaction.py),
+    # before the request id is added and the line formatted.
+    "filters": {
+        "redact_link_tokens": {"()": "seatmgr.log_redaction.RedactLinkTokens"},
+        "request_id": {"()": "observability.logging.RequestIdFilter"},
+    },
     "formatters": {
+        "text": {"format": "{asctime} {levelname} {name} [{request_id}] {message}", "style": "{"},
+        "json": {"()": "observability.logging.JsonFormatter"},
         "django.server": {
             "()": "django.utils.log.ServerFormatter",
-            "format": "[{server_time}] {message}",
+            "format": "[{server_time}] [{request_id}] {message}",
             "style": "{",
-        }
+        },
     },
     "handlers": {
-        "console": {"class": "logging.StreamHandler", "filters": ["redact_link_tokens"]},
+        "console": {
+            "class": "logging.StreamHandler",
+            "filters": ["redact_link_tokens", "request_id"],
+            "formatter": LOG_FORMAT,
+        },
         "django.server": {
             "class": "logging.StreamHandler",
-            "formatter": "django.server",
-            "filters": ["redact_link_tokens"],
+            "formatter": "django.server" if LOG_FORMAT == "text" else "json",
+            "filters": ["redact_link_tokens", "request_id"],
         },
     },
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
     "loggers": {
         # Django's own handlers (its DEBUG console, mail_admins) would write unredacted
-        # copies: its records go to the root's handler only.
+        # copies: its records go to the root's handler only. Each error is logged once,
+        # by `django.request` (the API's too: seatmgr/api_errors.py).
         "django": {"handlers": []},
         # runserver's access log, as Django sets it up, with the filter.
         "django.server": {"handlers": ["django.server"], "level": "INFO", "propagate": False},
     },
 }
+
+# --- Error tracking (Sentry) -------------------------------------------------
+# Only with SENTRY_DSN: without it, nothing is sent anywhere. No personal data (send_default_pii
+# off), and unique links' tokens are redacted from every event (seatmgr/sentry.py).
+SENTRY_DSN = os.environ.get("SENTRY_DSN", "")
+SENTRY_ENVIRONMENT = os.environ.get("SENTRY_ENVIRONMENT", "")
+
+# --- Health (/health/) ---------------------------------------------------------
+# The Celery worker and beat write a heartbeat every HEARTBEAT_INTERVAL seconds (into the
+# cache, and a file in HEARTBEAT_DIR for the container's own healthcheck); /health/ reports
+# one older than HEARTBEAT_STALE_AFTER as failing.
+HEARTBEAT_INTERVAL = env_int("HEARTBEAT_INTERVAL", 15)
+HEARTBEAT_STALE_AFTER = env_int("HEARTBEAT_STALE_AFTER", 4 * HEARTBEAT_INTERVAL)
+HEARTBEAT_DIR = Path(os.environ.get("HEARTBEAT_DIR", str(BASE_DIR / "var" / "heartbeat")))
+CELERY_BEAT_SCHEDULER = "seatmgr.celery:HeartbeatScheduler"
+# Beat wakes up at least this often, so its heartbeat never waits for the next due task.
+CELERY_BEAT_MAX_LOOP_INTERVAL = HEARTBEAT_INTERVAL
 
 # --- Client IP behind proxies ---------------------------------------------
 # How many proxies in front of the app append to X-Forwarded-For (a TLS proxy: 1).
@@ -474,3 +511,9 @@ try:
     TRUSTED_PROXY_COUNT = int(os.environ.get("TRUSTED_PROXY_COUNT") or "0")
 except ValueError as error:
     raise ImproperlyConfigured("TRUSTED_PROXY_COUNT must be a number of proxies (0, 1, …).") from error
+
+# Last, once every setting above is known.
+if SENTRY_DSN:
+    from seatmgr.sentry import sentry_init
+
+    sentry_init(dsn=SENTRY_DSN, environment=SENTRY_ENVIRONMENT)

@@ -5,6 +5,7 @@ from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from licensing import views as licensing_views
+from observability.health import HealthView
 from subscriptions.api_views import not_found as api_not_found
 
 from .admin_sign_in import admin_login
@@ -24,6 +25,8 @@ urlpatterns = [
     # Anything else under /api/ answers a JSON 404, never an HTML page.
     re_path(r"^api/", api_not_found),
     path("", RedirectView.as_view(pattern_name="dashboard", permanent=False)),
+    # For monitors and the containers' healthchecks: "ok" or "failing" per component.
+    path("health/", HealthView.as_view(), name="health"),
     path("accounts/", include("allauth.urls")),
     # Before the admin's own URLs: its sign-in is allauth's (seatmgr/admin_sign_in.py).
     path("admin/login/", admin_login, name="admin_login"),

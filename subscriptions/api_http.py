@@ -7,11 +7,8 @@ and `Accept` headers answer 406, and paging parameters are checked.
 `seatmgr.api_errors` renders every refusal as `{"code", "detail"}`.
 """
 
-import itertools
 import json
-import os
 import re
-import secrets
 
 from django.urls import reverse
 from rest_framework import exceptions
@@ -20,43 +17,26 @@ from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.parsers import JSONParser
 
+from observability import request_id as observability_request_id
+
 MAX_BODY_BYTES = 64 * 1024  # the API's bodies are a few hundred bytes
 MAX_DEPTH = 64  # the API's bodies are 3 levels deep; fields it ignores may be deeper
 MAX_URL_LENGTH = 8190  # above the longest valid URL (~4,400); gunicorn's highest `limit_request_line`
-REQUEST_ID_HEADER = "X-Request-Id"
+REQUEST_ID_HEADER = observability_request_id.HEADER
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 IDEMPOTENT_METHODS = frozenset({"POST", "PATCH", "DELETE"})
 MAX_IDEMPOTENCY_KEY_LENGTH = 255
 IDEMPOTENCY_KEY_PATTERN = re.compile(r"^[!-~]{1,255}$")  # printable ASCII, no spaces
-_CLIENT_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
-
-
-# A new id is this process's random prefix and a counter: unique without costing a
-# random number per request (on the licence check that is a measurable share). A forked
-# process (a gunicorn worker of a preloaded app) draws its own prefix.
-_ids = {}
-
-
-def _new_id_prefix() -> None:
-    _ids.update(prefix=secrets.token_hex(8), counter=itertools.count(1))
-
-
-_new_id_prefix()
-os.register_at_fork(after_in_child=_new_id_prefix)
 
 
 def request_id(request) -> str:
-    """This request's id: the caller's own `X-Request-Id` when it is a sane token (so
-    a proxy's or a client's id carries through), else a new one (32 hex digits)."""
+    """This request's id, as `observability.middleware.RequestIdMiddleware` set it (the
+    caller's own `X-Request-Id` when it is a sane token, else a new one); a request
+    that did not go through the middleware gets one here."""
     request = getattr(request, "_request", request)  # a DRF Request wraps Django's
     rid = getattr(request, "request_id", None)
     if rid is None:
-        given = request.META.get("HTTP_X_REQUEST_ID", "")
-        if _CLIENT_REQUEST_ID.fullmatch(given):
-            rid = given
-        else:
-            rid = f"{_ids['prefix']}{next(_ids['counter']):016x}"
-        request.request_id = rid
+        rid = request.request_id = observability_request_id.from_caller(request.META.get("HTTP_X_REQUEST_ID"))
     return rid
 
 

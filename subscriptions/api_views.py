@@ -1,15 +1,16 @@
 """The base of every API view, and the JSON 404 for URLs the API does not have.
 
-`ApiView` adds to DRF's view what every answer carries: the request id
-(`X-Request-Id`) and the RateLimit-* headers of the caller's throttle; its writes go
-through `run_write`, where `licensing` keeps its idempotency keys.
+`ApiView` adds to DRF's view what every answer carries: the RateLimit-* headers of
+the caller's throttle (the `X-Request-Id` header is every answer's, API or not:
+observability.middleware); its writes go through `run_write`, where `licensing`
+keeps its idempotency keys.
 """
 
 from django.http import JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from rest_framework.views import APIView
 
-from .api_http import IDEMPOTENT_METHODS, MAX_URL_LENGTH, REQUEST_ID_HEADER, UriTooLong, request_id
+from .api_http import IDEMPOTENT_METHODS, MAX_URL_LENGTH, UriTooLong, request_id
 
 
 class ApiView(APIView):
@@ -53,7 +54,6 @@ class ApiView(APIView):
 
     def finalize_response(self, request, response, *args, **kwargs):
         response = super().finalize_response(request, response, *args, **kwargs)
-        response[REQUEST_ID_HEADER] = request_id(request)
         rate_limit = getattr(request._request, "rate_limit", None)
         if rate_limit is not None:
             for name, value in rate_limit.headers().items():
@@ -65,9 +65,7 @@ class ApiView(APIView):
 def not_found(request, *args, **kwargs):
     """Any URL under /api/ that is no endpoint (an unknown path, an id that is not a
     positive whole number): a JSON 404, never Django's HTML (or DEBUG's URL list)."""
-    rid = request_id(request)
-    response = JsonResponse(
-        {"code": "not_found", "detail": "There is no such API endpoint.", "request_id": rid}, status=404
+    return JsonResponse(
+        {"code": "not_found", "detail": "There is no such API endpoint.", "request_id": request_id(request)},
+        status=404,
     )
-    response[REQUEST_ID_HEADER] = rid
-    return response

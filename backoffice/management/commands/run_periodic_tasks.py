@@ -5,7 +5,8 @@ The embedded default (`./scripts/run`) runs tasks in-process and has no worker o
 beat, so without this a failed push would never be retried, periods would never
 roll and approved decreases would wait forever. Production runs
 `celery -A seatmgr beat` instead; this command refuses to run where tasks go to a
-broker, so the two are never both sending.
+broker, so the two are never both sending. It writes beat's heartbeat as beat does
+(observability.heartbeats), so /health/ watches it the same way.
 """
 
 import time
@@ -16,6 +17,8 @@ from celery.schedules import schedule as every
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db import close_old_connections
+
+from observability import heartbeats
 
 
 class Command(BaseCommand):
@@ -41,7 +44,8 @@ class Command(BaseCommand):
         # interval later, the morning digest at its hour).
         last_run = dict.fromkeys(entries, datetime.now(UTC))
         while True:
-            wait = 60.0
+            heartbeats.record(heartbeats.BEAT)
+            wait = float(settings.HEARTBEAT_INTERVAL)
             for name, (task, when) in entries.items():
                 due, next_check = when.is_due(last_run[name])
                 if due:

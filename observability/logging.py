@@ -25,6 +25,11 @@ class RequestIdFilter(logging.Filter):
         return True
 
 
+def _request_id_of(record: logging.LogRecord) -> str | None:
+    rid = getattr(record, "request_id", "") or request_id.get()
+    return rid if rid and rid != "-" else None
+
+
 class JsonFormatter(logging.Formatter):
     """One JSON object per line: time (UTC, ISO 8601), level, logger, message,
     request_id, and exception (the traceback) when there is one."""
@@ -35,7 +40,7 @@ class JsonFormatter(logging.Formatter):
             "level": record.levelname,
             "logger": record.name,
             "message": record.getMessage(),
-            "request_id": getattr(record, "request_id", None) or request_id.get() or None,
+            "request_id": _request_id_of(record),
         }
         if record.exc_info and not record.exc_text:
             record.exc_text = self.formatException(record.exc_info)

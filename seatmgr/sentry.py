@@ -4,9 +4,9 @@
 Errors of web requests (Django) and tasks (Celery) are reported, with their request
 id as a tag (observability.request_id), without personal data (`send_default_pii`
 off: no cookies, no user, no client IP, no request bodies), and with capability
-tokens redacted from every string of the event (its URL, headers, messages,
-breadcrumbs and the local variables of its frames), as the logs redact them
-(seatmgr/log_redaction.py).
+tokens redacted from every string of the event (its URL, headers, messages and
+breadcrumbs), as the logs redact them (seatmgr/log_redaction.py). Frames are sent
+without their local variables, which may hold a token under any name.
 """
 
 from observability import request_id
@@ -40,6 +40,9 @@ def sentry_init(*, dsn: str, environment: str = "") -> None:
         environment=environment or None,
         integrations=[DjangoIntegration(), CeleryIntegration()],
         send_default_pii=False,
+        # A frame's local variables may hold a raw token or key under any name (a
+        # view's `token` argument, a service's `raw`): tracebacks go without them.
+        include_local_variables=False,
         before_send=before_send,
         before_breadcrumb=lambda crumb, hint: _redacted(crumb),
         # Errors only: no performance traces.

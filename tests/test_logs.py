@@ -1,9 +1,13 @@
 """Unique links' tokens never reach a log: runserver and gunicorn (as docker-compose
-runs it) are started for real, asked for `/l/<token>/…`, and their logs read."""
+runs it) are started for real, asked for `/l/<token>/…`, and their logs read, in the
+default text format and with LOG_FORMAT=json (one JSON object per line, each with the
+request id of the request it is about)."""
 
 import http.client
+import json
 import logging
 import os
+import re
 import secrets
 import shlex
 import signal
@@ -16,6 +20,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from observability.logging import JsonFormatter, RequestIdFilter
 from seatmgr.log_redaction import RedactLinkTokens
 from subscriptions import links
 from subscriptions.models import CapabilityLink
@@ -46,15 +51,16 @@ def token() -> str:
     return raw
 
 
-def serve(command: list[str], port: int, log_path: Path, paths_and_referers) -> str:
-    """Run `command` (a server on `port`), GET each path (with its Referer), stop the
-    server, and return everything it wrote."""
+def serve(command: list[str], port: int, log_path: Path, paths_and_referers, **env) -> str:
+    """Run `command` (a server on `port`), GET each path (with its Referer, and the
+    request id `rid-<n>` for the n-th), stop the server, and return everything it wrote."""
     env = {
         **os.environ,
         "DATABASE_URL": celery_worker.test_database_url(),
         "DEBUG": "1",
         "CELERY_TASK_ALWAYS_EAGER": "0",
         "PYTHONUNBUFFERED": "1",
+        **env,
     }
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
@@ -70,9 +76,10 @@ def serve(command: list[str], port: int, log_path: Path, paths_and_referers) -> 
             except OSError:
                 assert time.monotonic() < deadline, log_path.read_text()
                 time.sleep(0.1)
-        for path, referer in paths_and_referers:
+        for number, (path, referer) in enumerate(paths_and_referers):
             connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-            connection.request("GET", path, headers={"Referer": referer} if referer else {})
+            headers = {"X-Request-Id": f"rid-{number}", **({"Referer": referer} if referer else {})}
+            connection.request("GET", path, headers=headers)
             connection.getresponse().read()
             connection.close()
         time.sleep(0.3)
@@ -116,20 +123,87 @@ def test_runserver_logs_link_paths_without_their_tokens(token, tmp_path):
     assert log.count("Not Found: /l/<redacted>/changes/S-0/agreement.pdf") == 1
 
 
-def test_gunicorn_as_compose_runs_it_logs_link_paths_without_their_tokens(token, tmp_path):
+def gunicorn_as_compose_runs_it() -> tuple[list[str], int]:
     compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
     command = interpolate(compose["services"]["web"]["command"][-1])
     arguments = shlex.split(command[command.index("exec gunicorn ") + len("exec ") :])
     port = free_port()
     arguments[arguments.index("--bind") + 1] = f"127.0.0.1:{port}"
     arguments[arguments.index("--workers") + 1] = "1"
+    return [sys.executable, "-m", *arguments], port
 
-    log = serve(
-        [sys.executable, "-m", *arguments], port, tmp_path / "gunicorn.log", requests_for(token, port)
-    )
+
+def test_gunicorn_as_compose_runs_it_logs_link_paths_without_their_tokens(token, tmp_path):
+    command, port = gunicorn_as_compose_runs_it()
+
+    log = serve(command, port, tmp_path / "gunicorn.log", requests_for(token, port))
 
     assert_redacted(log, token)
     assert f'"http://127.0.0.1:{port}/l/<redacted>/change/"' in log  # the Referer of the stylesheet
+    # Each access line ends with its request's id; Django's own lines name it in brackets.
+    assert re.search(r'"GET /l/<redacted>/change/ HTTP/1.1" \d+ .* rid-1$', log, re.MULTILINE)
+    assert "[rid-5] Not Found: /l/<redacted>/changes/S-0/agreement.pdf" in log
+
+
+def json_lines(log: str) -> list[dict]:
+    """Every line a server logged, parsed; what is no JSON is only what was printed
+    rather than logged (runserver's start-up banner)."""
+    return [json.loads(line) for line in log.splitlines() if line.startswith("{")]
+
+
+def assert_json_redacted(entries: list[dict], token: str) -> None:
+    assert token not in json.dumps(entries) and UNKNOWN_TOKEN not in json.dumps(entries)
+    for entry in entries:
+        assert set(entry) >= {"time", "level", "logger", "message", "request_id"}
+    by_request = {entry["request_id"]: entry for entry in entries if "GET /l/" in entry["message"]}
+    assert "GET /l/<redacted>/change/ HTTP/1.1" in by_request["rid-1"]["message"]
+    not_found = [entry for entry in entries if entry["message"].startswith("Not Found: /l/")]
+    assert [(e["message"], e["level"], e["request_id"]) for e in not_found] == [
+        ("Not Found: /l/<redacted>/changes/S-0/agreement.pdf", "WARNING", "rid-5")
+    ]
+
+
+def test_runserver_logs_json_lines_with_request_ids_and_without_tokens(token, tmp_path):
+    port = free_port()
+    command = [sys.executable, "manage.py", "runserver", f"127.0.0.1:{port}", "--noreload", "--skip-checks"]
+
+    log = serve(command, port, tmp_path / "runserver.log", requests_for(token, port), LOG_FORMAT="json")
+
+    assert_json_redacted(json_lines(log), token)
+
+
+def test_gunicorn_logs_json_lines_with_request_ids_and_without_tokens(token, tmp_path):
+    command, port = gunicorn_as_compose_runs_it()
+
+    log = serve(command, port, tmp_path / "gunicorn.log", requests_for(token, port), LOG_FORMAT="json")
+
+    entries = [json.loads(line) for line in log.splitlines()]  # every line is JSON
+    assert_json_redacted(entries, token)
+    assert {"gunicorn.error", "gunicorn.access", "django.request"} <= {entry["logger"] for entry in entries}
+
+
+def test_a_traceback_in_a_json_line_is_redacted_too():
+    token = secrets.token_urlsafe(32)
+    try:
+        raise RuntimeError(f"could not render /l/{token}/change/")
+    except RuntimeError:
+        record = logging.getLogger("django.request").makeRecord(
+            "django.request",
+            logging.ERROR,
+            __file__,
+            1,
+            "Internal Server Error: %s",
+            (f"/l/{token}/change/",),
+            sys.exc_info(),
+        )
+
+    RedactLinkTokens().filter(record)
+    RequestIdFilter().filter(record)
+    entry = json.loads(JsonFormatter().format(record))
+
+    assert token not in json.dumps(entry)
+    assert entry["message"] == "Internal Server Error: /l/<redacted>/change/"
+    assert "RuntimeError: could not render /l/<redacted>/change/" in entry["exception"]
 
 
 def test_a_traceback_logged_for_a_link_path_is_redacted_too():

@@ -89,13 +89,17 @@ def problems(project_dir: Path) -> list[str]:
                     )
         for name, entries in pins.items():
             if any(pin["own"] for pin in entries) and name not in asked:
-                found.append(f"{LOCKS[kind]} pins {name} for the project, which pyproject.toml no longer asks for")
+                found.append(
+                    f"{LOCKS[kind]} pins {name} for the project, which pyproject.toml no longer asks for"
+                )
             for pin in entries:
                 if not pin["hashes"]:
                     found.append(f"{LOCKS[kind]} pins {name}=={pin['version']} without hashes")
         stamp = DIGEST_LINE.search(text)
         if not found and (not stamp or stamp[1] != digest(requirements)):
-            found.append(f"pyproject.toml's requirements changed since {LOCKS[kind]} was written (extras, markers)")
+            found.append(
+                f"pyproject.toml's requirements changed since {LOCKS[kind]} was written (extras, markers)"
+            )
     if len(locked) == 2:
         for name, entries in locked["base"].items():
             base_versions = {pin["version"] for pin in entries}

@@ -187,9 +187,11 @@ CELERY_TIMEZONE = "UTC"
 # task (seatmgr/celery.py).
 CELERY_DB_REUSE_MAX = 200
 CELERY_BEAT_SCHEDULE = {
+    # Pushes whose task was lost (a Redis restart, a killed worker) are requeued once
+    # REQUEUE_GRACE (30 s) overdue, within 10 s more: back within 40 s (BENCHMARKS.md).
     "requeue-seat-syncs": {
         "task": "licensing.tasks.requeue_seat_syncs",
-        "schedule": 30.0,
+        "schedule": 10.0,
     },
     # A seat change whose count reached the org is applied (and its admin told) even if
     # the process that recorded the delivery stopped before applying it.

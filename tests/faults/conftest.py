@@ -19,7 +19,15 @@ from tests import stripe_server
 from tests.celery_worker import Worker, test_database_url
 from tests.factories import SubscriptionFactory
 
-from .harness import BackendTerminator, Beat, ConnectedOrg, RedisServer, SmtpServer, this_process_on
+from .harness import (
+    BackendTerminator,
+    Beat,
+    ConnectedOrg,
+    RedisServer,
+    SmtpServer,
+    Supervisor,
+    this_process_on,
+)
 
 
 class Stack:
@@ -27,6 +35,7 @@ class Stack:
 
     def __init__(self, *, redis, worker, beat, smtp, localstripe):
         self.redis, self.worker, self.beat, self.smtp = redis, worker, beat, smtp
+        self.supervisor = Supervisor(worker, beat)
         self.localstripe = localstripe
         self.orgs: list[ConnectedOrg] = []
 
@@ -59,10 +68,7 @@ class Stack:
     def ensure_running(self) -> None:
         if not self.redis.running:
             self.redis.start()
-        if self.worker.process is None or self.worker.process.poll() is not None:
-            self.worker.start()
-        if self.beat.process is None or self.beat.process.poll() is not None:
-            self.beat.start()
+        self.supervisor.ensure_running()
 
 
 @pytest.fixture(scope="module")
@@ -91,12 +97,10 @@ def fault_stack(django_db_setup, django_db_blocker, localstripe, request):
     beat = Beat(env, name=name)
     stack = Stack(redis=redis_server, worker=worker, beat=beat, smtp=smtp, localstripe=localstripe)
     try:
-        worker.start()
-        beat.start()
+        stack.supervisor.start()
         yield stack
     finally:
-        beat.stop()
-        worker.kill()  # nothing to finish: the test database is flushed after each test
+        stack.supervisor.stop()
         smtp.stop()
         redis_server.stop()
 

@@ -155,6 +155,51 @@ class Beat:
                 self.process.wait(timeout=10)
 
 
+class Supervisor:
+    """Restarts the worker and beat when they exit, within a second, as compose's
+    `restart: unless-stopped` does in the production shape: Celery 5.7's worker exits
+    ("Unrecoverable error") when Redis goes away while it holds unacknowledged tasks.
+    `kill_worker()` SIGKILLs the worker; the supervisor brings it back."""
+
+    def __init__(self, worker, beat):
+        self.worker, self.beat = worker, beat
+        self.restarts = 0
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+
+    def start(self) -> None:
+        self.ensure_running()
+        self._thread.start()
+
+    def ensure_running(self) -> None:
+        with self._lock:
+            for process in (self.worker, self.beat):
+                if process.process is None or process.process.poll() is not None:
+                    if process.process is not None and process is self.worker:
+                        self.restarts += 1
+                        self.worker._reset_log()
+                    process.start()
+
+    def kill_worker(self) -> None:
+        with self._lock:
+            os.killpg(self.worker.process.pid, signal.SIGKILL)
+            self.worker.process.wait(timeout=10)
+
+    def _watch(self) -> None:
+        while not self._stop.wait(0.5):
+            self.ensure_running()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=90)
+        with self._lock:
+            self.beat.stop()
+            if self.worker.process is not None and self.worker.process.poll() is None:
+                self.worker.kill()  # nothing to finish: the test database is flushed after each test
+
+
 # --- The connected org ----------------------------------------------------------------
 
 

@@ -137,3 +137,27 @@ def test_a_slow_org_holds_up_neither_its_own_pushes_for_good_nor_other_orgs(stac
     assert slow_org.seats()[-1] == 7
     pairs = [(slow_subscription, slow_org), (subscription, org)]
     assert_nothing_lost(stack, pairs, {slow_subscription.pk: 2, subscription.pk: 3})
+
+
+def test_an_org_refusing_then_failing_then_slow_gets_only_the_newest_count_once_it_answers(stack):
+    subscription, org = stack.subscription_with_org(quantity=3, admin_email="ada@acme.example")
+    org.switch("refuse")  # connections refused
+    older = paid_seat_change(subscription, 5)
+    older_sync = SeatSync.objects.get(seat_change=older)
+    assert wait_until(lambda: SeatSync.objects.get(pk=older_sync.pk).attempts >= 2, timeout=30)
+    org.switch("error")  # 500 to everything
+    newer = paid_seat_change(subscription, 8)
+    newer_sync = SeatSync.objects.get(seat_change=newer)
+    assert wait_until(lambda: SeatSync.objects.get(pk=newer_sync.pk).attempts >= 2, timeout=30)
+    assert org.requests >= 1 and org.accepted == []
+    # Nothing is "live" while the org has not accepted a count.
+    assert set(SeatChange.objects.filter(subscription=subscription).values_list("state", flat=True)) == {
+        "applying"
+    }
+    assert live_emails(stack, subscription) == []
+
+    org.switch("slow", delay=2)
+    assert wait_until(lambda: settled(subscription, org), timeout=RECOVERY), org.seats()
+    assert org.seats() == [8]  # the older count was overtaken, never sent after the newer
+    assert_nothing_lost(stack, [(subscription, org)], {subscription.pk: 2})
+    assert all("now has 8 users" in m.get_content() for m in live_emails(stack, subscription))

@@ -1,15 +1,23 @@
 """Celery tasks of licensing: thin, each calls one service."""
 
 from celery import shared_task
+from django.db import InterfaceError, OperationalError
 
 from . import delivery
 
 
 @shared_task(bind=True, acks_late=True, max_retries=None)
 def deliver_seat_sync(self, seat_sync_id: int, subscription_id: int | None = None) -> str:
-    """Push one SeatSync; on failure, retry after the service's backoff. (Run eagerly,
+    """Push one SeatSync; on failure, retry after the service's backoff. A database
+    connection lost meanwhile (PostgreSQL restarted, the connection terminated) is
+    retried within seconds on a new one, rather than left to the requeue. (Run eagerly,
     in the embedded default, a failed push waits for `seat_syncs_requeue`.)"""
-    result = delivery.seat_sync_deliver(seat_sync_id=seat_sync_id, subscription_id=subscription_id)
+    try:
+        result = delivery.seat_sync_deliver(seat_sync_id=seat_sync_id, subscription_id=subscription_id)
+    except (OperationalError, InterfaceError) as error:
+        if self.request.is_eager:
+            raise
+        raise self.retry(exc=error, countdown=min(60, 2**self.request.retries)) from error
     if result.retry_in is not None and not self.request.is_eager:
         raise self.retry(countdown=result.retry_in)
     return result.outcome

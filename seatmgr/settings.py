@@ -116,7 +116,10 @@ TEMPLATES = [
 # --- Database -------------------------------------------------------------
 DATABASE_URL = os.environ.get("DATABASE_URL", "")
 if DATABASE_URL:
-    DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60)}
+    # Kept connections are checked before each request or task reuses them: one that
+    # PostgreSQL dropped (a restart, a failover, pg_terminate_backend) is replaced instead
+    # of failing that request or task.
+    DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60, conn_health_checks=True)}
 else:
     DATABASES = {
         "default": {
@@ -186,9 +189,11 @@ CELERY_TIMEZONE = "UTC"
 # task (seatmgr/celery.py).
 CELERY_DB_REUSE_MAX = 200
 CELERY_BEAT_SCHEDULE = {
+    # Pushes whose task was lost (a Redis restart, a killed worker) are requeued once
+    # REQUEUE_GRACE (30 s) overdue, within 10 s more: back within 40 s (BENCHMARKS.md).
     "requeue-seat-syncs": {
         "task": "licensing.tasks.requeue_seat_syncs",
-        "schedule": 30.0,
+        "schedule": 10.0,
     },
     # A seat change whose count reached the org is applied (and its admin told) even if
     # the process that recorded the delivery stopped before applying it.

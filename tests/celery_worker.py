@@ -2,7 +2,8 @@
 
 Started per test module that asks for it (never eager mode): the worker imports the
 project like production does, connects to pytest-django's test database through
-DATABASE_URL, and consumes the default queue, purged first.
+DATABASE_URL, and consumes every queue (seatmgr/settings.py CELERY_QUEUES_BY_KIND: urgent,
+email, batch), purged first; or only the `queues` it is given, as production's workers do.
 """
 
 import os
@@ -23,9 +24,10 @@ LOG_DIR = ROOT / "test-artifacts"
 
 
 class Worker:
-    def __init__(self, database_url: str, name: str):
+    def __init__(self, database_url: str, name: str, queues: list[str] | None = None):
         self.env = {**os.environ, "DATABASE_URL": database_url, "CELERY_TASK_ALWAYS_EAGER": "0"}
         self.name = name
+        self.queues = queues or list(celery_app.conf.task_queues)
         self.process: subprocess.Popen | None = None
         LOG_DIR.mkdir(exist_ok=True)
         self.log_path = LOG_DIR / f"celery-worker-{name}.log"
@@ -51,6 +53,8 @@ class Worker:
                 "--without-heartbeat",
                 "--hostname",
                 f"{self.name}@%h",
+                "--queues",
+                ",".join(self.queues),
             ],
             cwd=ROOT,
             env=self.env,

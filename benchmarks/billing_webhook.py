@@ -42,8 +42,9 @@ WEBHOOK_PATH = "/billing/stripe/webhook/"
 EVENT_PREFIX = "evt_bench_"
 
 
-def event(number: int, run: str) -> dict:
-    """A payment_intent.succeeded event shaped like Stripe's (and localstripe's)."""
+def event(number: int, run: str, *, amount: int = 3000) -> dict:
+    """A payment_intent.succeeded event shaped like Stripe's (and localstripe's), of
+    `amount` cents."""
     intent_id = f"pi_bench_{run}_{number:06d}"
     return {
         "id": f"{EVENT_PREFIX}{run}_{number:06d}",
@@ -58,8 +59,8 @@ def event(number: int, run: str) -> dict:
             "object": {
                 "id": intent_id,
                 "object": "payment_intent",
-                "amount": 3000,
-                "amount_received": 3000,
+                "amount": amount,
+                "amount_received": amount,
                 "currency": "eur",
                 "customer": "cus_bench",
                 "status": "succeeded",
@@ -89,7 +90,7 @@ def event(number: int, run: str) -> dict:
                         {
                             "id": f"ch_bench_{run}_{number:06d}",
                             "object": "charge",
-                            "amount": 3000,
+                            "amount": amount,
                             "currency": "eur",
                             "paid": True,
                             "status": "succeeded",

@@ -86,9 +86,10 @@ class Batch:
 # --- Seed ----------------------------------------------------------------------------------
 
 
-def seed(rows: int, receiver_url: str) -> list[tuple[int, int]]:
-    """`rows` organizations with a live subscription and a webhook connected org each.
-    Returns (organization id, subscription id) pairs."""
+def seed(rows: int, receiver_url: str, prefix: str = DRAIN_PREFIX) -> list[tuple[int, int]]:
+    """`rows` organizations (slugs starting with `prefix`, earlier runs' dropped) with a
+    live subscription and a webhook connected org each. Returns (organization id,
+    subscription id) pairs."""
     from django.db import transaction
     from django.utils import timezone
 
@@ -96,13 +97,13 @@ def seed(rows: int, receiver_url: str) -> list[tuple[int, int]]:
     from licensing.models import ConnectedOrg
     from subscriptions.models import Organization, Subscription
 
-    drop_organizations(DRAIN_PREFIX)
+    drop_organizations(prefix)
     tag, now, plan = secrets.token_hex(3), timezone.now(), bench_plan()
     with transaction.atomic():
         organizations = Organization.objects.bulk_create(
             Organization(
                 name=f"Drain {i:04d} Ltd",
-                slug=f"{DRAIN_PREFIX}{tag}-{i:04d}",
+                slug=f"{prefix}{tag}-{i:04d}",
                 billing_email=f"billing{i}@drain.bench.example",
             )
             for i in range(rows)

@@ -36,7 +36,6 @@ always stopped, also on an error or a signal.
 import argparse
 import json
 import os
-import shutil
 import sys
 import tempfile
 import time
@@ -55,10 +54,10 @@ from benchmarks.delivery_latency import (  # noqa: E402
     Deadline,
     Receiver,
     busy_cpu_percent,
+    clean_up,
     configure_environment,
     cpu_shares,
     cpu_ticks_by_process,
-    drop_organizations,
     group_cpu_seconds,
     percentile,
     purge_queue,
@@ -326,16 +325,7 @@ def main() -> int:
             ]
             ok = report(trials)
     finally:
-        receiver.stop()
-        try:
-            purge_queue()
-            drop_organizations(BURST_PREFIX)
-        except Exception as error:
-            print(f"(cleanup: {error})")
-        if ok:
-            shutil.rmtree(workdir, ignore_errors=True)
-        else:
-            print(f"Worker logs kept in {workdir}")
+        clean_up(receiver, BURST_PREFIX, workdir, ok)
     return 0 if ok else 1
 
 

@@ -32,7 +32,6 @@ import argparse
 import json
 import os
 import secrets
-import shutil
 import statistics
 import sys
 import tempfile
@@ -51,6 +50,7 @@ from benchmarks.delivery_latency import (  # noqa: E402 - after the path is set
     Receiver,
     bench_plan,
     busy_cpu_percent,
+    clean_up,
     configure_environment,
     cpu_shares,
     cpu_ticks_by_process,
@@ -345,16 +345,7 @@ def main() -> int:
     finally:
         for worker in running:
             worker.stop()
-        receiver.stop()
-        try:
-            purge_queue()
-            drop_organizations(DRAIN_PREFIX)
-        except Exception as error:
-            print(f"(cleanup: {error})")
-        if ok:
-            shutil.rmtree(workdir, ignore_errors=True)
-        else:
-            print(f"Worker logs kept in {workdir}")
+        clean_up(receiver, DRAIN_PREFIX, workdir, ok)
     return 0 if ok else 1
 
 

@@ -545,17 +545,23 @@ def main() -> int:
             )
     finally:
         worker.stop()
-        receiver.stop()
-        try:
-            purge_queue()
-            drop_organizations(ORG_SLUG)
-        except Exception as error:
-            print(f"(cleanup: {error})")
-        if ok:
-            shutil.rmtree(workdir, ignore_errors=True)
-        else:
-            print(f"Worker log kept in {workdir}")
+        clean_up(receiver, ORG_SLUG, workdir, ok)
     return 0 if ok else 1
+
+
+def clean_up(receiver: Receiver, slug_prefix: str, workdir: str, ok: bool) -> None:
+    """After a run (the workers stopped): the receiver stopped, the queues purged, the
+    bench organizations dropped; the workers' logs kept unless all went well."""
+    receiver.stop()
+    try:
+        purge_queue()
+        drop_organizations(slug_prefix)
+    except Exception as error:
+        print(f"(cleanup: {error})")
+    if ok:
+        shutil.rmtree(workdir, ignore_errors=True)
+    else:
+        print(f"Worker logs kept in {workdir}")
 
 
 def report(samples: list[dict], problems: list[str], elapsed: float) -> bool:

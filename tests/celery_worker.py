@@ -92,6 +92,17 @@ class Worker:
         self.log_path.rename(self.log_path.with_suffix(f".{int(time.time() * 1000)}.log"))
 
 
+def wait_until(condition, timeout: float = 30.0) -> bool:
+    """Poll `condition` until it holds (True) or `timeout` seconds pass (False): what a
+    worker does, it does in its own time."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.05)
+    return False
+
+
 def test_database_url() -> str:
     parts = urlsplit(os.environ["DATABASE_URL"])
     return urlunsplit(parts._replace(path="/" + connection.settings_dict["NAME"]))

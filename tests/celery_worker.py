@@ -33,6 +33,12 @@ class Worker:
         self.log_path = LOG_DIR / f"celery-worker-{name}.log"
 
     def start(self) -> None:
+        self.launch()
+        self.wait_ready()
+
+    def launch(self) -> None:
+        """Start the process; `wait_ready()` waits until it consumes (several workers can
+        be launched first, then waited for together)."""
         log = open(self.log_path, "a")  # noqa: SIM115 - kept open for the process's life
         self.process = subprocess.Popen(
             [
@@ -62,6 +68,8 @@ class Worker:
             stderr=subprocess.STDOUT,
             start_new_session=True,  # its own process group: kill() reaches the pool too
         )
+
+    def wait_ready(self) -> None:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -78,13 +86,20 @@ class Worker:
         self._reset_log()
 
     def stop(self) -> None:
+        self.ask_to_stop()
+        self.wait_stopped()
+
+    def ask_to_stop(self) -> None:
+        """SIGTERM (warm shutdown); `wait_stopped()` waits for it, then kills."""
         if self.process and self.process.poll() is None:
             os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait(timeout=10)
+
+    def wait_stopped(self) -> None:
+        try:
+            self.process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout=10)
         self._reset_log()
 
     def _reset_log(self) -> None:

@@ -33,11 +33,15 @@ def compose_workers(django_db_setup, django_db_blocker):
     ]
     try:
         for worker in workers:
-            worker.start()
+            worker.launch()
+        for worker in workers:
+            worker.wait_ready()
         yield workers
     finally:
         for worker in workers:
-            worker.stop()
+            worker.ask_to_stop()
+        for worker in workers:
+            worker.wait_stopped()
         celery_app.control.purge()
 
 
@@ -48,7 +52,7 @@ def test_a_paid_push_is_delivered_while_ten_thousand_emails_are_queued(
     # Another customer's admin asks for their links 10,000 times: real emails, each
     # rendered, audited and stored by the workers' email backend (the dev mailbox).
     SubscriptionFactory(admin_email="grace@globex.example")
-    with celery_app.producer_or_acquire() as producer:
+    with celery_app.producer_or_acquire() as producer, producer.batch():  # Redis pipelines
         for _ in range(QUEUED_EMAILS):
             send_retrieved_links.apply_async(("grace@globex.example",), producer=producer)
 

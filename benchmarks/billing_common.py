@@ -27,9 +27,10 @@ STRIPE_PUBLISHABLE_KEY = "pk_test_seatmgr_bench"
 STRIPE_WEBHOOK_SECRET = "whsec_seatmgr_bench"  # noqa: S105
 
 
-def configure_environment(*, queue: str) -> None:
-    """Bench database and Redis (loopback only), DEBUG off, and a Celery queue of the
-    benchmark's own, so that its tasks mix with nobody's and can be dropped after."""
+def configure_environment(*, queue_prefix: str) -> None:
+    """Bench database and Redis (loopback only), DEBUG off, and Celery queues of the
+    benchmark's own (its urgent, email and batch queues are named with `queue_prefix`),
+    so that its tasks mix with nobody's and can be dropped after."""
     os.environ.setdefault("DATABASE_URL", DEFAULT_DATABASE_URL)
     os.environ.setdefault("REDIS_URL", DEFAULT_REDIS_URL)
     for name in ("DATABASE_URL", "REDIS_URL"):
@@ -39,7 +40,7 @@ def configure_environment(*, queue: str) -> None:
     os.environ["DJANGO_SETTINGS_MODULE"] = "benchmarks.settings"
     os.environ["DEBUG"] = "0"
     os.environ.setdefault("SECRET_KEY", secrets.token_urlsafe(50))
-    os.environ["CELERY_TASK_DEFAULT_QUEUE"] = queue
+    os.environ["CELERY_QUEUE_PREFIX"] = queue_prefix
     os.environ.pop("CELERY_TASK_ALWAYS_EAGER", None)
     if str(ROOT) not in sys.path:
         sys.path.insert(0, str(ROOT))
@@ -58,11 +59,12 @@ def prepare_database() -> None:
     django.setup()
 
 
-def drop_queue(queue: str) -> None:
-    """Delete what the benchmark left in its Celery queue (Redis list of that name)."""
+def drop_queues() -> None:
+    """Delete what the benchmark left in its Celery queues (Redis lists of those names)."""
     import redis
+    from django.conf import settings
 
-    redis.Redis.from_url(os.environ["REDIS_URL"]).delete(queue)
+    redis.Redis.from_url(os.environ["REDIS_URL"]).delete(*settings.CELERY_QUEUES_BY_KIND.values())
 
 
 def busy_cpu_percent(seconds: float = 1.0) -> float:

@@ -19,7 +19,7 @@ the tests and `scripts/run` use), then directly, so that the stand-in's overhead
 shows. For each, two shapes, one after the other:
 
 - `worker`: the production shape. The charge runs in a Celery worker (concurrency 2,
-  Redis broker), which the script starts on a queue of its own;
+  Redis broker), which the script starts on queues of its own;
 - `in-process`: the embedded default (tasks eager): the charge runs inside the
   request, right after the signature commits.
 
@@ -45,7 +45,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks import billing_common as common
 
-QUEUE = "bench-billing-applying"
+QUEUE_PREFIX = "bench-billing-applying-"
 ORG_SLUG = "bench-billing"
 VISA = {"number": "4242424242424242", "exp_month": "12", "exp_year": "2031", "cvc": "123"}
 
@@ -258,7 +258,7 @@ def shapes(stripe: str, subscription, changes: int) -> list[str]:
         "celery-worker",
         [
             sys.executable, "-m", "celery", "-A", "seatmgr", "worker", "-l", "warning",
-            "--concurrency", "2", "-Q", QUEUE, "--without-gossip", "--without-mingle",
+            "--concurrency", "2", "--without-gossip", "--without-mingle",
         ],
     )  # fmt: skip
     try:
@@ -291,7 +291,7 @@ def main() -> int:
     args = parser.parse_args()
 
     print(f"CPU busy before the run: {common.busy_cpu_percent():.0f} %")
-    common.configure_environment(queue=QUEUE)
+    common.configure_environment(queue_prefix=QUEUE_PREFIX)
     localstripe, localstripe_url = common.start_localstripe()
     standin = None
     rows = []
@@ -312,7 +312,7 @@ def main() -> int:
         if standin is not None:
             standin.stop()
         localstripe.stop()
-        common.drop_queue(QUEUE)
+        common.drop_queues()
 
     print("\nSigned → applying, increase paid with the card on file (loopback)\n")
     print("| measured | changes | p50 ms | p90 ms | max ms |")

@@ -16,7 +16,7 @@ off) and sends, from `--concurrency` client threads, alternating `--rounds` time
 Latency is measured by the client, per request (new connection each time: gunicorn's
 sync workers close it). Prints p50/p99/requests per second per scenario and round,
 and the webhook/bare ratios; exits 1 if any answer was not 200 or an event was stored
-twice. Uses the bench database and Redis (see benchmarks/README.md), a Celery queue of
+twice. Uses the bench database and Redis (see benchmarks/README.md), Celery queues of
 its own, and deletes the events it stored.
 """
 
@@ -37,13 +37,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchmarks import billing_common as common
 from billing.gateways.stripe import STRIPE_API_VERSION
 
-QUEUE = "bench-billing-webhook"
+QUEUE_PREFIX = "bench-billing-webhook-"
 WEBHOOK_PATH = "/billing/stripe/webhook/"
 EVENT_PREFIX = "evt_bench_"
 
 
-def event(number: int, run: str) -> dict:
-    """A payment_intent.succeeded event shaped like Stripe's (and localstripe's)."""
+def event(number: int, run: str, *, amount: int = 3000) -> dict:
+    """A payment_intent.succeeded event shaped like Stripe's (and localstripe's), of
+    `amount` cents."""
     intent_id = f"pi_bench_{run}_{number:06d}"
     return {
         "id": f"{EVENT_PREFIX}{run}_{number:06d}",
@@ -58,8 +59,8 @@ def event(number: int, run: str) -> dict:
             "object": {
                 "id": intent_id,
                 "object": "payment_intent",
-                "amount": 3000,
-                "amount_received": 3000,
+                "amount": amount,
+                "amount_received": amount,
                 "currency": "eur",
                 "customer": "cus_bench",
                 "status": "succeeded",
@@ -89,7 +90,7 @@ def event(number: int, run: str) -> dict:
                         {
                             "id": f"ch_bench_{run}_{number:06d}",
                             "object": "charge",
-                            "amount": 3000,
+                            "amount": amount,
                             "currency": "eur",
                             "paid": True,
                             "status": "succeeded",
@@ -185,7 +186,7 @@ def main() -> int:
     args = parser.parse_args()
 
     print(f"CPU busy before the run: {common.busy_cpu_percent():.0f} %")
-    common.configure_environment(queue=QUEUE)
+    common.configure_environment(queue_prefix=QUEUE_PREFIX)
     for name, value in common.stripe_environment().items():
         common.os.environ[name] = value
     common.prepare_database()
@@ -221,7 +222,7 @@ def main() -> int:
     finally:
         gunicorn.stop()
         StripeEvent.objects.filter(stripe_id__startswith=EVENT_PREFIX).delete()
-        common.drop_queue(QUEUE)
+        common.drop_queues()
 
     print(f"\n{args.concurrency} concurrent clients, {args.requests} requests per scenario and round\n")
     print("| scenario | round | requests/s | p50 ms | p99 ms | errors |")

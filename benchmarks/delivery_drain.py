@@ -32,7 +32,6 @@ import argparse
 import json
 import os
 import secrets
-import shutil
 import statistics
 import sys
 import tempfile
@@ -51,6 +50,7 @@ from benchmarks.delivery_latency import (  # noqa: E402 - after the path is set
     Receiver,
     bench_plan,
     busy_cpu_percent,
+    clean_up,
     configure_environment,
     cpu_shares,
     cpu_ticks_by_process,
@@ -86,9 +86,10 @@ class Batch:
 # --- Seed ----------------------------------------------------------------------------------
 
 
-def seed(rows: int, receiver_url: str) -> list[tuple[int, int]]:
-    """`rows` organizations with a live subscription and a webhook connected org each.
-    Returns (organization id, subscription id) pairs."""
+def seed(rows: int, receiver_url: str, prefix: str = DRAIN_PREFIX) -> list[tuple[int, int]]:
+    """`rows` organizations (slugs starting with `prefix`, earlier runs' dropped) with a
+    live subscription and a webhook connected org each. Returns (organization id,
+    subscription id) pairs."""
     from django.db import transaction
     from django.utils import timezone
 
@@ -96,13 +97,13 @@ def seed(rows: int, receiver_url: str) -> list[tuple[int, int]]:
     from licensing.models import ConnectedOrg
     from subscriptions.models import Organization, Subscription
 
-    drop_organizations(DRAIN_PREFIX)
+    drop_organizations(prefix)
     tag, now, plan = secrets.token_hex(3), timezone.now(), bench_plan()
     with transaction.atomic():
         organizations = Organization.objects.bulk_create(
             Organization(
                 name=f"Drain {i:04d} Ltd",
-                slug=f"{DRAIN_PREFIX}{tag}-{i:04d}",
+                slug=f"{prefix}{tag}-{i:04d}",
                 billing_email=f"billing{i}@drain.bench.example",
             )
             for i in range(rows)
@@ -344,16 +345,7 @@ def main() -> int:
     finally:
         for worker in running:
             worker.stop()
-        receiver.stop()
-        try:
-            purge_queue()
-            drop_organizations(DRAIN_PREFIX)
-        except Exception as error:
-            print(f"(cleanup: {error})")
-        if ok:
-            shutil.rmtree(workdir, ignore_errors=True)
-        else:
-            print(f"Worker logs kept in {workdir}")
+        clean_up(receiver, DRAIN_PREFIX, workdir, ok)
     return 0 if ok else 1
 
 

@@ -214,13 +214,25 @@ class Receiver:
 
 class CeleryWorker:
     """One `celery worker` process (prefork pool, concurrency 2) in its own session,
-    logging to a file; `stop()` reaches the pool too."""
+    logging to a file; `stop()` reaches the pool too. It consumes every queue, or only
+    `queues` (a comma-separated list, as `-Q` takes it)."""
 
-    def __init__(self, name: str, log_dir: str, app: str = "seatmgr", include: str | None = BENCH_INCLUDE):
+    def __init__(
+        self,
+        name: str,
+        log_dir: str,
+        app: str = "seatmgr",
+        include: str | None = BENCH_INCLUDE,
+        queues: str | None = None,
+        concurrency: int = 2,
+    ):
         self.name = name
+        self.concurrency = concurrency
         self.log_path = Path(log_dir) / f"{name}.log"
         self.command = [sys.executable, "-m", "celery", "-A", app, "worker", "-l", "info"]
-        self.command += ["--concurrency", "2", "--pool", "prefork", "--hostname", f"{name}@%h"]
+        if queues:
+            self.command += ["-Q", queues]
+        self.command += ["--concurrency", str(concurrency), "--pool", "prefork", "--hostname", f"{name}@%h"]
         if include:
             self.command += ["--include", include]
         self.process: subprocess.Popen | None = None
@@ -239,7 +251,7 @@ class CeleryWorker:
             if self.process.poll() is not None:
                 raise RuntimeError(f"The Celery worker {self.name} exited:\n{self.log_tail()}")
             ready = " ready." in self.log_path.read_text(errors="replace")
-            if ready and len(self.pids()) == 3:  # the main process and its pool of 2
+            if ready and len(self.pids()) == 1 + self.concurrency:  # the main process and its pool
                 return
             time.sleep(0.1)
         raise RuntimeError(f"The Celery worker {self.name} did not become ready:\n{self.log_tail()}")
@@ -533,17 +545,23 @@ def main() -> int:
             )
     finally:
         worker.stop()
-        receiver.stop()
-        try:
-            purge_queue()
-            drop_organizations(ORG_SLUG)
-        except Exception as error:
-            print(f"(cleanup: {error})")
-        if ok:
-            shutil.rmtree(workdir, ignore_errors=True)
-        else:
-            print(f"Worker log kept in {workdir}")
+        clean_up(receiver, ORG_SLUG, workdir, ok)
     return 0 if ok else 1
+
+
+def clean_up(receiver: Receiver, slug_prefix: str, workdir: str, ok: bool) -> None:
+    """After a run (the workers stopped): the receiver stopped, the queues purged, the
+    bench organizations dropped; the workers' logs kept unless all went well."""
+    receiver.stop()
+    try:
+        purge_queue()
+        drop_organizations(slug_prefix)
+    except Exception as error:
+        print(f"(cleanup: {error})")
+    if ok:
+        shutil.rmtree(workdir, ignore_errors=True)
+    else:
+        print(f"Worker logs kept in {workdir}")
 
 
 def report(samples: list[dict], problems: list[str], elapsed: float) -> bool:

@@ -170,13 +170,48 @@ CELERY_RESULT_BACKEND = None
 # Without a broker, tasks run in-process (the embedded default).
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", not REDIS_URL)
 CELERY_TASK_EAGER_PROPAGATES = True
-CELERY_TASK_DEFAULT_QUEUE = os.environ.get("CELERY_TASK_DEFAULT_QUEUE", "celery")
-# The Celery queue for each kind of work: customer-facing money and pushes ("urgent"),
-# emails ("email") and periodic batch work ("batch"). Code names the kind, never a queue.
-CELERY_QUEUES_BY_KIND = {
-    "urgent": CELERY_TASK_DEFAULT_QUEUE,
-    "email": CELERY_TASK_DEFAULT_QUEUE,
-    "batch": CELERY_TASK_DEFAULT_QUEUE,
+# Queues by urgency, so that a burst of one kind never waits in front of another:
+# "urgent" for what a customer is waiting for (payments and their outcome, refunds, the
+# seat count's push to the connected org), "email" for emails, "batch" for periodic
+# sweeps and the Stripe bookkeeping nobody waits for. Code names the kind, never a
+# queue. CELERY_QUEUE_PREFIX keeps runs that share one Redis (benchmarks, parallel test
+# runs) apart. A worker started without -Q consumes all three; production runs one for
+# "urgent" and one for "email,batch" (docker-compose.yml).
+CELERY_QUEUE_PREFIX = os.environ.get("CELERY_QUEUE_PREFIX", "")
+CELERY_QUEUES_BY_KIND = {kind: f"{CELERY_QUEUE_PREFIX}{kind}" for kind in ("urgent", "email", "batch")}
+CELERY_TASK_QUEUES = {queue: {"routing_key": queue} for queue in CELERY_QUEUES_BY_KIND.values()}
+# A task missing from the routes below still reaches a worker.
+CELERY_TASK_DEFAULT_QUEUE = CELERY_QUEUES_BY_KIND["batch"]
+CELERY_TASK_ROUTES = {
+    name: {"queue": CELERY_QUEUES_BY_KIND[kind]}
+    for kind, names in {
+        "urgent": [
+            "billing.tasks.process_stripe_event",
+            "billing.tasks.send_payment_attempt",
+            "billing.tasks.refund_payment",
+            "billing.tasks.refund_duplicate_charge",
+            "licensing.tasks.deliver_seat_sync",
+        ],
+        "email": [
+            "billing.tasks.send_receipt",
+            "subscriptions.tasks.send_retrieved_links",
+        ],
+        "batch": [
+            "billing.tasks.make_card_default",
+            "billing.tasks.sync_stripe_quantity",
+            "billing.tasks.stop_stripe_renewal",
+            "billing.tasks.set_up_stripe_renewal",
+            "billing.tasks.sync_stripe_catalogue",
+            "billing.tasks.reconcile_payments",
+            "licensing.tasks.requeue_seat_syncs",
+            "licensing.tasks.apply_live_seat_changes",
+            "subscriptions.tasks.roll_subscription_periods",
+            "subscriptions.tasks.expire_seat_change_quotes",
+            "backoffice.tasks.apply_scheduled_decreases",
+            "backoffice.tasks.send_approval_digests",
+        ],
+    }.items()
+    for name in names
 }
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True

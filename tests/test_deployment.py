@@ -21,7 +21,7 @@ from cryptography.fernet import Fernet
 from django.conf import settings
 
 ROOT = Path(__file__).resolve().parent.parent
-APP_SERVICES = ("web", "worker", "beat")
+APP_SERVICES = ("web", "worker-urgent", "worker", "beat")
 REQUIRED = {"SECRET_KEY", "FIELD_ENCRYPTION_KEY", "DATABASE_URL", "REDIS_URL", "EMAIL_HOST"}
 # Compose refuses to start without these (${NAME:?...}) rather than let the settings refuse.
 REQUIRED_FROM_OPERATOR = ("SECRET_KEY", "FIELD_ENCRYPTION_KEY", "EMAIL_HOST")
@@ -117,7 +117,7 @@ def test_app_services_get_the_required_secrets_in_production_mode(compose):
 
 def test_web_worker_and_beat_share_one_environment(compose):
     web = service_env(compose, "web")
-    for service in ("worker", "beat"):
+    for service in ("worker-urgent", "worker", "beat"):
         assert service_env(compose, service) == web, f"{service} would run other settings than web"
 
 
@@ -154,7 +154,8 @@ def test_web_is_published_on_loopback_only_for_the_proxy_in_front(compose):
 
 
 def test_worker_and_beat_run_the_seatmgr_celery_app(compose):
-    assert compose["services"]["worker"]["command"].startswith("celery -A seatmgr worker ")
+    for worker in ("worker-urgent", "worker"):
+        assert compose["services"][worker]["command"].startswith("celery -A seatmgr worker ")
     assert "--concurrency 2" in compose["services"]["worker"]["command"]
     assert compose["services"]["beat"]["command"].startswith("celery -A seatmgr beat ")
 

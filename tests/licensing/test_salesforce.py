@@ -4,7 +4,6 @@ stand-in's own certificate (SALESFORCE_CA_BUNDLE). Never the internet."""
 
 import logging
 import os
-import time
 
 import certifi
 import pytest
@@ -19,7 +18,7 @@ from licensing.connectors import Push, PushFailed
 from licensing.connectors.salesforce import SalesforceConnector
 from licensing.models import ConnectedOrg, SeatSyncAttempt
 from subscriptions.models import SeatChange, SeatSync
-from tests.celery_worker import celery_worker  # noqa: F401 - the fixture
+from tests.celery_worker import celery_worker, wait_until  # noqa: F401 - the fixture
 from tests.factories import SubscriptionFactory, paid_seat_change
 from tests.salesforce_server import DATA_PREFIX, TOKEN_PATH, SalesforceServer, generate_certificate
 
@@ -384,15 +383,6 @@ def test_a_test_push_sends_the_current_count_to_salesforce(subscription, salesfo
 
 
 # --- Through the real worker (keep last: the module's worker lives until the end) ----------
-
-
-def wait_until(condition, timeout=30.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.05)
-    return False
 
 
 @pytest.mark.django_db(transaction=True)

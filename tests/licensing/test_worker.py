@@ -9,7 +9,7 @@ from standardwebhooks.webhooks import Webhook
 from licensing import delivery
 from licensing.tasks import deliver_seat_sync
 from subscriptions.models import SeatChange, SeatSync
-from tests.celery_worker import celery_worker  # noqa: F401 - the fixture
+from tests.celery_worker import celery_worker, wait_until  # noqa: F401 - the fixture
 from tests.factories import paid_seat_change
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -18,15 +18,6 @@ pytestmark = pytest.mark.django_db(transaction=True)
 @pytest.fixture
 def subscription(webhook_subscription):
     return webhook_subscription
-
-
-def wait_until(condition, timeout=30.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.05)
-    return False
 
 
 def test_a_paid_change_reaches_the_org_once_correctly_signed(celery_worker, subscription, receiver):  # noqa: F811

@@ -10,7 +10,7 @@ from django.core import mail
 
 from devmail.models import StoredEmail
 from subscriptions import links
-from tests.celery_worker import celery_worker  # noqa: F401 - the fixture
+from tests.celery_worker import celery_worker, wait_until  # noqa: F401 - the fixture
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -20,15 +20,6 @@ URL = "/links/retrieve/"
 def answer(response) -> tuple[int, bytes]:
     body = re.sub(rb'name="csrfmiddlewaretoken" value="[^"]*"', b"", response.content)
     return response.status_code, body
-
-
-def wait_until(condition, timeout=30.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.05)
-    return False
 
 
 def test_known_and_unknown_addresses_get_the_same_bytes_and_the_worker_sends_the_links(

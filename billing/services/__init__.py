@@ -72,7 +72,7 @@ from .payments import (
     payment_succeeded,
 )
 from .reconciliation import RECONCILE_BATCH, payments_reconcile
-from .refunds import duplicate_charge_refund, payment_refund
+from .refunds import duplicate_charge_refund, payment_refund, stray_charges_refund_due
 from .renewals import (
     LinkReport,
     renewal_seats,
@@ -113,6 +113,7 @@ __all__ = [
     "payment_succeeded",
     "payments_reconcile",
     "renewal_seats",
+    "stray_charges_refund_due",
     "stripe_catalogue_sync",
     "stripe_price_for",
     "stripe_product_for",

@@ -36,7 +36,7 @@ def test_a_payment_that_succeeded_without_its_webhook_is_found_and_applied(local
     localstripe.authenticate(payment.stripe_payment_intent_id, secret)  # then the tab closed
     age(payment)
 
-    assert tasks.reconcile_payments() == {"payments": 1, "events": 0, "renewal_setups": 0}
+    assert tasks.reconcile_payments() == {"payments": 1, "events": 0, "stray_refunds": 0, "renewal_setups": 0}
 
     payment.refresh_from_db()
     assert payment.status == "succeeded" and payment.receipt_number
@@ -121,7 +121,7 @@ def test_events_whose_processing_was_lost_are_processed(localstripe):
     )
     StripeEvent.objects.filter(pk=stored.pk).update(received_at=timezone.now() - timedelta(minutes=6))
 
-    assert tasks.reconcile_payments() == {"payments": 0, "events": 1, "renewal_setups": 0}
+    assert tasks.reconcile_payments() == {"payments": 0, "events": 1, "stray_refunds": 0, "renewal_setups": 0}
     assert StripeEvent.objects.get().processed_at is not None
 
 

@@ -56,8 +56,9 @@ def stripe_event_record(*, payload: bytes, signature: str) -> tuple[StripeEvent,
     event = stripe_gateway().webhook_event(payload=payload, signature=signature)
     held = event.api_version != STRIPE_API_VERSION
     try:
-        # Insert first: a new event (the usual case) costs one statement.
-        with transaction.atomic():
+        # Insert first: a new event (the usual case) costs one statement. Durable: the
+        # event is stored for good before Stripe is answered 200.
+        with transaction.atomic(durable=True):
             stored = StripeEvent.objects.create(
                 stripe_id=event.id,
                 type=event.type[:100],
@@ -94,7 +95,7 @@ def stripe_events_release(*, event_ids: list[int], actor=None) -> int:
     any event). Returns how many were released."""
     released = 0
     for event_id in event_ids:
-        with transaction.atomic():
+        with transaction.atomic(durable=True):
             event = (
                 StripeEvent.objects.select_for_update()
                 .filter(pk=event_id, held_for_api_version=True, processed_at__isnull=True)
@@ -126,8 +127,9 @@ def _process_task(event_id: int) -> None:
 def stripe_event_process(*, event_id: int) -> str:
     """Handle a stored event once. A second call, or a concurrent one, does nothing.
     A handler that fails leaves the event unprocessed with its error recorded (and
-    rolls back its own writes); reconciliation tries again later."""
-    with transaction.atomic():
+    rolls back its own writes); reconciliation tries again later. Its own transaction
+    (durable): the handlers' writes and `processed_at` commit together."""
+    with transaction.atomic(durable=True):
         event = (
             StripeEvent.objects.select_for_update(skip_locked=True)
             .filter(pk=event_id, processed_at__isnull=True, held_for_api_version=False)

@@ -445,7 +445,7 @@ def seat_changes_expire(*, now: datetime | None = None, batch_size: int = 200) -
     account manager's decision). Bounded per run; safe to run concurrently."""
     now = now or timezone.now()
     expired = 0
-    with transaction.atomic():
+    with transaction.atomic(durable=True):
         due = (
             SeatChange.objects.select_for_update(skip_locked=True, of=("self",))
             .select_related("subscription__organization")
@@ -709,7 +709,7 @@ def seat_changes_apply_scheduled(
         .values_list("pk", flat=True)[:batch_size]
     )
     for pk in due_ids:
-        with transaction.atomic():
+        with transaction.atomic(durable=True):
             seat_change = (
                 SeatChange.objects.select_for_update(skip_locked=True, of=("self",))
                 .select_related("subscription__organization")

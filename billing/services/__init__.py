@@ -71,7 +71,7 @@ from .payments import (
     payment_start_or_retry,
     payment_succeeded,
 )
-from .reconciliation import RECONCILE_BATCH, payments_reconcile
+from .reconciliation import RECONCILE_BATCH, payments_claim_signed, payments_reconcile
 from .refunds import duplicate_charge_refund, payment_refund, stray_charges_refund_due
 from .renewals import (
     LinkReport,
@@ -111,6 +111,7 @@ __all__ = [
     "payment_requires_action",
     "payment_start_or_retry",
     "payment_succeeded",
+    "payments_claim_signed",
     "payments_reconcile",
     "renewal_seats",
     "stray_charges_refund_due",

@@ -174,8 +174,10 @@ def _claim_attempt(
 ) -> _Claim:
     """Under the seat change's and the payment's row locks: refuse what can't be paid,
     report an attempt in flight, or claim a new attempt (creating the Payment row on
-    the first one). The claim commits before anything is sent to Stripe."""
-    with transaction.atomic():
+    the first one). The claim commits before anything is sent to Stripe: its own
+    transaction (durable: called inside another one, it raises instead of sending the
+    charge before the claim is committed)."""
+    with transaction.atomic(durable=True):
         change = (
             SeatChange.objects.select_for_update(of=("self",))
             .select_related("subscription__plan__product", "subscription__organization")
@@ -379,9 +381,10 @@ def _charge(
     }
     if card_label:
         fields["card_label"] = card_label
-    marked = Payment.objects.filter(pk=payment.pk, attempts=attempt, status=Payment.Status.PENDING).update(
-        **fields
-    )
+    with transaction.atomic(durable=True):  # committed before the request, or nothing is sent
+        marked = Payment.objects.filter(
+            pk=payment.pk, attempts=attempt, status=Payment.Status.PENDING
+        ).update(**fields)
     if not marked:
         # Settled meanwhile (a webhook, the page) or overtaken by a newer attempt.
         return outcome_of(Payment.objects.get(pk=payment.pk))
@@ -435,7 +438,7 @@ def _record_attempt(
             via="card",
         )
         return outcome_of(Payment.objects.get(pk=payment_id))
-    with transaction.atomic():
+    with transaction.atomic(durable=True):
         payment = _locked_payment(payment_id)
         if payment.attempts != attempt or payment.status != Payment.Status.PENDING:
             return outcome_of(payment)
@@ -897,7 +900,7 @@ def _processor_failed(payment_id: int, *, attempt: int | None = None) -> None:
     definitively (the account manager is alerted, the customer emailed), and a refund
     is left to the account manager. A late success still arrives by webhook or by the
     customer's next attempt, and is applied (or refunded) then."""
-    with transaction.atomic():
+    with transaction.atomic(durable=True):
         payment = _locked_payment(payment_id)
         if attempt is not None and payment.attempts != attempt:
             return

@@ -11,8 +11,9 @@ from django.db.models import Q
 from django.utils import timezone
 
 from subscriptions.models import SeatChange
+from subscriptions.seat_changes import QuoteExpired
 
-from ..errors import IdempotencyKeyReused, PaymentProcessorUnavailable, PaymentRefused
+from ..errors import IdempotencyKeyReused, NothingToPay, PaymentProcessorUnavailable, PaymentRefused
 from ..gateways import stripe_gateway
 from ..models import Payment
 from .payments import (
@@ -27,6 +28,7 @@ from .payments import (
     _record_attempt,
     _record_intent,
     _send_attempt,
+    payment_card_on_file_queue,
 )
 from .refunds import payment_refund
 
@@ -39,6 +41,40 @@ IDEMPOTENCY_WINDOW = timedelta(hours=23)
 # Stripe's search has new PaymentIntents within a minute, within an hour even during
 # an outage (docs.stripe.com/search): an empty answer is believed only after this.
 SEARCH_SETTLED = timedelta(hours=1)
+# An increase signed this long ago with no payment claimed: its signing process stopped
+# before claiming the charge of the card on file. Looked for until a day after signing
+# (a customer without a card on file pays on the payment page: nothing to sweep).
+SIGNED_UNCLAIMED_AFTER = timedelta(minutes=5)
+SIGNED_UNCLAIMED_FOR = timedelta(days=1)
+
+
+def payments_claim_signed(*, now: datetime | None = None, batch_size: int = RECONCILE_BATCH) -> int:
+    """Periodic: an increase signed at least SIGNED_UNCLAIMED_AFTER ago that still
+    awaits payment with no payment claimed (the request that signed it stopped between
+    the signature's commit and the claim) is claimed now and its card on file charged,
+    as signing would have done (`payment_card_on_file_queue`). Exactly once: the claim
+    is made under the change's row lock and a change has at most one payment, which
+    takes it out of this selection. Oldest first, at most `batch_size` a run; returns
+    how many were claimed (a customer without a card on file claims nothing)."""
+    now = now or timezone.now()
+    due = (
+        SeatChange.objects.filter(
+            state=SeatChange.State.AWAITING_PAYMENT,
+            payment__isnull=True,
+            signed_at__lte=now - SIGNED_UNCLAIMED_AFTER,
+            signed_at__gt=now - SIGNED_UNCLAIMED_FOR,
+        )
+        .exclude(subscription__stripe_customer_id="")
+        .select_related("subscription__plan__product", "subscription__organization")
+        .order_by("signed_at")[:batch_size]
+    )
+    claimed = 0
+    for seat_change in due:
+        try:
+            claimed += payment_card_on_file_queue(seat_change=seat_change) is not None
+        except (NothingToPay, QuoteExpired):
+            continue  # settled, cancelled or expired meanwhile
+    return claimed
 
 
 def payments_reconcile(*, now: datetime | None = None, batch_size: int = RECONCILE_BATCH) -> int:
@@ -97,7 +133,7 @@ def payments_reconcile(*, now: datetime | None = None, batch_size: int = RECONCI
 def _reconcile_refused(payment_id: int, error: PaymentRefused) -> None:
     """Stripe refused what reconciliation asked: an open payment fails at once; a refund
     Stripe refuses is left to the account manager (never asked again)."""
-    with transaction.atomic():
+    with transaction.atomic(durable=True):
         payment = _locked_payment(payment_id)
         if payment.is_open:
             _fail_definitively(

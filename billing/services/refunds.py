@@ -32,7 +32,7 @@ def payment_refund(*, payment_id: int) -> Payment:
         payment_intent_id=payment.stripe_payment_intent_id,
         idempotency_key=f"seatmgr-payment-{payment.pk}-refund-{payment.stripe_payment_intent_id}",
     )
-    with transaction.atomic():
+    with transaction.atomic(durable=True):
         payment = _locked_payment(payment_id)
         if not payment.stripe_refund_id:
             payment.stripe_refund_id = refund_id
@@ -57,7 +57,7 @@ def duplicate_charge_refund(*, payment_id: int, payment_intent_id: str) -> str:
         payment_intent_id=payment_intent_id,
         idempotency_key=f"seatmgr-payment-{payment_id}-refund-{payment_intent_id}",
     )
-    with transaction.atomic():
+    with transaction.atomic(durable=True):
         payment = _locked_payment(payment_id)
         stray = (
             StrayCharge.objects.select_for_update()

@@ -9,6 +9,7 @@ from datetime import timedelta
 
 import pytest
 from django.core import mail
+from django.db import transaction
 from django.utils import timezone
 
 from billing import services, tasks
@@ -306,3 +307,20 @@ def test_reconciliation_processes_a_stored_event_before_it_asks_stripe_again(loc
     assert StripeEvent.objects.get().outcome == f"payment {payment.pk}: succeeded"
     assert len(localstripe.sent("POST", CHARGE)) == posted  # Stripe was not asked again
     assert localstripe.sent("GET", SEARCH) == []
+
+
+# --- Guarantees that are code, not docstrings -------------------------------------------
+
+
+def test_a_charge_is_never_sent_from_inside_a_transaction_that_could_roll_its_claim_back(localstripe):
+    """The claim, and the mark that the charge is sent, commit before the request
+    (durable transactions): inside an outer transaction the service refuses at once."""
+    change, customer = card_on_file_change(localstripe)
+
+    with pytest.raises(RuntimeError, match="durable"), transaction.atomic():
+        services.payment_start_or_retry(seat_change=change)
+
+    assert not Payment.objects.exists()
+    assert localstripe.sent("POST", CHARGE) == []
+    assert services.payment_start_or_retry(seat_change=change).succeeded  # on its own, it pays
+    assert len(succeeded_intents(localstripe, customer)) == 1

@@ -85,6 +85,12 @@ class PaymentRefused(DomainError):
         super().__init__(self.MESSAGE)
 
 
+class IdempotencyKeyReused(PaymentRefused):
+    """Stripe has our idempotency key from a request with other parameters (HTTP 400
+    `idempotency_error`): it did not run this one. Reconciliation, asking about a
+    charge with its key, looks the charge up by its metadata instead."""
+
+
 class PaymentProcessorUnavailable(DomainError):
     """Stripe could not be reached or failed (network, 5xx, 429). Whether anything was
     charged is settled later (reconciliation, with bounded retries)."""

@@ -28,12 +28,17 @@ class Payment(models.Model):
     currency = models.CharField(max_length=3)
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING)
 
-    # The latest attempt: claimed (`attempt_started_at`), then sent to Stripe
-    # (`attempt_sent_at`) with the card and mode below, so that it can be sent again
-    # with the same idempotency key when its outcome never reached us.
+    # The latest attempt: claimed (`attempt_started_at`), taken by the one process that
+    # sends it (`attempt_sent_at`), then its charge request about to leave for Stripe
+    # (`charge_sent_at`, committed before the call) with the card and mode below. An
+    # attempt whose charge was never sent is simply sent again; one whose charge was
+    # sent but never answered is asked about (the same request and idempotency key,
+    # which Stripe answers with the first PaymentIntent for 24 h; a search by our
+    # metadata after that), never charged blindly again.
     attempts = models.PositiveIntegerField(default=0)
     attempt_started_at = models.DateTimeField(null=True, blank=True)
     attempt_sent_at = models.DateTimeField(null=True, blank=True)
+    charge_sent_at = models.DateTimeField(null=True, blank=True)
     customer_present = models.BooleanField(default=False)
     stripe_customer_id = models.CharField(max_length=100, blank=True)
     stripe_payment_method_id = models.CharField(max_length=100, blank=True)
@@ -85,6 +90,37 @@ class Payment(models.Model):
     @property
     def idempotency_prefix(self) -> str:
         return f"seatmgr-payment-{self.pk}-attempt-{self.attempts}"
+
+
+class StrayCharge(models.Model):
+    """A charge that succeeded in Stripe but is not the payment: a second one for a seat
+    change already paid (another attempt paid it first), or one of another amount or
+    currency. It is refunded in full (`stripe_refund_id`), once, whatever the number of
+    times it is seen; the customer is told of a refunded second charge once
+    (`customer_told_at`). Reconciliation issues refunds still due."""
+
+    class Reason(models.TextChoices):
+        DUPLICATE = "duplicate_charge", "Charged twice"
+        AMOUNT_MISMATCH = "amount_mismatch", "Another amount"
+
+    payment = models.ForeignKey(Payment, on_delete=models.CASCADE, related_name="stray_charges")
+    stripe_payment_intent_id = models.CharField(max_length=100, unique=True)
+    reason = models.CharField(max_length=20, choices=Reason.choices)
+    amount = models.PositiveIntegerField()
+    currency = models.CharField(max_length=3)
+    stripe_refund_id = models.CharField(max_length=100, blank=True)
+    refunded_at = models.DateTimeField(null=True, blank=True)
+    customer_told_at = models.DateTimeField(null=True, blank=True)
+    processor_failures = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ("created_at",)
+        indexes = [models.Index(fields=["refunded_at", "updated_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.get_reason_display()}: {self.stripe_payment_intent_id}"
 
 
 class StripeEvent(models.Model):

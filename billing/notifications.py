@@ -3,7 +3,7 @@
 from subscriptions.notifications import product_name, send
 
 from . import receipts
-from .models import Payment, RenewalInvoice
+from .models import Payment, RenewalInvoice, StrayCharge
 
 
 def receipt(*, payment_id: int) -> None:
@@ -26,6 +26,28 @@ def receipt(*, payment_id: int) -> None:
             "product": product_name(subscription),
         },
         attachments=[(f"{payment.receipt_number}.pdf", pdf, "application/pdf")],
+    )
+
+
+def stray_charge_refunded(*, stray_charge_id: int) -> None:
+    """A second charge for a seat change already paid was refunded in full: the admin
+    and the change's signer are told, once (`duplicate_charge_refund` calls this once)."""
+    stray = StrayCharge.objects.select_related(
+        "payment__seat_change", "payment__subscription__plan__product", "payment__subscription__organization"
+    ).get(pk=stray_charge_id)
+    payment = stray.payment
+    subscription = payment.subscription
+    send(
+        to=[subscription.admin_email, payment.seat_change.signer_email],
+        subject=f"Refunded: a second charge for seat change {payment.seat_change.number}",
+        template="stray_charge_refunded",
+        context={
+            "stray": stray,
+            "payment": payment,
+            "seat_change": payment.seat_change,
+            "subscription": subscription,
+            "product": product_name(subscription),
+        },
     )
 
 

@@ -118,10 +118,14 @@ def sync_stripe_catalogue(self, product_id: int) -> None:
 
 @shared_task
 def reconcile_payments() -> dict[str, int]:
-    """Periodic: payments, webhook events and renewal setups whose outcome never
-    reached us."""
+    """Periodic: webhook events, payments and renewal setups whose outcome never
+    reached us, and signed increases whose charge was never claimed. Stored events
+    first: what Stripe told us is never charged again."""
+    events = webhooks.stripe_events_reprocess()
     return {
+        "signed_claimed": services.payments_claim_signed(),
         "payments": services.payments_reconcile(),
-        "events": webhooks.stripe_events_reprocess(),
+        "events": events,
+        "stray_refunds": services.stray_charges_refund_due(),
         "renewal_setups": services.stripe_renewal_setups_retry(),
     }

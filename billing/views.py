@@ -11,8 +11,9 @@ from .errors import WebhookRejected
 @csrf_exempt
 @require_POST
 def stripe_webhook(request):
-    """200 for a new event (queued) and for a duplicate (nothing done); 400 for a bad
-    signature, a stale timestamp or a payload that is not an event."""
+    """200 for a new event (queued) and for a duplicate (nothing stored; queued again if
+    still unprocessed); 400 for a bad signature, a stale timestamp or a payload that is
+    not an event."""
     try:
         event, created = webhooks.stripe_event_record(
             payload=request.body, signature=request.headers.get("Stripe-Signature", "")

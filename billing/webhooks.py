@@ -2,7 +2,9 @@
 
 `stripe_event_record` (the view's one call) verifies the signature, stores the event
 under its Stripe id (unique) *before* anything acts on it, and queues its processing
-on commit; a second delivery of the same event finds the row and changes nothing.
+on commit; a second delivery of the same event finds the row and stores nothing, but
+queues it again while it is still unprocessed (the process that stored it may have
+stopped before queueing it, or its task been lost).
 `stripe_event_process` (the task's one call) handles each event at most once, under
 the event's row lock. Handlers go through `billing.services`, whose state checks make
 the order of delivery irrelevant: a `payment_failed` arriving after `succeeded`
@@ -25,6 +27,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from audit.services import audit_record
@@ -42,17 +45,20 @@ logger = logging.getLogger(__name__)
 # reconciliation (their task was lost); each gets at most MAX_ATTEMPTS tries.
 REPROCESS_AFTER = timedelta(minutes=5)
 MAX_ATTEMPTS = 5
+MAX_EVENTS_PER_PAYMENT = 20
 
 
 def stripe_event_record(*, payload: bytes, signature: str) -> tuple[StripeEvent, bool]:
     """Verify and store one webhook delivery. Returns the event and whether this
-    delivery was the first (False: a duplicate, nothing queued). Raises WebhookRejected
-    for a bad signature, a stale timestamp or a payload that is not an event."""
+    delivery was the first (False: a duplicate, nothing stored; queued again if it is
+    still unprocessed, neither held nor given up on). Raises WebhookRejected for a bad
+    signature, a stale timestamp or a payload that is not an event."""
     event = stripe_gateway().webhook_event(payload=payload, signature=signature)
     held = event.api_version != STRIPE_API_VERSION
     try:
-        # Insert first: a new event (the usual case) costs one statement.
-        with transaction.atomic():
+        # Insert first: a new event (the usual case) costs one statement. Durable: the
+        # event is stored for good before Stripe is answered 200.
+        with transaction.atomic(durable=True):
             stored = StripeEvent.objects.create(
                 stripe_id=event.id,
                 type=event.type[:100],
@@ -64,7 +70,11 @@ def stripe_event_record(*, payload: bytes, signature: str) -> tuple[StripeEvent,
             if not held:
                 transaction.on_commit(lambda: _process_task(stored.pk), robust=True)
     except IntegrityError:
-        return StripeEvent.objects.get(stripe_id=event.id), False
+        stored = StripeEvent.objects.get(stripe_id=event.id)
+        if stored.processed_at is None and not stored.held_for_api_version and stored.attempts < MAX_ATTEMPTS:
+            # Processing twice is harmless (`stripe_event_process` does it once).
+            _process_task(stored.pk)
+        return stored, False
     if held:
         logger.warning(
             "Stripe event %s (%s) is in API version %r, not %s: stored and held, not processed",
@@ -85,7 +95,7 @@ def stripe_events_release(*, event_ids: list[int], actor=None) -> int:
     any event). Returns how many were released."""
     released = 0
     for event_id in event_ids:
-        with transaction.atomic():
+        with transaction.atomic(durable=True):
             event = (
                 StripeEvent.objects.select_for_update()
                 .filter(pk=event_id, held_for_api_version=True, processed_at__isnull=True)
@@ -117,8 +127,9 @@ def _process_task(event_id: int) -> None:
 def stripe_event_process(*, event_id: int) -> str:
     """Handle a stored event once. A second call, or a concurrent one, does nothing.
     A handler that fails leaves the event unprocessed with its error recorded (and
-    rolls back its own writes); reconciliation tries again later."""
-    with transaction.atomic():
+    rolls back its own writes); reconciliation tries again later. Its own transaction
+    (durable): the handlers' writes and `processed_at` commit together."""
+    with transaction.atomic(durable=True):
         event = (
             StripeEvent.objects.select_for_update(skip_locked=True)
             .filter(pk=event_id, processed_at__isnull=True, held_for_api_version=False)
@@ -143,18 +154,40 @@ def stripe_event_process(*, event_id: int) -> str:
     return outcome
 
 
+def _unprocessed():
+    return StripeEvent.objects.filter(
+        processed_at__isnull=True, held_for_api_version=False, attempts__lt=MAX_ATTEMPTS
+    )
+
+
 def stripe_events_reprocess(*, now: datetime | None = None, batch_size: int = 50) -> int:
-    """Periodic (with reconciliation): process events whose task was lost or failed."""
+    """Periodic (with reconciliation, before its payments): process events whose task
+    was lost or failed."""
     now = now or timezone.now()
     due = list(
-        StripeEvent.objects.filter(
-            processed_at__isnull=True,
-            held_for_api_version=False,
-            received_at__lte=now - REPROCESS_AFTER,
-            attempts__lt=MAX_ATTEMPTS,
-        )
+        _unprocessed()
+        .filter(received_at__lte=now - REPROCESS_AFTER)
         .order_by("received_at")
         .values_list("pk", flat=True)[:batch_size]
+    )
+    for event_id in due:
+        stripe_event_process(event_id=event_id)
+    return len(due)
+
+
+def stripe_events_process_for_payment(*, payment_id: int, payment_intent_id: str = "") -> int:
+    """Process, oldest first, the stored and unprocessed PaymentIntent events of one
+    payment (by the payment id in their metadata, or by its PaymentIntent), however
+    recent: reconciliation calls it before it asks Stripe about the payment or sends
+    its charge again. Returns how many were processed."""
+    about = Q(payload__data__object__metadata__seatmgr_payment=str(payment_id))
+    if payment_intent_id:
+        about |= Q(payload__data__object__id=payment_intent_id)
+    due = list(
+        _unprocessed()
+        .filter(about, type__startswith="payment_intent.")
+        .order_by("received_at")
+        .values_list("pk", flat=True)[:MAX_EVENTS_PER_PAYMENT]
     )
     for event_id in due:
         stripe_event_process(event_id=event_id)

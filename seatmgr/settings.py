@@ -116,9 +116,9 @@ TEMPLATES = [
 # --- Database -------------------------------------------------------------
 DATABASE_URL = os.environ.get("DATABASE_URL", "")
 if DATABASE_URL:
-    # Kept connections are checked before each request or task reuses them: one that
-    # PostgreSQL dropped (a restart, a failover, pg_terminate_backend) is replaced instead
-    # of failing that request or task.
+    # Persistent connections are checked before each request or task reuses one, so a
+    # connection PostgreSQL dropped (a restart, a failover, pg_terminate_backend) costs
+    # a reconnect, not the next request's 500.
     DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60, conn_health_checks=True)}
 else:
     DATABASES = {

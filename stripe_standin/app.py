@@ -16,6 +16,8 @@ Control endpoints for tests, under /_standin/ (never forwarded):
     DELETE /_standin/faults    disarm them all
     GET    /_standin/requests  every request received, oldest first
     DELETE /_standin/requests  forget them
+    POST   /_standin/search    {"lag": 90}: PaymentIntent search leaves out those created
+                               in the last 90 s (an index behind, as Stripe's may be)
     POST   /_standin/reset     all of the above, plus the idempotency keys
 """
 
@@ -29,7 +31,7 @@ from urllib.parse import urlencode
 
 from aiohttp import ClientError, ClientSession, ClientTimeout, web
 
-from stripe_standin import catalogue, formencoding, localstripe, rules, validation
+from stripe_standin import catalogue, formencoding, localstripe, rules, search, validation
 from stripe_standin.catalogue import API_VERSION
 from stripe_standin.errors import StripeRefusal, request_id
 from stripe_standin.faults import Fault, Faults
@@ -56,6 +58,8 @@ class StandIn:
     memory: rules.Memory = field(default_factory=rules.Memory)
     requests: collections.deque = field(default_factory=lambda: collections.deque(maxlen=REQUESTS_KEPT))
     session: ClientSession | None = None
+    # Seconds a new PaymentIntent takes to become searchable (search.py).
+    search_lag: float = 0.0
 
 
 def secret_key(request: web.Request) -> str | None:
@@ -255,7 +259,35 @@ async def _strict(state: StandIn, request: web.Request, rid: str, key: str, body
     return _answer(answer_status, answer_body, rid)
 
 
+async def _search_payment_intents(state: StandIn, params: dict) -> tuple[int, dict]:
+    """GET /v1/payment_intents/search, played over localstripe's list (search.py)."""
+    try:
+        joiner, clauses = search.parse(params.get("query", ""))
+        limit = int(params.get("limit") or 10)
+        cutoff = time.time() - state.search_lag
+        found, after = [], ""
+        while True:
+            query = "limit=100" + (f"&starting_after={after}" if after else "")
+            status, page = await _upstream(state, "GET", f"/v1/payment_intents?{query}")
+            if status != 200:
+                error = page.get("error") if isinstance(page.get("error"), dict) else {"type": "api_error"}
+                return status, {"error": error}
+            found += [
+                intent
+                for intent in page.get("data") or []
+                if (intent.get("created") or 0) <= cutoff and search.matches(joiner, clauses, intent)
+            ]
+            if not page.get("has_more") or not page.get("data"):
+                break
+            after = page["data"][-1]["id"]
+        return 200, search.page_of(found, limit=limit, page=params.get("page") or "")
+    except StripeRefusal as refusal:
+        return refusal.status, refusal.body()
+
+
 async def _send(state: StandIn, request: web.Request, endpoint, params: dict, entry: dict):
+    if endpoint.template == "/v1/payment_intents/search":
+        return await _search_payment_intents(state, params)
     forward = localstripe.translate_request(endpoint.template, request.path, params)
     entry["forwarded"] = {"path": forward.path, "params": forward.params}
     body = formencoding.encode(forward.params).encode() if request.method == "POST" else b""
@@ -340,8 +372,18 @@ async def requests_clear(request: web.Request) -> web.Response:
     return web.Response(status=204)
 
 
+async def search_set(request: web.Request) -> web.Response:
+    try:
+        lag = float((await request.json())["lag"])
+    except (ValueError, TypeError, KeyError) as error:
+        return web.json_response({"error": f"expected {{'lag': seconds}}: {error}"}, status=400)
+    state_of(request).search_lag = max(0.0, lag)
+    return web.json_response({"lag": state_of(request).search_lag})
+
+
 async def reset(request: web.Request) -> web.Response:
     state = state_of(request)
+    state.search_lag = 0.0
     state.faults.clear()
     state.requests.clear()
     state.idempotency.clear()
@@ -367,6 +409,7 @@ def create_app(upstream: str, *, idempotency_ttl: float = 24 * 3600, clock=time.
     app.router.add_delete("/_standin/faults", faults_clear)
     app.router.add_get("/_standin/requests", requests_list)
     app.router.add_delete("/_standin/requests", requests_clear)
+    app.router.add_post("/_standin/search", search_set)
     app.router.add_post("/_standin/reset", reset)
     app.router.add_route("*", "/{tail:.*}", handle)
     return app

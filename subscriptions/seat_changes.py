@@ -310,8 +310,34 @@ def _locked(seat_change: SeatChange) -> SeatChange:
     )
 
 
+_S = SeatChange.State
+# Every move a seat change can make (the diagram above), checked by `_move`, the one
+# place that changes a state: a move not listed raises InvalidTransition and changes
+# nothing. Applied, rejected, cancelled and expired are final.
+TRANSITIONS: dict[str, frozenset[str]] = {
+    _S.DRAFT: frozenset({_S.SIGNED, _S.CANCELLED, _S.EXPIRED}),
+    _S.SIGNED: frozenset({_S.AWAITING_PAYMENT, _S.AWAITING_APPROVAL}),
+    _S.AWAITING_PAYMENT: frozenset({_S.APPLYING, _S.CANCELLED, _S.EXPIRED}),
+    _S.AWAITING_APPROVAL: frozenset({_S.APPLYING, _S.SCHEDULED, _S.REJECTED, _S.CANCELLED}),
+    _S.SCHEDULED: frozenset({_S.APPLYING, _S.CANCELLED}),
+    _S.APPLYING: frozenset({_S.APPLIED}),
+    _S.APPLIED: frozenset(),
+    _S.REJECTED: frozenset(),
+    _S.CANCELLED: frozenset(),
+    _S.EXPIRED: frozenset(),
+}
+
+
 def _move(seat_change: SeatChange, to: str, *, actor=None, actor_label="", request=None, reason=""):
+    """Move a locked seat change to `to`, if TRANSITIONS allows it from where it is."""
     before = seat_change.state
+    if to not in TRANSITIONS[before]:
+        raise InvalidTransition(
+            f"Seat change {seat_change.number} is {seat_change.get_state_display().lower()}: "
+            f"it cannot become {SeatChange.State(to).label.lower()}.",
+            seat_change=seat_change.number,
+            state=before,
+        )
     seat_change.state = to
     seat_change.state_reason = reason[:500]
     seat_change.save(update_fields=["state", "state_reason", "signed_at", "updated_at"])
@@ -419,7 +445,7 @@ def seat_changes_expire(*, now: datetime | None = None, batch_size: int = 200) -
     account manager's decision). Bounded per run; safe to run concurrently."""
     now = now or timezone.now()
     expired = 0
-    with transaction.atomic():
+    with transaction.atomic(durable=True):
         due = (
             SeatChange.objects.select_for_update(skip_locked=True, of=("self",))
             .select_related("subscription__organization")
@@ -683,7 +709,7 @@ def seat_changes_apply_scheduled(
         .values_list("pk", flat=True)[:batch_size]
     )
     for pk in due_ids:
-        with transaction.atomic():
+        with transaction.atomic(durable=True):
             seat_change = (
                 SeatChange.objects.select_for_update(skip_locked=True, of=("self",))
                 .select_related("subscription__organization")

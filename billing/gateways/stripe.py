@@ -9,9 +9,12 @@ exceptions into `billing.errors` by cause:
 * a network error, a 5xx or a 429 (rate limited) becomes PaymentProcessorUnavailable,
   the one worth retrying (after Stripe's own NETWORK_RETRIES with the same idempotency
   key);
-* any other 4xx (an invalid request, authentication, permission, idempotency, an
-  amount too small once converted) becomes PaymentRefused: sending it again would be
-  refused again;
+* a 409 `idempotency_key_in_use` (the first request with that key is still running)
+  is PaymentProcessorUnavailable too: its answer will be there to replay;
+* a 400 `idempotency_error` (our key, first used with other parameters) becomes
+  IdempotencyKeyReused, a PaymentRefused: Stripe did not run the request;
+* any other 4xx (an invalid request, authentication, permission, an amount too small
+  once converted) becomes PaymentRefused: sending it again would be refused again;
 * anything else (a programming error) is not translated at all.
 
 Every request carries the pinned API version (STRIPE_API_VERSION, the one stripe 16.1
@@ -52,6 +55,7 @@ from .. import money
 from ..errors import (
     AuthenticationRequired,
     CardDeclined,
+    IdempotencyKeyReused,
     PaymentProcessorUnavailable,
     PaymentRefused,
     WebhookRejected,
@@ -192,6 +196,8 @@ def _is_transient(error: stripe.StripeError) -> bool:
     """Network errors, Stripe's own failures and rate limiting: worth trying again."""
     if isinstance(error, stripe.APIConnectionError | stripe.RateLimitError | stripe.APIError):
         return True
+    if error.http_status == 409 and error.code == "idempotency_key_in_use":
+        return True
     return error.http_status is None or error.http_status >= 500 or error.http_status == 429
 
 
@@ -208,7 +214,8 @@ def _translated(error: stripe.StripeError, call: str) -> PaymentRefused | Paymen
         stripe_code,
         body.get("message") or error,
     )
-    return PaymentRefused(
+    refused = IdempotencyKeyReused if body.get("type") == "idempotency_error" else PaymentRefused
+    return refused(
         stripe_code=stripe_code,
         http_status=error.http_status,
         detail=str(body.get("message") or error)[:500],
@@ -253,6 +260,11 @@ def _payment_intent_result(intent: dict) -> PaymentIntentResult:
         failure_code=error.get("code") or "",
         decline_code=error.get("decline_code") or "",
     )
+
+
+def _search_quoted(value: str) -> str:
+    """A value inside single quotes in Stripe's search query language."""
+    return str(value).replace("\\", "\\\\").replace("'", "\\'")
 
 
 def _asks_for_authentication(error: dict) -> bool:
@@ -425,6 +437,17 @@ class StripeGateway:
         except stripe.StripeError:
             logger.exception("Could not read the PaymentIntent of failed charge %s", charge_id)
             return ""
+
+    @_translate_errors
+    def payment_intents_find(self, *, metadata: dict[str, str]) -> list[PaymentIntentResult]:
+        """The PaymentIntents whose metadata has every key and value of `metadata`,
+        newest first (Stripe's Search API: `metadata['k']:'v' AND …`). Search is
+        eventually consistent: a PaymentIntent made in the last minute, or in the last
+        hour during an outage of Stripe's, may be missing (docs.stripe.com/search), so
+        an empty answer proves nothing about a recent charge."""
+        clauses = [f"metadata['{_search_quoted(k)}']:'{_search_quoted(v)}'" for k, v in metadata.items()]
+        found = self._client.v1.payment_intents.search(params={"query": " AND ".join(clauses), "limit": 100})
+        return [_payment_intent_result(intent.to_dict()) for intent in found.data]
 
     @_translate_errors
     def payment_intent_retrieve(self, payment_intent_id: str) -> PaymentIntentResult:

@@ -9,9 +9,15 @@ Guarantees, for every function below:
   tab, a retry after a timeout, 20 threads) send nothing and report "paying…". A new
   attempt first cancels the previous PaymentIntent in Stripe (a cancelled one can never
   be charged), and any charge that still arrives for a change that is already paid,
-  expired or cancelled is refunded in full. This does not rely on Stripe's idempotency
-  keys, but every write carries one built from our ids, so Stripe itself (and the
-  strict stand-in, in development and tests) also deduplicates a request sent twice.
+  expired or cancelled is refunded in full (a StrayCharge; the customer is told once).
+* **A charge whose outcome is unknown is asked about, never sent blindly again.** Every
+  write carries an idempotency key built from our ids, and the charge relies on it: an
+  attempt is marked sent (`charge_sent_at`, committed) just before its one request;
+  once marked, reconciliation learns its outcome by sending the same request with the
+  same key (Stripe, and the strict stand-in, answer with the first PaymentIntent for
+  24 h), else by searching PaymentIntents by our metadata, after processing the
+  payment's stored webhook events. An attempt never marked sent had charged nothing:
+  it is sent again without troubling the customer.
 * **Paid means applied.** A PaymentIntent that succeeded becomes, in one transaction:
   the Payment `succeeded` with its receipt number, and `seat_change_apply(via="payment")`
   (the change `applying`, the new quantity and its SeatSync row). Whoever learns of the
@@ -24,8 +30,9 @@ Guarantees, for every function below:
   (PaymentRefused: an invalid request, keys, permissions, idempotency, an amount too
   small once converted) fails the attempt definitively: the customer is told their card
   was not charged, the account manager is alerted (the `payment_refused` signal), and
-  nothing sends it again. Only Stripe being unreachable or failing (network, 5xx, 429)
-  leaves an attempt pending for reconciliation, which asks again with backoff at most
+  nothing sends it again. Only Stripe being unreachable or failing (network, 5xx, 429;
+  or, for a charge already sent, refusing its key as used for other parameters) leaves
+  an attempt pending for reconciliation, which asks again with backoff at most
   MAX_PROCESSOR_FAILURES times, then fails it the same way.
 * **Paid means the amount we asked for.** A PaymentIntent that succeeded with another
   amount or currency than the Payment's is never marked paid: it is refunded in full,
@@ -71,8 +78,8 @@ from .payments import (
     payment_start_or_retry,
     payment_succeeded,
 )
-from .reconciliation import RECONCILE_BATCH, payments_reconcile
-from .refunds import duplicate_charge_refund, payment_refund
+from .reconciliation import RECONCILE_BATCH, payments_claim_signed, payments_reconcile
+from .refunds import duplicate_charge_refund, payment_refund, stray_charges_refund_due
 from .renewals import (
     LinkReport,
     renewal_seats,
@@ -111,8 +118,10 @@ __all__ = [
     "payment_requires_action",
     "payment_start_or_retry",
     "payment_succeeded",
+    "payments_claim_signed",
     "payments_reconcile",
     "renewal_seats",
+    "stray_charges_refund_due",
     "stripe_catalogue_sync",
     "stripe_price_for",
     "stripe_product_for",

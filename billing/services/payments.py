@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from django.db import transaction
+from django.db.models import F, Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from audit.services import audit_record
@@ -20,6 +22,7 @@ from .. import money, signals
 from ..errors import (
     AuthenticationRequired,
     CardDeclined,
+    IdempotencyKeyReused,
     NoCardOnFile,
     NothingToPay,
     PaymentError,
@@ -27,7 +30,7 @@ from ..errors import (
     PaymentRefused,
 )
 from ..gateways import PaymentIntentResult, stripe_gateway
-from ..models import Payment
+from ..models import Payment, StrayCharge
 from ..selectors import card_on_file
 
 logger = logging.getLogger(__name__)
@@ -89,7 +92,7 @@ def _message(payment: Payment) -> str:
         in_flight = (
             payment.attempt_started_at and timezone.now() - payment.attempt_started_at < ATTEMPT_IN_FLIGHT
         )
-        return PENDING_MESSAGE if in_flight or not payment.attempt_sent_at else UNRESOLVED_MESSAGE
+        return PENDING_MESSAGE if in_flight or not payment.charge_sent_at else UNRESOLVED_MESSAGE
     return payment.failure_message or AuthenticationRequired.DEFAULT_MESSAGE
 
 
@@ -171,8 +174,10 @@ def _claim_attempt(
 ) -> _Claim:
     """Under the seat change's and the payment's row locks: refuse what can't be paid,
     report an attempt in flight, or claim a new attempt (creating the Payment row on
-    the first one). The claim commits before anything is sent to Stripe."""
-    with transaction.atomic():
+    the first one). The claim commits before anything is sent to Stripe: its own
+    transaction (durable: called inside another one, it raises instead of sending the
+    charge before the claim is committed)."""
+    with transaction.atomic(durable=True):
         change = (
             SeatChange.objects.select_for_update(of=("self",))
             .select_related("subscription__plan__product", "subscription__organization")
@@ -198,10 +203,12 @@ def _claim_attempt(
                 )
                 return _Claim(None)
             if payment is not None and payment.status == Payment.Status.PENDING and payment.attempts:
-                # An attempt in flight, or sent and never answered: reconciliation settles
-                # the latter, since sending another could charge twice.
+                # An attempt in flight, or whose charge was sent and never answered:
+                # reconciliation settles the latter, since sending another could charge
+                # twice. One whose sender stopped before its charge left is replaced (its
+                # sender, were it still alive, finds itself overtaken and sends nothing).
                 in_flight = timezone.now() - payment.attempt_started_at < ATTEMPT_IN_FLIGHT
-                if in_flight or payment.attempt_sent_at is not None:
+                if in_flight or payment.charge_sent_at is not None:
                     return _Claim(payment)
             if payment is not None and payment.status == Payment.Status.REQUIRES_ACTION and not new_card:
                 return _Claim(payment, resume_action=True)
@@ -233,6 +240,7 @@ def _attempt_start(change: SeatChange, payment: Payment | None, *, customer_pres
     payment.status = Payment.Status.PENDING
     payment.attempt_started_at = timezone.now()
     payment.attempt_sent_at = None
+    payment.charge_sent_at = None
     payment.customer_present = customer_present
     if payment.failure_code == AMOUNT_MISMATCH:
         # That PaymentIntent is being refunded: nothing to cancel or ask about any more.
@@ -275,13 +283,21 @@ def _stripe_customer(subscription: Subscription) -> str:
     return subscription.stripe_customer_id
 
 
-def _send_attempt(payment_id: int, attempt: int, *, setup_intent: str = "", notify: bool) -> PaymentOutcome:
+def _send_attempt(
+    payment_id: int, attempt: int, *, setup_intent: str = "", notify: bool, take_over: bool = False
+) -> PaymentOutcome:
     """Send a claimed attempt to Stripe, once: a second call for the same attempt (a
-    task delivered twice) finds it sent and only reports where it stands."""
+    task delivered twice) finds it taken and only reports where it stands.
+    `take_over` (reconciliation) takes an attempt whose sender stopped before its
+    charge request left (`charge_sent_at` unset): nothing can have been charged, so it
+    is sent as if for the first time."""
     now = timezone.now()
-    claimed = Payment.objects.filter(
-        pk=payment_id, attempts=attempt, status=Payment.Status.PENDING, attempt_sent_at__isnull=True
-    ).update(attempt_sent_at=now)
+    claimable = Payment.objects.filter(
+        pk=payment_id, attempts=attempt, status=Payment.Status.PENDING, charge_sent_at__isnull=True
+    )
+    if not take_over:
+        claimable = claimable.filter(attempt_sent_at__isnull=True)
+    claimed = claimable.update(attempt_sent_at=now)
     payment = Payment.objects.select_related(
         "seat_change", "subscription__organization", "subscription__plan__product"
     ).get(pk=payment_id)
@@ -318,19 +334,60 @@ def _send_attempt(payment_id: int, attempt: int, *, setup_intent: str = "", noti
             card = gateway.customer_default_card(customer_id)
             if card is None:
                 raise NoCardOnFile()
-    except (PaymentError, PaymentRefused, PaymentProcessorUnavailable) as error:
+    except PaymentProcessorUnavailable as error:
+        # Nothing was sent that could charge the card. Nobody is present for a charge of
+        # the card on file: it stays pending, and reconciliation sends it later (with
+        # backoff, bounded) instead of asking the customer to pay by hand.
+        if not payment.customer_present:
+            _processor_failed(payment.pk, attempt=attempt)
+            return outcome_of(Payment.objects.get(pk=payment.pk))
+        return _record_attempt(payment.pk, attempt, error=error, notify=notify)
+    except (PaymentError, PaymentRefused) as error:
         # Nothing was sent that could charge the card.
         return _record_attempt(payment.pk, attempt, error=error, notify=notify)
-    Payment.objects.filter(pk=payment.pk, attempts=attempt).update(
-        stripe_customer_id=customer_id, stripe_payment_method_id=card.id, card_label=card.label
+    return _charge(
+        payment,
+        attempt,
+        customer_id=customer_id,
+        payment_method_id=card.id,
+        card_label=card.label,
+        notify=notify,
     )
-    return _charge(payment, attempt, customer_id=customer_id, payment_method_id=card.id, notify=notify)
 
 
 def _charge(
-    payment: Payment, attempt: int, *, customer_id: str, payment_method_id: str, notify: bool
+    payment: Payment,
+    attempt: int,
+    *,
+    customer_id: str,
+    payment_method_id: str,
+    card_label: str = "",
+    notify: bool,
+    replay: bool = False,
 ) -> PaymentOutcome:
-    """The one call that can move money. Sent again only with the same idempotency key."""
+    """The one call that can move money, for the payment's current attempt only.
+
+    Before the request leaves, the attempt is marked sent (`charge_sent_at`, with the
+    card and customer it charges) in a statement of its own, committed: from then on
+    nobody sends this attempt as new, and reconciliation asks Stripe what became of it.
+    `replay` (reconciliation) sends the very same request again, same parameters and
+    idempotency key, to learn its outcome: Stripe answers with the first request's
+    saved answer for 24 h and runs nothing twice; it raises IdempotencyKeyReused if
+    Stripe holds the key for other parameters."""
+    fields = {
+        "stripe_customer_id": customer_id,
+        "stripe_payment_method_id": payment_method_id,
+        "charge_sent_at": Coalesce(F("charge_sent_at"), Value(timezone.now())),
+    }
+    if card_label:
+        fields["card_label"] = card_label
+    with transaction.atomic(durable=True):  # committed before the request, or nothing is sent
+        marked = Payment.objects.filter(
+            pk=payment.pk, attempts=attempt, status=Payment.Status.PENDING
+        ).update(**fields)
+    if not marked:
+        # Settled meanwhile (a webhook, the page) or overtaken by a newer attempt.
+        return outcome_of(Payment.objects.get(pk=payment.pk))
     try:
         result = stripe_gateway().payment_intent_charge(
             customer_id=customer_id,
@@ -345,11 +402,18 @@ def _charge(
             },
             idempotency_key=f"seatmgr-payment-{payment.pk}-attempt-{attempt}-charge",
         )
+    except IdempotencyKeyReused:
+        if replay:
+            raise
+        # Another request with this key ran (with other parameters): its outcome is
+        # unknown, like a lost answer's. Reconciliation looks it up.
+        _processor_failed(payment.pk, attempt=attempt)
+        return PaymentOutcome(Payment.Status.PENDING, UNRESOLVED_MESSAGE, payment.pk)
     except (PaymentError, PaymentRefused) as error:
         return _record_attempt(payment.pk, attempt, error=error, notify=notify)
     except PaymentProcessorUnavailable:
         # It may or may not have reached Stripe: the attempt stays pending until
-        # reconciliation sends it again with the same idempotency key (bounded).
+        # reconciliation asks Stripe with the same request and key (bounded).
         _processor_failed(payment.pk, attempt=attempt)
         return PaymentOutcome(Payment.Status.PENDING, UNRESOLVED_MESSAGE, payment.pk)
     return _record_attempt(payment.pk, attempt, result=result, notify=notify)
@@ -374,7 +438,7 @@ def _record_attempt(
             via="card",
         )
         return outcome_of(Payment.objects.get(pk=payment_id))
-    with transaction.atomic():
+    with transaction.atomic(durable=True):
         payment = _locked_payment(payment_id)
         if payment.attempts != attempt or payment.status != Payment.Status.PENDING:
             return outcome_of(payment)
@@ -628,7 +692,13 @@ def payment_succeeded(
             return None
         if payment.status in (Payment.Status.SUCCEEDED, Payment.Status.REFUNDED):
             if payment.stripe_payment_intent_id != payment_intent_id:
-                _refund_charge_on_commit(payment, payment_intent_id, reason="duplicate_charge")
+                _refund_charge_on_commit(
+                    payment,
+                    payment_intent_id,
+                    reason=StrayCharge.Reason.DUPLICATE,
+                    amount=amount,
+                    currency=currency,
+                )
             return payment
         if (amount, currency.lower()) != (payment.amount, payment.currency.lower()):
             _amount_mismatch(payment, payment_intent_id, amount=amount, currency=currency, metadata=metadata)
@@ -721,7 +791,9 @@ def _amount_mismatch(
     _refund_charge_on_commit(
         payment,
         payment_intent_id,
-        reason=AMOUNT_MISMATCH,
+        reason=StrayCharge.Reason.AMOUNT_MISMATCH,
+        amount=amount,
+        currency=currency,
         after={"amount": amount, "currency": currency, "expected": payment.amount},
     )
     if payment.is_open and _is_current(payment, payment_intent_id, metadata):
@@ -737,9 +809,19 @@ def _amount_mismatch(
         _alert_account_manager_on_commit(payment, reason=f"{AMOUNT_MISMATCH}: {detail}")
 
 
-def _refund_charge_on_commit(payment: Payment, payment_intent_id: str, *, reason: str, after=None) -> None:
+def _refund_charge_on_commit(
+    payment: Payment, payment_intent_id: str, *, reason: str, amount: int, currency: str, after=None
+) -> None:
     """Refund, in full and on commit, a charge that is not this payment's (a second one
-    for a paid change, or one of the wrong amount); the payment itself stays as it is."""
+    for a paid change, or one of the wrong amount); the payment itself stays as it is.
+    The charge is recorded (a StrayCharge, once per PaymentIntent) in the caller's
+    transaction, so a refund whose task is lost is issued by reconciliation."""
+    _stray, created = StrayCharge.objects.get_or_create(
+        stripe_payment_intent_id=payment_intent_id,
+        defaults={"payment": payment, "reason": reason, "amount": amount, "currency": currency.lower()[:3]},
+    )
+    if not created:
+        return
     _audit(payment, reason, after={"payment_intent": payment_intent_id, **(after or {})})
     payment_id = payment.pk
 
@@ -818,7 +900,7 @@ def _processor_failed(payment_id: int, *, attempt: int | None = None) -> None:
     definitively (the account manager is alerted, the customer emailed), and a refund
     is left to the account manager. A late success still arrives by webhook or by the
     customer's next attempt, and is applied (or refunded) then."""
-    with transaction.atomic():
+    with transaction.atomic(durable=True):
         payment = _locked_payment(payment_id)
         if attempt is not None and payment.attempts != attempt:
             return

@@ -4,15 +4,16 @@ with bounded retries when Stripe cannot answer."""
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
 from subscriptions.models import SeatChange
+from subscriptions.seat_changes import QuoteExpired
 
-from ..errors import PaymentProcessorUnavailable, PaymentRefused
+from ..errors import IdempotencyKeyReused, NothingToPay, PaymentProcessorUnavailable, PaymentRefused
 from ..gateways import stripe_gateway
 from ..models import Payment
 from .payments import (
@@ -27,12 +28,53 @@ from .payments import (
     _record_attempt,
     _record_intent,
     _send_attempt,
+    payment_card_on_file_queue,
 )
 from .refunds import payment_refund
 
 logger = logging.getLogger(__name__)
 
 RECONCILE_BATCH = 50
+# Stripe keeps an idempotency key's first answer for at least 24 hours: within this
+# margin a charge is asked about by sending it again with its key.
+IDEMPOTENCY_WINDOW = timedelta(hours=23)
+# Stripe's search has new PaymentIntents within a minute, within an hour even during
+# an outage (docs.stripe.com/search): an empty answer is believed only after this.
+SEARCH_SETTLED = timedelta(hours=1)
+# An increase signed this long ago with no payment claimed: its signing process stopped
+# before claiming the charge of the card on file. Looked for until a day after signing
+# (a customer without a card on file pays on the payment page: nothing to sweep).
+SIGNED_UNCLAIMED_AFTER = timedelta(minutes=5)
+SIGNED_UNCLAIMED_FOR = timedelta(days=1)
+
+
+def payments_claim_signed(*, now: datetime | None = None, batch_size: int = RECONCILE_BATCH) -> int:
+    """Periodic: an increase signed at least SIGNED_UNCLAIMED_AFTER ago that still
+    awaits payment with no payment claimed (the request that signed it stopped between
+    the signature's commit and the claim) is claimed now and its card on file charged,
+    as signing would have done (`payment_card_on_file_queue`). Exactly once: the claim
+    is made under the change's row lock and a change has at most one payment, which
+    takes it out of this selection. Oldest first, at most `batch_size` a run; returns
+    how many were claimed (a customer without a card on file claims nothing)."""
+    now = now or timezone.now()
+    due = (
+        SeatChange.objects.filter(
+            state=SeatChange.State.AWAITING_PAYMENT,
+            payment__isnull=True,
+            signed_at__lte=now - SIGNED_UNCLAIMED_AFTER,
+            signed_at__gt=now - SIGNED_UNCLAIMED_FOR,
+        )
+        .exclude(subscription__stripe_customer_id="")
+        .select_related("subscription__plan__product", "subscription__organization")
+        .order_by("signed_at")[:batch_size]
+    )
+    claimed = 0
+    for seat_change in due:
+        try:
+            claimed += payment_card_on_file_queue(seat_change=seat_change) is not None
+        except (NothingToPay, QuoteExpired):
+            continue  # settled, cancelled or expired meanwhile
+    return claimed
 
 
 def payments_reconcile(*, now: datetime | None = None, batch_size: int = RECONCILE_BATCH) -> int:
@@ -42,12 +84,19 @@ def payments_reconcile(*, now: datetime | None = None, batch_size: int = RECONCI
     first, at most `batch_size` per run; each one looked at goes to the back of the
     queue. Returns how many were looked at.
 
+    First, webhook events about the payment that were stored and never processed are
+    processed: what Stripe already told us is never asked again. Then:
+
     - with a PaymentIntent: its status decides (succeeded → applied; failed → failed;
       a 3-D Secure one whose change expired or was cancelled is cancelled in Stripe);
-    - an attempt claimed but never sent (its task lost) is sent now;
-    - an attempt sent whose answer never came is sent again with the same idempotency
-      key: Stripe (and the stand-in) answers with the original PaymentIntent (were a
-      second charge made all the same, it would be refunded).
+    - an attempt whose charge request never left (its task lost, its worker killed
+      before the request, Stripe unreachable before it) is sent now, as the first
+      time, without troubling the customer;
+    - an attempt whose charge left and whose answer never came is asked about, never
+      charged blindly (`_resolve_unanswered_charge`: the same request and idempotency
+      key, which Stripe answers with the first PaymentIntent; a search by our metadata
+      after 24 h). A charge found for a payment already settled is refunded and the
+      customer told (`payment_succeeded`).
 
     Stripe unreachable or failing (PaymentProcessorUnavailable) postpones a payment with
     backoff, MAX_PROCESSOR_FAILURES times at most (`_processor_failed`); Stripe refusing
@@ -84,7 +133,7 @@ def payments_reconcile(*, now: datetime | None = None, batch_size: int = RECONCI
 def _reconcile_refused(payment_id: int, error: PaymentRefused) -> None:
     """Stripe refused what reconciliation asked: an open payment fails at once; a refund
     Stripe refuses is left to the account manager (never asked again)."""
-    with transaction.atomic():
+    with transaction.atomic(durable=True):
         payment = _locked_payment(payment_id)
         if payment.is_open:
             _fail_definitively(
@@ -106,6 +155,12 @@ def _reconcile(payment_id: int) -> None:
         return
     if not payment.is_open:
         return
+    if _process_stored_events(payment):
+        payment = Payment.objects.select_related("seat_change", "subscription__organization").get(
+            pk=payment_id
+        )
+        if not payment.is_open:
+            return
     gateway = stripe_gateway()
     if payment.stripe_payment_intent_id:
         result = gateway.payment_intent_retrieve(payment.stripe_payment_intent_id)
@@ -115,8 +170,12 @@ def _reconcile(payment_id: int) -> None:
                 result.id, idempotency_key=f"seatmgr-payment-{payment.pk}-cancel-{result.id}"
             )
         _record_intent(payment, result, via="reconciliation", notify=change_open)
-    elif payment.attempt_sent_at is None:
-        _send_attempt(payment.pk, payment.attempts, notify=True)
+    elif payment.charge_sent_at is not None:
+        _resolve_unanswered_charge(payment)
+    elif payment.attempt_sent_at is None or not payment.customer_present:
+        # Its charge never left: its task was lost, or its sender stopped (or found
+        # Stripe unreachable) before the request. Sent now, as the first time.
+        _send_attempt(payment.pk, payment.attempts, notify=True, take_over=True)
     elif payment.stripe_payment_method_id:
         _charge(
             payment,
@@ -126,6 +185,69 @@ def _reconcile(payment_id: int) -> None:
             notify=True,
         )
     else:
-        # Sent no further than saving the card: nothing can have been charged.
+        # A card typed in on the page, whose request stopped before the card was read:
+        # nothing was charged, and only the customer can give that card again.
         _record_attempt(payment.pk, payment.attempts, error=PaymentProcessorUnavailable(), notify=True)
     Payment.objects.filter(pk=payment.pk, status__in=Payment.OPEN_STATUSES).update(updated_at=timezone.now())
+
+
+def _process_stored_events(payment: Payment) -> int:
+    """Webhook events about the payment that were stored but never processed (their
+    task was lost) are processed first: what Stripe already told us is never asked, or
+    charged, again. Returns how many were processed."""
+    from ..webhooks import stripe_events_process_for_payment
+
+    return stripe_events_process_for_payment(
+        payment_id=payment.pk, payment_intent_id=payment.stripe_payment_intent_id
+    )
+
+
+def _resolve_unanswered_charge(payment: Payment) -> None:
+    """The attempt's charge request left (`charge_sent_at`) and its answer never came
+    back: ask Stripe what became of it, never charge blindly.
+
+    Within IDEMPOTENCY_WINDOW of the first send, the same request is sent again with
+    the same idempotency key: Stripe answers with the first PaymentIntent, whatever
+    became of it (or runs the request now if it never arrived: still one charge). After
+    that, or when Stripe holds the key for other parameters, the attempt's PaymentIntent
+    is looked up by our metadata (Stripe's search, eventually consistent: an empty
+    answer is trusted only once SEARCH_SETTLED has passed since the send). Found, its
+    status decides; not found after Stripe forgot the key, nothing arrived and it is
+    sent again; otherwise it waits for the next run (bounded, `_processor_failed`)."""
+    attempt = payment.attempts
+    sent_for = timezone.now() - payment.charge_sent_at
+    if sent_for < IDEMPOTENCY_WINDOW:
+        try:
+            _replay(payment)
+            return
+        except IdempotencyKeyReused:
+            logger.warning("Payment %s attempt %s: key used for other parameters", payment.pk, attempt)
+    found = stripe_gateway().payment_intents_find(
+        metadata={"seatmgr_payment": str(payment.pk), "attempt": str(attempt)}
+    )
+    if found:
+        result = next((intent for intent in found if intent.succeeded), found[0])
+        _audit(payment, "charge_found", after={"payment_intent": result.id, "status": result.status})
+        _record_intent(payment, result, via="reconciliation", notify=True)
+        return
+    if sent_for >= IDEMPOTENCY_WINDOW and sent_for >= SEARCH_SETTLED:
+        # Stripe forgot the key and has no PaymentIntent of this attempt: the request
+        # never arrived. Sent now; its 24 h start again.
+        Payment.objects.filter(pk=payment.pk, attempts=attempt, status=Payment.Status.PENDING).update(
+            charge_sent_at=None
+        )
+        _audit(payment, "charge_resent", after={"sent_at": payment.charge_sent_at.isoformat()})
+        _replay(payment)
+        return
+    _processor_failed(payment.pk, attempt=attempt)
+
+
+def _replay(payment: Payment) -> None:
+    _charge(
+        payment,
+        payment.attempts,
+        customer_id=payment.stripe_customer_id,
+        payment_method_id=payment.stripe_payment_method_id,
+        notify=True,
+        replay=True,
+    )

@@ -152,7 +152,6 @@ def test_a_customer_stripe_does_not_know_fails_the_payment_definitively(localstr
         (401, "invalid_request_error"),
         (403, "secret_key_required"),
         (404, "resource_missing"),
-        (400, "idempotency_error"),
     ],
 )
 def test_a_refused_charge_fails_definitively_and_is_never_sent_again(localstripe, status, stripe_code):
@@ -169,11 +168,6 @@ def test_a_refused_charge_fails_definitively_and_is_never_sent_again(localstripe
                 "message": "Amount must convert to at least 50 cents.",
             }
         }
-    if stripe_code == "idempotency_error":
-        message = (
-            "Keys for idempotent requests can only be used with the same parameters they were first used."
-        )
-        body = {"error": {"type": "idempotency_error", "message": message}}
     localstripe.fault(CHARGE, status=status, body=body)
 
     outcome = services.payment_start_or_retry(seat_change=change)

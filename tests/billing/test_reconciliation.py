@@ -36,7 +36,13 @@ def test_a_payment_that_succeeded_without_its_webhook_is_found_and_applied(local
     localstripe.authenticate(payment.stripe_payment_intent_id, secret)  # then the tab closed
     age(payment)
 
-    assert tasks.reconcile_payments() == {"payments": 1, "events": 0, "renewal_setups": 0}
+    assert tasks.reconcile_payments() == {
+        "signed_claimed": 0,
+        "payments": 1,
+        "events": 0,
+        "stray_refunds": 0,
+        "renewal_setups": 0,
+    }
 
     payment.refresh_from_db()
     assert payment.status == "succeeded" and payment.receipt_number
@@ -85,6 +91,7 @@ def test_an_attempt_sent_without_an_answer_is_sent_again_with_the_same_key(local
         attempts=1,
         attempt_started_at=timezone.now() - timedelta(minutes=10),
         attempt_sent_at=timezone.now() - timedelta(minutes=10),
+        charge_sent_at=timezone.now() - timedelta(minutes=10),
         stripe_customer_id=customer,
         stripe_payment_method_id=card.id,
     )
@@ -121,7 +128,13 @@ def test_events_whose_processing_was_lost_are_processed(localstripe):
     )
     StripeEvent.objects.filter(pk=stored.pk).update(received_at=timezone.now() - timedelta(minutes=6))
 
-    assert tasks.reconcile_payments() == {"payments": 0, "events": 1, "renewal_setups": 0}
+    assert tasks.reconcile_payments() == {
+        "signed_claimed": 0,
+        "payments": 0,
+        "events": 1,
+        "stray_refunds": 0,
+        "renewal_setups": 0,
+    }
     assert StripeEvent.objects.get().processed_at is not None
 
 

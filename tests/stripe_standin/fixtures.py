@@ -130,6 +130,10 @@ class StripeStandIn:
         pattern = re.compile("^" + re.sub(r"\\\{\w+\\\}", "[^/]+", re.escape(path)) + "$")
         return [r for r in self.requests() if r["method"] == method and pattern.match(r["path"])]
 
+    def search_lag(self, seconds: float) -> None:
+        """PaymentIntents created in the last `seconds` are not found by search yet."""
+        self.control("POST", "/_standin/search", {"lag": seconds})
+
     def reset(self) -> None:
         self.control("POST", "/_standin/reset")
 

@@ -274,3 +274,43 @@ def test_applied_is_reached_once():
     assert seat_changes.seat_change_mark_applied(seat_change_id=change.pk) is False
     change.refresh_from_db()
     assert change.state == "applied"
+
+
+# --- One transition table, checked where every state changes ----------------------------
+
+
+def test_every_state_is_in_the_transition_table_and_only_final_states_lead_nowhere():
+    table = seat_changes.TRANSITIONS
+    final = {s for s, targets in table.items() if not targets}
+
+    assert set(table) == set(SeatChange.State.values)
+    assert final == {"applied", "rejected", "cancelled", "expired"}
+    assert all(set(targets) <= set(SeatChange.State.values) for targets in table.values())
+
+
+@pytest.mark.parametrize(
+    ("start", "to"),
+    [
+        ("draft", "applying"),  # never applied unsigned
+        ("awaiting_payment", "applied"),  # never live before it is applying
+        ("applied", "applying"),  # nothing moves backwards
+        ("cancelled", "awaiting_payment"),
+        ("expired", "signed"),
+        ("rejected", "applying"),
+        ("awaiting_payment", "rejected"),  # only a decrease is rejected
+    ],
+)
+def test_an_illegal_move_raises_and_changes_nothing(start, to):
+    change = open_change(SubscriptionFactory(quantity=3), 5)
+    SeatChange.objects.filter(pk=change.pk).update(state=start)
+    audited = AuditEvent.objects.count()
+
+    with transaction.atomic():
+        locked = seat_changes._locked(change)
+        with pytest.raises(seat_changes.InvalidTransition) as refused:
+            seat_changes._move(locked, to, actor_label="test")
+
+    assert refused.value.extra["state"] == start
+    change.refresh_from_db()
+    assert change.state == start
+    assert AuditEvent.objects.count() == audited

@@ -15,7 +15,7 @@ from licensing import selectors as licensing
 from licensing import services as licensing_services
 from licensing.hooks import BoughtSeat
 from licensing.models import OrgUser
-from subscriptions import links, seat_changes
+from subscriptions import links, money_story, seat_changes
 from subscriptions.errors import InvalidInput
 from subscriptions.models import CapabilityLink, SeatChange, Subscription
 
@@ -27,6 +27,7 @@ class Preview:
     quote: ProrationQuote
     renewal_amount: int
     licences_in_use: int
+    money: money_story.SeatChangeMoney
 
     @property
     def must_free(self) -> int:
@@ -52,6 +53,13 @@ def seat_change_preview(*, subscription: Subscription, raw_new_total) -> Preview
         quote=quote,
         renewal_amount=renewal_amount(unit_amount=subscription.plan.unit_amount, quantity=new_quantity),
         licences_in_use=licensing.licences_in_use(subscription=subscription),
+        money=money_story.preview_money(
+            subscription=subscription,
+            new_quantity=new_quantity,
+            credit=quote.credit,
+            debit=quote.debit,
+            amount_due=quote.amount_due,
+        ),
     )
 
 

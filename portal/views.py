@@ -17,7 +17,7 @@ from billing import receipts
 from billing import selectors as billing_selectors
 from billing import services as billing_services
 from billing.errors import PaymentProcessorUnavailable
-from billing.money import format_money
+from billing.money import format_money, renewal_words
 from licensing import selectors as licensing
 from licensing.models import OrgUser
 from licensing.views import BUY_SEAT_SESSION_KEY
@@ -25,6 +25,7 @@ from subscriptions import links, seat_changes
 from subscriptions import services as subscription_services
 from subscriptions.errors import DomainError
 from subscriptions.models import CapabilityLink, SeatChange
+from subscriptions.words import users
 
 from . import services
 from .access import invalid_link, link_open, with_access
@@ -139,17 +140,18 @@ def quote(request):
         )
     except DomainError as error:
         return JsonResponse({"ok": False, "error": error.message}, status=400)
-    currency = subscription.plan.currency
+    money = preview.money
     return JsonResponse(
         {
             "ok": True,
             "new_total": preview.new_quantity,
             "delta": preview.delta,
-            "amount_due": preview.quote.amount_due,
-            "amount_due_display": format_money(max(preview.quote.amount_due, 0), currency),
-            "renewal_amount": preview.renewal_amount,
-            "renewal_display": format_money(preview.renewal_amount, currency),
+            "amount_due": money.due_now,
+            "amount_due_display": format_money(money.due_now, money.currency),
+            "renewal_amount": money.renewal.amount,
+            "renewal_display": renewal_words(money.renewal),
             "must_free": preview.must_free,
+            "must_free_display": users(preview.must_free),
             "licences_in_use": preview.licences_in_use,
         }
     )

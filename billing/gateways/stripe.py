@@ -567,10 +567,13 @@ class StripeGateway:
         return True
 
     @_translate_errors
-    def subscription_cancel_at_period_end(self, *, subscription_id: str, idempotency_key: str) -> None:
-        """Stripe ends the subscription at its current period end instead of renewing."""
+    def subscription_cancel_at_period_end(
+        self, *, subscription_id: str, idempotency_key: str, cancel: bool = True
+    ) -> None:
+        """Stripe ends the subscription at its current period end instead of renewing
+        (`cancel`), or renews it again (`cancel=False`: the cancellation withdrawn)."""
         self._client.v1.subscriptions.update(
-            subscription_id, params={"cancel_at_period_end": True}, options=self._options(idempotency_key)
+            subscription_id, params={"cancel_at_period_end": cancel}, options=self._options(idempotency_key)
         )
 
     # --- Webhooks -------------------------------------------------------------------

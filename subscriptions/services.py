@@ -97,7 +97,9 @@ def subscription_cancel(
     return subscription
 
 
-def subscription_keep(*, subscription: Subscription, actor=None, actor_label="", request=None) -> Subscription:
+def subscription_keep(
+    *, subscription: Subscription, actor=None, actor_label="", request=None
+) -> Subscription:
     """Withdraw a cancellation at period end ("Keep my subscription"), until that period
     end: the subscription renews again, and whoever bills the renewals is told
     (`subscription_cancel_withdrawn`, on commit). Audited, and the admin is emailed.

@@ -55,6 +55,7 @@ from ..errors import (
     PaymentProcessorUnavailable,
     PaymentRefused,
     WebhookRejected,
+    payment_error_words,
 )
 
 logger = logging.getLogger(__name__)
@@ -246,7 +247,7 @@ def _payment_intent_result(intent: dict) -> PaymentIntentResult:
         client_secret=intent.get("client_secret") or "",
         amount=int(intent["amount"]),
         currency=intent["currency"],
-        failure_message=error.get("message") or "",
+        failure_message=payment_error_words(error.get("code") or "", error.get("message") or ""),
         requires_action=needs_confirmation,
         payment_method_id=payment_method if isinstance(payment_method, str) else payment_method.get("id", ""),
         metadata=dict(intent.get("metadata") or {}),

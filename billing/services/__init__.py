@@ -78,9 +78,9 @@ from .renewals import (
     renewal_seats,
     stripe_renewal_setup_request,
     stripe_renewal_setups_retry,
-    stripe_subscription_resume_renewal,
     stripe_subscription_link,
     stripe_subscription_quantity_sync,
+    stripe_subscription_resume_renewal,
     stripe_subscription_set_up,
     stripe_subscription_stop_renewal,
 )
@@ -119,9 +119,9 @@ __all__ = [
     "stripe_product_for",
     "stripe_renewal_setup_request",
     "stripe_renewal_setups_retry",
-    "stripe_subscription_resume_renewal",
     "stripe_subscription_link",
     "stripe_subscription_quantity_sync",
+    "stripe_subscription_resume_renewal",
     "stripe_subscription_set_up",
     "stripe_subscription_stop_renewal",
 ]

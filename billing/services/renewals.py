@@ -297,7 +297,9 @@ def stripe_subscription_resume_renewal(*, subscription_id: int) -> bool:
     admin kept it). Safe to repeat. Returns False when there is nothing to tell: no
     Stripe subscription, not live, or cancelled again meanwhile."""
     subscription = Subscription.objects.select_related("organization").get(pk=subscription_id)
-    if not subscription.stripe_subscription_id or subscription.cancel_at_period_end or not subscription.is_live:
+    if subscription.cancel_at_period_end or not subscription.is_live:
+        return False
+    if not subscription.stripe_subscription_id:
         return False
     stripe_gateway().subscription_cancel_at_period_end(
         subscription_id=subscription.stripe_subscription_id,

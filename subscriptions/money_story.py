@@ -33,6 +33,7 @@ __all__ = [
     "preview_money",
     "renewal_seats",
     "seat_change_money",
+    "subscription_ends_on",
     "subscription_renewal",
 ]
 
@@ -65,13 +66,21 @@ def renewal_seats(subscription: Subscription) -> int:
     return scheduled if scheduled is not None else subscription.quantity
 
 
+def subscription_ends_on(subscription: Subscription) -> datetime | None:
+    """When a live subscription cancelled at its period end ends; None when it renews
+    (or is not live). Reads no more than the subscription row."""
+    if subscription.is_live and subscription.cancel_at_period_end:
+        return subscription.current_period_end
+    return None
+
+
 def subscription_renewal(subscription: Subscription) -> Renewal | None:
     """What the next renewal bills (what Stripe will bill), or when the subscription
     ends; None for a subscription that is not live (pending, ended)."""
     if not subscription.is_live:
         return None
     plan = subscription.plan
-    if subscription.cancel_at_period_end:
+    if subscription_ends_on(subscription) is not None:
         return Renewal(
             currency=plan.currency, on=subscription.current_period_end, quantity=0, amount=None, ends=True
         )

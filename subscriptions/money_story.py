@@ -25,6 +25,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from django.db.models import OuterRef, QuerySet, Subquery
+
 from .models import SeatChange, Subscription
 
 __all__ = [
@@ -35,6 +37,7 @@ __all__ = [
     "seat_change_money",
     "subscription_ends_on",
     "subscription_renewal",
+    "with_renewal_seats",
 ]
 
 
@@ -55,14 +58,26 @@ class Renewal:
         return self.on if self.ends else None
 
 
+def _scheduled_decrease(subscriptions) -> QuerySet:
+    return SeatChange.objects.filter(subscription=subscriptions, state=SeatChange.State.SCHEDULED).values(
+        "new_quantity"
+    )[:1]
+
+
+def with_renewal_seats(subscriptions: QuerySet[Subscription]) -> QuerySet[Subscription]:
+    """`subscriptions` with the seats of a decrease scheduled for the period end read in
+    the same query, so that `renewal_seats` (and every renewal of a list) asks nothing
+    more."""
+    return subscriptions.annotate(scheduled_renewal_seats=Subquery(_scheduled_decrease(OuterRef("pk"))))
+
+
 def renewal_seats(subscription: Subscription) -> int:
     """The seats the next period starts with: a decrease approved for the period end
     already counts, though its licences work until then."""
-    scheduled = (
-        subscription.seat_changes.filter(state=SeatChange.State.SCHEDULED)
-        .values_list("new_quantity", flat=True)
-        .first()
-    )
+    if "scheduled_renewal_seats" in subscription.__dict__:  # read by `with_renewal_seats`
+        scheduled = subscription.scheduled_renewal_seats
+    else:
+        scheduled = _scheduled_decrease(subscription).values_list("new_quantity", flat=True).first()
     return scheduled if scheduled is not None else subscription.quantity
 
 

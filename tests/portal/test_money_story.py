@@ -113,7 +113,9 @@ def change_surfaces(client, activated, change: SeatChange, signing_page: str) ->
     change.refresh_from_db()
     page = client.get(f"{activated.base}changes/{change.number}/").content.decode()
     pdf = pdf_text(bytes(change.agreement.signed_pdf))
-    signed_email = next(m for m in mail.outbox if m.subject.startswith("Signed:")).body
+    signed_email = next(
+        m for m in mail.outbox if m.subject.startswith("Signed:") and change.number in m.subject
+    ).body
     api = activated.api_summary(change)
     ending = 'data-testid="ends-on"' in page
     renewal_pdf = re.search(r"Next renewal (None: [^.]*|€[\d,]+\.\d\d)", pdf).group(1)
@@ -252,3 +254,30 @@ def test_keeping_the_subscription_brings_the_renewal_back_everywhere_and_allows_
 
 def consent_choice(signing_page: str) -> str:
     return re.search(r'name="payment" value="(card:[^"]+)"', signing_page).group(1)
+
+
+def test_a_scheduled_decrease_counts_until_it_is_replaced_by_an_increase(client, story):
+    Plan.objects.filter(pk=story.subscription.plan_id).update(decrease_policy="period_end")
+    decrease = approve(sign(client, story, start(client, story, 4)))
+    assert decrease.state == "scheduled"
+    pending = subscription_surfaces(client, story)
+    assert {amount(text) for name, text in pending.items() if name != "api ends_on"} == {"€360.00"}, pending
+    assert stripe_bills(story) == "€360.00"
+
+    # The change page says a change is open and offers to replace it; replacing it with
+    # an increase withdraws the decrease in the same step.
+    change_page = client.get(f"{story.base}change/").content.decode()
+    assert "Replace the open change" in change_page
+    response = client.post(f"{story.base}change/", {"new_total": "6", "replace_open": decrease.number})
+    assert response.status_code == 302
+    decrease.refresh_from_db()
+    assert decrease.state == "cancelled"
+    increase = SeatChange.objects.get(state=SeatChange.State.DRAFT)
+    signing_page = client.get(f"{story.base}changes/{increase.number}/").content.decode()
+    sign(client, story, increase, payment=consent_choice(signing_page))
+
+    story.subscription.refresh_from_db()
+    every = {**subscription_surfaces(client, story), **change_surfaces(client, story, increase, signing_page)}
+    renewals = {name: amount(text) for name, text in every.items() if "renewal" in name}
+    assert set(renewals.values()) == {"€540.00"}, renewals
+    assert stripe_bills(story) == "€540.00"

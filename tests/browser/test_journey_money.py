@@ -15,6 +15,7 @@ from backoffice import services as backoffice
 from billing.models import Payment
 from subscriptions import links
 from subscriptions.models import Plan, SeatChange, Subscription
+from tests.agreements.pdfs import text as pdf_text
 from tests.backoffice.factories import staff_factory
 from tests.billing.factories import THREE_D_SECURE, give_card_on_file
 from tests.browser.test_payment import enter_card
@@ -98,6 +99,8 @@ def test_signing_says_it_will_charge_the_card_on_file_and_the_certificate_record
         "4242",
     )
     assert consent["at"]
+    certificate = pdf_text(bytes(Agreement.objects.get().signed_pdf))
+    assert "Consent to charge (UTC)" in certificate and f"Sign and pay {due} with Visa" in certificate
 
 
 def test_paying_later_signs_without_charging_then_opens_the_payment_page(

@@ -50,6 +50,9 @@ class Agreement(models.Model):
     signature_kind = models.CharField(max_length=5, choices=SignatureKind.choices, blank=True)
     signature_text = models.CharField(max_length=200, blank=True)
     signature_png = models.BinaryField(null=True, editable=False)
+    # When signing an increase could charge the card on file: what the signer was shown
+    # and chose, at signing (`agreements.services.ChargeConsent.as_json`); {} otherwise.
+    charge_consent = models.JSONField(default=dict, blank=True, editable=False)
 
     class Meta:
         ordering = ("-sent_at",)

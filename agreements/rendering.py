@@ -22,6 +22,7 @@ import pdfs
 # agreement tests that exercise it.
 from pdfs import StaticFileRefused, static_path_for
 from pdfs import static_file as _static_file
+from subscriptions.money_story import seat_change_money
 
 from .models import signer_identification
 
@@ -73,6 +74,10 @@ class Signature:
     consent_at: datetime
     signed_at: datetime
     unsigned_sha256: str
+    # What the signer agreed to be charged, in the words they were shown ("" when
+    # signing charged nothing, or they chose to pay later: then `charge_choice` says so).
+    charge_consent: str = ""
+    charge_choice: str = ""
 
     @property
     def identification(self) -> str:
@@ -118,6 +123,7 @@ def agreement_context(seat_change: SeatChange, *, signature: Signature | None = 
         "remaining_seconds": f"{remaining:,}",
         "total_seconds": f"{total:,}",
         "signature": signature,
+        "money": seat_change_money(seat_change),
     }
 
 

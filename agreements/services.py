@@ -333,6 +333,32 @@ def _clean_ip(ip: str | None) -> str | None:
         return None
 
 
+@dataclass(frozen=True)
+class ChargeConsent:
+    """What the signer of an increase was offered for paying it, and chose: to be
+    charged `amount` on the card on file (`card_brand` •••• `card_last4`) at once,
+    agreeing to the words `shown`; or (`pay_now=False`) to pay later on the payment page.
+    Recorded on the agreement and its certificate of completion."""
+
+    pay_now: bool
+    shown: str
+    amount: int = 0
+    currency: str = ""
+    card_brand: str = ""
+    card_last4: str = ""
+
+    def as_json(self, *, at) -> dict:
+        return {
+            "choice": "pay_now" if self.pay_now else "pay_later",
+            "shown": self.shown,
+            "amount": self.amount,
+            "currency": self.currency,
+            "card_brand": self.card_brand,
+            "card_last4": self.card_last4,
+            "at": at.isoformat(),
+        }
+
+
 def agreement_sign(
     *,
     agreement: Agreement,
@@ -345,6 +371,7 @@ def agreement_sign(
     signature_png_data_url: str = "",
     ip: str | None,
     user_agent: str,
+    charge_consent: ChargeConsent | None = None,
     request=None,
 ) -> Agreement:
     """Sign an agreement: draft → signed → awaiting payment (increase) or awaiting
@@ -365,6 +392,9 @@ def agreement_sign(
       renders the signed PDF, stores it with its SHA-256 and writes an
       `agreement.signed` audit event.
     - `consent` and `accept_terms` must be exactly True (a ticked box), not truthy.
+    - `charge_consent` (what the signer of an increase was offered for paying it, and
+      chose) is stored with the signature and printed on the certificate; charging is
+      the caller's, and only with a consent to pay now.
     - On commit, the signer and the subscription's admin get the signed PDF by email.
 
     The signed PDF is one WeasyPrint render of the same template and stored quote as
@@ -412,6 +442,7 @@ def agreement_sign(
                 now=now,
                 ip=_clean_ip(ip),
                 user_agent=str(user_agent or "")[:MAX_USER_AGENT_LENGTH],
+                charge_consent=charge_consent,
                 request=request,
             )
     if expired is not None:
@@ -428,6 +459,7 @@ def _store_signature(
     now,
     ip,
     user_agent,
+    charge_consent: ChargeConsent | None,
     request,
 ) -> None:
     agreement.viewed_at = agreement.viewed_at or now
@@ -445,6 +477,10 @@ def _store_signature(
         consent_at=now,
         signed_at=now,
         unsigned_sha256=agreement.unsigned_sha256,
+        charge_consent=charge_consent.shown if charge_consent and charge_consent.pay_now else "",
+        charge_choice=(
+            "" if charge_consent is None else "pay_now" if charge_consent.pay_now else "pay_later"
+        ),
     )
     signed_pdf = rendering.render_signed_agreement(
         seat_change, signature=signature, unsigned_pdf=bytes(agreement.unsigned_pdf)
@@ -462,6 +498,7 @@ def _store_signature(
     agreement.signature_kind = signing.kind
     agreement.signature_text = signing.text
     agreement.signature_png = signing.png
+    agreement.charge_consent = charge_consent.as_json(at=now) if charge_consent else {}
     agreement.save(
         update_fields=[
             "signed_pdf",
@@ -477,6 +514,7 @@ def _store_signature(
             "signature_kind",
             "signature_text",
             "signature_png",
+            "charge_consent",
         ]
     )
     audit_record(
@@ -494,6 +532,7 @@ def _store_signature(
             "signature_kind": signing.kind,
             "unsigned_sha256": agreement.unsigned_sha256,
             "signed_sha256": agreement.signed_sha256,
+            **({"charge_consent": agreement.charge_consent} if agreement.charge_consent else {}),
         },
         request=request,
     )

@@ -13,7 +13,9 @@ from django.urls import reverse
 
 from accounts.models import User
 from billing.models import Payment
+from subscriptions import words
 from subscriptions.models import Organization, SeatChange, SeatSync, Subscription
+from subscriptions.money_story import seat_change_money
 from subscriptions.notifications import product_name, send
 
 
@@ -54,9 +56,12 @@ def seat_change_approved(*, seat_change_id: int) -> None:
     product = product_name(subscription)
     send(
         to=_customer_addresses(seat_change),
-        subject=f"Approved: {product} decrease to {seat_change.new_quantity} users ({seat_change.number})",
+        subject=(
+            f"Approved: {product} decrease to {words.users(seat_change.new_quantity)} ({seat_change.number})"
+        ),
         template="seat_change_approved",
         context={
+            "money": seat_change_money(seat_change),
             "seat_change": seat_change,
             "subscription": subscription,
             "product": product,

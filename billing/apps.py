@@ -14,6 +14,7 @@ class BillingConfig(AppConfig):
 
         signals.seat_sync_created.connect(receivers.sync_stripe_quantity_on_seat_sync, weak=False)
         signals.subscription_cancel_requested.connect(receivers.stop_stripe_renewal_on_cancel, weak=False)
+        signals.subscription_cancel_withdrawn.connect(receivers.resume_stripe_renewal_on_keep, weak=False)
         signals.subscription_activated.connect(receivers.set_up_stripe_renewal_on_activation, weak=False)
         signals.renewal_seats_changed.connect(receivers.sync_stripe_quantity_on_renewal_seats, weak=False)
         post_save.connect(receivers.sync_stripe_catalogue_on_save, sender=Product, weak=False)

@@ -56,6 +56,23 @@ class AuthenticationRequired(PaymentError):
         super().__init__(message, **kwargs)
 
 
+# Stripe's `last_payment_error` messages written for developers, by their code, in
+# people's words with the next step. Card decline messages are meant for cardholders
+# and are kept.
+PAYMENT_ERROR_WORDS = {
+    "payment_intent_authentication_failure": (
+        "Your bank could not confirm this payment, so nothing was charged. Try again and "
+        "complete your bank's check when it appears, or pay with another card."
+    ),
+}
+
+
+def payment_error_words(code: str, message: str) -> str:
+    """The failure of a payment in words for the customer: ours for the codes whose
+    Stripe message is for developers, else Stripe's (a decline, for cardholders)."""
+    return PAYMENT_ERROR_WORDS.get(code or "", message)
+
+
 class NoCardOnFile(PaymentError):
     code = "no_card_on_file"
 

@@ -266,3 +266,16 @@ def chargeable(amount_minor: int, currency: str) -> bool:
     (False, True, True)
     """
     return amount_minor >= minimum_charge(currency)
+
+
+def renewal_words(renewal, *, with_date: bool = True) -> str:
+    """The next renewal (`subscriptions.money_story.Renewal`) for people: "€360.00 on
+    31 December 2026" ("€360.00" without the date), or "None: ends on 31 December 2026"
+    for a subscription cancelled at its period end; "" for None (not live)."""
+    if renewal is None:
+        return ""
+    on = f"{renewal.on:%-d %B %Y}"
+    if renewal.ends:
+        return f"None: ends on {on}"
+    amount = format_money(renewal.amount, renewal.currency)
+    return f"{amount} on {on}" if with_date else amount

@@ -1,5 +1,7 @@
 """Emails billing sends itself (the payment page link is portal's business)."""
 
+from subscriptions import words
+from subscriptions.money_story import seat_change_money
 from subscriptions.notifications import product_name, send
 
 from . import receipts
@@ -17,9 +19,10 @@ def receipt(*, payment_id: int) -> None:
     send(
         to=[subscription.admin_email, seat_change.signer_email],
         subject=f"Receipt {payment.receipt_number}: {product_name(subscription)}, "
-        f"{seat_change.old_quantity} → {seat_change.new_quantity} users",
+        f"{seat_change.old_quantity} → {words.users(seat_change.new_quantity)}",
         template="receipt",
         context={
+            "money": seat_change_money(seat_change),
             "payment": payment,
             "seat_change": seat_change,
             "subscription": subscription,

@@ -16,6 +16,14 @@ def stop_stripe_renewal_on_cancel(sender, *, subscription_id, **kwargs) -> None:
         stop_stripe_renewal.delay(subscription_id)
 
 
+def resume_stripe_renewal_on_keep(sender, *, subscription_id, **kwargs) -> None:
+    """The cancellation was withdrawn: Stripe must renew the subscription again."""
+    from .tasks import resume_stripe_renewal
+
+    if Subscription.objects.filter(pk=subscription_id).exclude(stripe_subscription_id="").exists():
+        resume_stripe_renewal.delay(subscription_id)
+
+
 def sync_stripe_quantity_on_seat_sync(sender, *, seat_sync_id, **kwargs) -> None:
     """A quantity changed (a paid increase, an approved decrease): renewals must bill it."""
     from .tasks import sync_stripe_quantity

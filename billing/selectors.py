@@ -1,40 +1,21 @@
 """Billing reads. Customer-facing ones take the subscription the request resolved
 (through a membership or a unique link) and never look further than it."""
 
-from dataclasses import dataclass
-from datetime import datetime
-
 from django.conf import settings
 from django.db.models import QuerySet
 
 from subscriptions.models import SeatChange, Subscription
+from subscriptions.money_story import Renewal, subscription_renewal
 
 from .errors import PaymentRefused
 from .gateways import Card, stripe_gateway
 from .models import Payment, RenewalInvoice
-from .proration import renewal_amount
 
 
-@dataclass(frozen=True)
-class NextRenewal:
-    amount: int
-    currency: str
-    on: datetime
-    quantity: int
-
-
-def next_renewal(subscription: Subscription) -> NextRenewal | None:
-    """What the next renewal will cost (the current quantity at the plan's price), or
-    None when the subscription will not renew."""
-    if not subscription.is_live or subscription.cancel_at_period_end:
-        return None
-    plan = subscription.plan
-    return NextRenewal(
-        amount=renewal_amount(unit_amount=plan.unit_amount, quantity=subscription.quantity),
-        currency=plan.currency,
-        on=subscription.current_period_end,
-        quantity=subscription.quantity,
-    )
+def next_renewal(subscription: Subscription) -> Renewal | None:
+    """What the next renewal will bill, or when the subscription ends
+    (`subscriptions.money_story`, the one place that says)."""
+    return subscription_renewal(subscription)
 
 
 def payment_for_seat_change(seat_change: SeatChange) -> Payment | None:

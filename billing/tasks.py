@@ -86,6 +86,15 @@ def stop_stripe_renewal(self, subscription_id: int) -> None:
 
 
 @shared_task(bind=True, acks_late=True, max_retries=STRIPE_RETRIES)
+def resume_stripe_renewal(self, subscription_id: int) -> None:
+    """A cancellation withdrawn ("Keep my subscription"): Stripe renews it again."""
+    try:
+        services.stripe_subscription_resume_renewal(subscription_id=subscription_id)
+    except PaymentProcessorUnavailable as error:
+        _retry_later(self, error)
+
+
+@shared_task(bind=True, acks_late=True, max_retries=STRIPE_RETRIES)
 def set_up_stripe_renewal(self, subscription_id: int) -> str:
     """An activated subscription: its Stripe customer and subscription (once)."""
     try:

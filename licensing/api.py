@@ -48,6 +48,7 @@ from .serializers import (
     SubscriptionFilterSerializer,
     SubscriptionSerializer,
     UserFilterSerializer,
+    seat_change_summary,
 )
 
 
@@ -218,12 +219,7 @@ class OrgUserListAPI(OrganizationAPIView):
         seat_change = bought.seat_change
         answer = {
             "user": self.org_user_with_licences(bought.org_user.pk),
-            "seat_change": {
-                "number": seat_change.number,
-                "state": seat_change.state,
-                "amount_due": seat_change.amount_due,
-                "currency": seat_change.currency,
-            },
+            "seat_change": seat_change_summary(seat_change),
             "sign_url": bought.sign_url,
         }
         return Response(OrgUserBuyingSeatSerializer(answer).data, status=status.HTTP_202_ACCEPTED)

@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from subscriptions import hot_cache
 from subscriptions.models import Organization, Product, SeatChange, SeatSync, Subscription
+from subscriptions.money_story import with_renewal_seats
 
 from .models import LicenceAssignment, OrgUser, PendingLicence
 
@@ -215,7 +216,7 @@ def subscriptions_filtered(
 ) -> QuerySet[Subscription]:
     """`subscriptions_with_seats`, of a `product` (code, case-insensitive) and `status`,
     ordered by one of SUBSCRIPTION_ORDERINGS (then by id)."""
-    subscriptions = subscriptions_with_seats(organization=organization)
+    subscriptions = with_renewal_seats(subscriptions_with_seats(organization=organization))
     if product is not None:
         subscriptions = subscriptions.filter(plan__product__code__iexact=product)
     if status is not None:

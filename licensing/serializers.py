@@ -11,6 +11,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from subscriptions.models import Plan, Subscription
+from subscriptions.money_story import seat_change_money, subscription_ends_on
 
 from .emails import MAX_LENGTH as EMAIL_MAX_LENGTH
 from .errors import NoLiveSubscription, SeveralLiveSubscriptions, UnknownProduct
@@ -134,9 +135,18 @@ class SubscriptionSerializer(serializers.Serializer):
     current_period_end = serializers.DateTimeField()
     next_renewal_amount = serializers.IntegerField(
         allow_null=True,
-        help_text="What the next renewal bills, in minor units of plan.currency; "
+        help_text="What the next renewal bills (what the card processor will bill: a decrease "
+        "approved for the period end counts), in minor units of plan.currency; "
         "null when the subscription will not renew.",
     )
+    ends_on = serializers.SerializerMethodField(
+        help_text="When the subscription ends (cancelled at its period end); null when it renews."
+    )
+
+    @extend_schema_field(serializers.DateTimeField(allow_null=True))
+    def get_ends_on(self, subscription: Subscription):
+        ends_on = subscription_ends_on(subscription)
+        return serializers.DateTimeField().to_representation(ends_on) if ends_on else None
 
     @extend_schema_field(SeatsSerializer)
     def get_seats(self, subscription: Subscription) -> dict:
@@ -203,8 +213,35 @@ class OrgUserCreateSerializer(serializers.Serializer):
 class SeatChangeSummarySerializer(serializers.Serializer):
     number = serializers.CharField()
     state = serializers.CharField()
-    amount_due = serializers.IntegerField(help_text="Due now, in minor units (cents) of `currency`.")
+    amount_due = serializers.IntegerField(
+        help_text="Due now, in minor units (cents) of `currency`: the prorated amount of an "
+        "increase; 0 for a decrease, which is neither charged nor refunded."
+    )
     currency = serializers.CharField()
+    renewal_amount = serializers.IntegerField(
+        allow_null=True,
+        help_text="What the renewal after this change bills, in minor units of `currency`; "
+        "null when the subscription is cancelled and ends at its period end (`ends_on`).",
+    )
+    renews_on = serializers.DateTimeField(allow_null=True, help_text="When it renews; null when it ends.")
+    ends_on = serializers.DateTimeField(
+        allow_null=True, help_text="When the subscription ends (it was cancelled); null when it renews."
+    )
+
+
+def seat_change_summary(seat_change) -> dict:
+    """A seat change as the API shows it: its money story (`subscriptions.money_story`),
+    the same amounts as its pages, agreement and emails."""
+    money = seat_change_money(seat_change)
+    return {
+        "number": seat_change.number,
+        "state": seat_change.state,
+        "amount_due": money.due_now,
+        "currency": money.currency,
+        "renewal_amount": money.renewal.amount,
+        "renews_on": None if money.renewal.ends else money.renewal.on,
+        "ends_on": money.renewal.ends_on,
+    }
 
 
 class OrgUserBuyingSeatSerializer(serializers.Serializer):

@@ -9,13 +9,17 @@ from django.utils import timezone
 
 from agreements import services as agreements
 from agreements.models import Agreement
+from billing import selectors as billing_selectors
 from billing import services as billing
+from billing.errors import PaymentProcessorUnavailable
+from billing.gateways import Card
+from billing.money import chargeable, format_money
 from billing.proration import ProrationQuote, quote_seat_change, renewal_amount
 from licensing import selectors as licensing
 from licensing import services as licensing_services
 from licensing.hooks import BoughtSeat
 from licensing.models import OrgUser
-from subscriptions import links, seat_changes
+from subscriptions import links, money_story, seat_changes
 from subscriptions.errors import InvalidInput
 from subscriptions.models import CapabilityLink, SeatChange, Subscription
 
@@ -27,6 +31,7 @@ class Preview:
     quote: ProrationQuote
     renewal_amount: int
     licences_in_use: int
+    money: money_story.SeatChangeMoney
 
     @property
     def must_free(self) -> int:
@@ -52,6 +57,13 @@ def seat_change_preview(*, subscription: Subscription, raw_new_total) -> Preview
         quote=quote,
         renewal_amount=renewal_amount(unit_amount=subscription.plan.unit_amount, quantity=new_quantity),
         licences_in_use=licensing.licences_in_use(subscription=subscription),
+        money=money_story.preview_money(
+            subscription=subscription,
+            new_quantity=new_quantity,
+            credit=quote.credit,
+            debit=quote.debit,
+            amount_due=quote.amount_due,
+        ),
     )
 
 
@@ -65,9 +77,14 @@ def seat_change_start(
     other_signer: bool = False,
     requested_by=None,
     requested_via: str = "link",
+    replacing: str = "",
     request=None,
 ) -> SeatChange:
     """Open a seat change with its fixed quote and generate its agreement.
+
+    `replacing` names the open change the customer confirmed to replace ("Replace the
+    open change"): it is cancelled in the same transaction, so either the new change
+    starts and the old one is cancelled, or (the new total refused) nothing changes.
 
     When another signer is named (`other_signer`: the customer ticked "Someone else
     signs", and then a name and a valid address are required), they are emailed a
@@ -90,6 +107,10 @@ def seat_change_start(
             )
     preview = seat_change_preview(subscription=subscription, raw_new_total=raw_new_total)
     with transaction.atomic():
+        if replacing:
+            _withdraw_to_replace(
+                subscription=subscription, number=replacing, actor=requested_by, request=request
+            )
         seat_change = seat_changes.seat_change_create(
             subscription=subscription,
             new_quantity=preview.new_quantity,
@@ -110,16 +131,111 @@ def seat_change_start(
     return seat_change
 
 
-def seat_change_sign(*, agreement: Agreement, signer: agreements.Signer, **signing) -> Agreement:
+def replace_refusal(open_change: SeatChange) -> str:
+    """Why the open change can't be replaced by a new one, or "" when it can (cancelled,
+    then the new one started). A payment being made or taken is never thrown away."""
+    payment = billing_selectors.payment_for_seat_change(open_change)
+    if payment is not None and payment.status in ("pending", "succeeded"):
+        return (
+            f"Seat change {open_change.number} is being paid: wait for the payment to finish, "
+            "then make a new change."
+        )
+    return ""
+
+
+def _withdraw_to_replace(*, subscription: Subscription, number: str, actor, request) -> None:
+    open_change = seat_changes.open_seat_change(subscription=subscription)
+    if open_change is None:
+        return  # finished or cancelled meanwhile: nothing left to replace
+    if open_change.number != number:
+        raise InvalidInput(
+            f"The change in progress is now {open_change.number}, not {number}: look at it before "
+            "replacing it.",
+            field="general",
+        )
+    refusal = replace_refusal(open_change)
+    if refusal:
+        raise InvalidInput(refusal, field="general")
+    seat_changes.seat_change_cancel(
+        seat_change=open_change,
+        actor=actor if getattr(actor, "is_authenticated", False) else None,
+        actor_label="" if getattr(actor, "is_authenticated", False) else "unique link (replaced)",
+        request=request,
+    )
+
+
+@dataclass(frozen=True)
+class ChargeOffer:
+    """Signing this increase can charge the card on file at once: the card, the amount
+    and the words of the button that does it."""
+
+    card: Card
+    amount: int
+    currency: str
+
+    @property
+    def amount_display(self) -> str:
+        return format_money(self.amount, self.currency)
+
+    @property
+    def button(self) -> str:
+        return f"Sign and pay {self.amount_display} with {self.card.label}"
+
+    @property
+    def choice(self) -> str:
+        """The value of the signing form's `payment` field that consents to it."""
+        return f"card:{self.card.id}"
+
+
+def charge_offer(seat_change: SeatChange) -> ChargeOffer | None:
+    """Whether signing `seat_change` can charge the card on file, and what: only for a
+    draft increase due at least the smallest card payment, with a card on file (asked
+    from Stripe; when Stripe can't answer, no offer: the payment page follows)."""
+    if seat_change.state != SeatChange.State.DRAFT or not seat_change.is_increase:
+        return None
+    if not chargeable(seat_change.amount_due, seat_change.currency):
+        return None
+    try:
+        card = billing_selectors.card_on_file(seat_change.subscription)
+    except PaymentProcessorUnavailable:
+        return None
+    if card is None:
+        return None
+    return ChargeOffer(card=card, amount=seat_change.amount_due, currency=seat_change.currency)
+
+
+def seat_change_sign(
+    *, agreement: Agreement, signer: agreements.Signer, payment: str = "", **signing
+) -> Agreement:
     """Sign the agreement as `signer` (`agreements.agreement_sign` decides whether they
-    may, and moves the change on), then for an increase now awaiting payment, charge the
-    card on file if the customer has one: billing claims the payment at once (the change
-    page shows "paying…") and charges it in a task. Without a card on file the change
-    page offers the payment page."""
-    agreement = agreements.agreement_sign(agreement=agreement, signer=signer, **signing)
+    may, and moves the change on). An increase is charged on the card on file only with
+    the signer's consent given there and then: `payment` is the `ChargeOffer.choice`
+    they were shown ("Sign and pay €10.00 with Visa •••• 4242"), for the card still on
+    file; billing then claims the payment at once (the change page shows "paying…")
+    and charges it in a task. Anything else signs without charging ("pay later": the
+    payment page follows). What was offered and chosen goes on the certificate. An
+    increase below the smallest card payment is applied without charging."""
+    seat_change = SeatChange.objects.select_related("subscription__plan").get(pk=agreement.seat_change_id)
+    offer = charge_offer(seat_change)
+    consent = None
+    if offer is not None:
+        pay_now = payment == offer.choice
+        consent = agreements.ChargeConsent(
+            pay_now=pay_now,
+            shown=offer.button if pay_now else "Sign agreement (pay later, on the payment page)",
+            amount=offer.amount if pay_now else 0,
+            currency=offer.currency if pay_now else "",
+            card_brand=offer.card.brand if pay_now else "",
+            card_last4=offer.card.last4 if pay_now else "",
+        )
+    agreement = agreements.agreement_sign(
+        agreement=agreement, signer=signer, charge_consent=consent, **signing
+    )
     seat_change = SeatChange.objects.select_related("subscription").get(pk=agreement.seat_change_id)
     if seat_change.state == SeatChange.State.AWAITING_PAYMENT:
-        billing.payment_card_on_file_queue(seat_change=seat_change)
+        nothing_to_charge = not chargeable(seat_change.amount_due, seat_change.currency)
+        if nothing_to_charge or (consent is not None and consent.pay_now):
+            billing.payment_card_on_file_queue(seat_change=seat_change)
     return agreement
 
 

@@ -22,6 +22,7 @@ SHARED = [
     ("payments/", views.payments, "payments"),
     ("payments/<str:receipt_number>/receipt.pdf", views.receipt_pdf, "receipt_pdf"),
     ("cancel/", views.cancel_subscription, "cancel"),
+    ("keep/", views.keep_subscription, "keep"),
 ]
 
 urlpatterns = [

@@ -17,7 +17,7 @@ from billing import receipts
 from billing import selectors as billing_selectors
 from billing import services as billing_services
 from billing.errors import PaymentProcessorUnavailable
-from billing.money import format_money
+from billing.money import format_money, renewal_words
 from licensing import selectors as licensing
 from licensing.models import OrgUser
 from licensing.views import BUY_SEAT_SESSION_KEY
@@ -25,6 +25,7 @@ from subscriptions import links, seat_changes
 from subscriptions import services as subscription_services
 from subscriptions.errors import DomainError
 from subscriptions.models import CapabilityLink, SeatChange
+from subscriptions.words import users
 
 from . import services
 from .access import invalid_link, link_open, with_access
@@ -76,14 +77,20 @@ def _link_landing(link, sid: str, then: str) -> str:
 def _change_context(request, subscription, form=None, errors=None):
     in_use = licensing.licences_in_use(subscription=subscription)
     open_change = seat_changes.open_seat_change(subscription=subscription)
+    form = form or {}
     return {
+        "renewal": billing_selectors.next_renewal(subscription),
+        "keep_url": request.access.url("keep"),
+        "replace": bool(form.get("replace_open")) or request.GET.get("replace") == "1",
+        "replace_refusal": services.replace_refusal(open_change) if open_change else "",
+        "replace_url": request.access.url("change") + "?replace=1",
         "access": request.access,
         "subscription": subscription,
         "licences_in_use": in_use,
         "licensed_users": licensing.licensed_users(subscription=subscription),
         "open_change": open_change,
         "open_change_url": request.access.url("seat_change", open_change.number) if open_change else None,
-        "form": form or {},
+        "form": form,
         "errors": errors or {},
         "quote_url": request.access.url("quote"),
         "payments_url": request.access.url("payments"),
@@ -105,10 +112,12 @@ def change_seats(request):
         "signer_name": request.POST.get("signer_name", ""),
         "signer_email": request.POST.get("signer_email", ""),
         "other_signer": request.POST.get("other_signer") == "on",
+        "replace_open": request.POST.get("replace_open", "")[:20],
     }
     try:
         seat_change = services.seat_change_start(
             subscription=subscription,
+            replacing=form["replace_open"],
             raw_new_total=form["new_total"],
             licences_to_free=form["licences_to_free"],
             signer_name=form["signer_name"] if form["other_signer"] else "",
@@ -124,6 +133,7 @@ def change_seats(request):
     except DomainError as error:
         field = error.extra.get("field", "new_total")
         context = _change_context(request, subscription, form, {field: error.message})
+        context["must_free"] = error.extra.get("must_free", 0)
         return render(request, "portal/change.html", context, status=400)
     return redirect(access.url("seat_change", seat_change.number))
 
@@ -139,17 +149,18 @@ def quote(request):
         )
     except DomainError as error:
         return JsonResponse({"ok": False, "error": error.message}, status=400)
-    currency = subscription.plan.currency
+    money = preview.money
     return JsonResponse(
         {
             "ok": True,
             "new_total": preview.new_quantity,
             "delta": preview.delta,
-            "amount_due": preview.quote.amount_due,
-            "amount_due_display": format_money(max(preview.quote.amount_due, 0), currency),
-            "renewal_amount": preview.renewal_amount,
-            "renewal_display": format_money(preview.renewal_amount, currency),
+            "amount_due": money.due_now,
+            "amount_due_display": format_money(money.due_now, money.currency),
+            "renewal_amount": money.renewal.amount,
+            "renewal_display": renewal_words(money.renewal, with_date=False),
             "must_free": preview.must_free,
+            "must_free_display": users(preview.must_free),
             "licences_in_use": preview.licences_in_use,
         }
     )
@@ -181,6 +192,7 @@ def _seat_change_page(request, seat_change, *, form=None, errors=None, status=20
         request,
         "portal/seat_change.html",
         {
+            "charge_offer": services.charge_offer(seat_change) if can_sign else None,
             "access": access,
             "seat_change": seat_change,
             "subscription": seat_change.subscription,
@@ -266,6 +278,7 @@ def sign(request, number: str):
             signature_png_data_url=request.POST.get("signature_png", ""),
             ip=_client_ip(request),
             user_agent=request.META.get("HTTP_USER_AGENT", ""),
+            payment=request.POST.get("payment", "")[:120],
             request=request,
         )
     except AgreementAlreadySigned as error:
@@ -278,6 +291,20 @@ def sign(request, number: str):
         return _seat_change_page(
             request, seat_change, form=request.POST, errors=errors, status=error.status_code
         )
+    seat_change.refresh_from_db()
+    payment = billing_selectors.payment_for_seat_change(seat_change)
+    if (
+        seat_change.state == SeatChange.State.AWAITING_PAYMENT
+        and payment is None
+        and request.POST.get("payment") == "later"
+    ):
+        # Signed choosing to pay later (or with another card): the payment page.
+        messages.success(
+            request,
+            "Agreement signed: nothing has been charged. A signed copy is on its way to your inbox. "
+            f"Pay {format_money(seat_change.amount_due, seat_change.currency)} below.",
+        )
+        return redirect(access.url("pay", seat_change.number))
     messages.success(request, "Agreement signed. A signed copy is on its way to your inbox.")
     return redirect(access.url("seat_change", seat_change.number))
 
@@ -502,7 +529,37 @@ def cancel_subscription(request):
                 {"subscription": subscription, "error": error.message},
                 status=409,
             )
-    return render(request, "portal/cancel.html", {"subscription": subscription})
+    return render(
+        request, "portal/cancel.html", {"subscription": subscription, "keep_url": access.url("keep")}
+    )
+
+
+@with_access(CHANGE, CANCEL)
+@require_POST
+def keep_subscription(request):
+    """ "Keep my subscription": the cancellation at period end is withdrawn."""
+    access = request.access
+    try:
+        subscription = subscription_services.subscription_keep(
+            subscription=access.subscription,
+            actor=access.user,
+            actor_label=access.actor_label,
+            request=request,
+        )
+    except DomainError as error:
+        messages.error(request, error.message)
+    else:
+        messages.success(
+            request,
+            f"Your subscription is no longer cancelled: it renews on "
+            f"{subscription.current_period_end:%-d %B %Y}. We've emailed you a confirmation.",
+        )
+    if access.link and access.link.action == CANCEL:
+        return redirect(access.url("cancel"))
+    if not access.link and request.POST.get("next") == "detail":
+        return redirect(reverse("subscriptions:detail", args=[access.subscription.pk]))
+    new_total = request.POST.get("new_total", "")[:6]
+    return redirect(access.url("change") + (f"?new_total={new_total}" if new_total.isdigit() else ""))
 
 
 @require_http_methods(["GET", "POST"])

@@ -169,11 +169,12 @@ class Subscription(models.Model):
 
     @property
     def next_renewal_amount(self) -> int | None:
-        """What the next renewal bills, in minor units: the seats at the plan's price;
-        None when the subscription will not renew."""
-        if not self.is_live or self.cancel_at_period_end:
-            return None
-        return self.plan.unit_amount * self.quantity
+        """What the next renewal bills, in minor units (`money_story.subscription_renewal`:
+        a decrease approved for the period end counts); None when it will not renew."""
+        from .money_story import subscription_renewal
+
+        renewal = subscription_renewal(self)
+        return renewal.amount if renewal is not None else None
 
 
 def hash_secret(raw: str) -> str:

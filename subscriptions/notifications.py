@@ -7,6 +7,7 @@ from django.core.mail import EmailMultiAlternatives
 from django.template.loader import render_to_string
 
 from .models import Invitation, Membership, Subscription
+from .money_story import subscription_renewal
 
 
 def send(*, to: list[str], subject: str, template: str, context: dict, attachments=()) -> None:
@@ -57,6 +58,23 @@ def subscription_cancelled(*, subscription_id: int) -> None:
         ),
         template="subscription_cancelled",
         context={"subscription": subscription, "product": product_name(subscription)},
+    )
+
+
+def subscription_kept(*, subscription_id: int) -> None:
+    """The admin withdrew the cancellation: it renews again at the period end."""
+    subscription = Subscription.objects.select_related("plan__product", "organization").get(
+        pk=subscription_id
+    )
+    send(
+        to=[subscription.admin_email],
+        subject=f"{product_name(subscription)} will renew on {subscription.current_period_end:%d %B %Y}",
+        template="subscription_kept",
+        context={
+            "subscription": subscription,
+            "product": product_name(subscription),
+            "renewal": subscription_renewal(subscription),
+        },
     )
 
 

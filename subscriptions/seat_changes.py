@@ -24,7 +24,7 @@ from django.utils import timezone
 
 from audit.services import audit_record
 
-from . import signals
+from . import signals, words
 from .errors import Conflict, InvalidInput
 from .models import Plan, SeatChange, SeatSync, Subscription
 
@@ -126,12 +126,28 @@ class DecreaseBelowLicencesInUse(InvalidInput):
 
     def __init__(self, *, new_quantity: int, in_use: int):
         must_free = in_use - new_quantity
+        who = "the user who loses theirs" if must_free == 1 else f"the {must_free} users who lose theirs"
         super().__init__(
-            f"{in_use} licences are in use, so the new total cannot be {new_quantity}: "
-            f"free {must_free} licence{'s' if must_free != 1 else ''} first, or choose "
-            "who loses theirs below.",
+            f"{words.licences(in_use)} {'is' if in_use == 1 else 'are'} in use, so the new total "
+            f"cannot be {new_quantity}: free {words.licences(must_free)} first, or choose "
+            f"{who} below.",
             field="new_total",
             must_free=must_free,
+        )
+
+
+class SubscriptionEnding(InvalidInput):
+    """An increase of a subscription cancelled at its period end: it would sell seats
+    for a subscription that is ending. Keeping the subscription first lifts it."""
+
+    code = "subscription_ending"
+
+    def __init__(self, subscription: Subscription):
+        super().__init__(
+            f"Your subscription ends on {subscription.current_period_end:%-d %B %Y}: users can't "
+            "be added to a subscription that is ending. Choose “Keep my subscription” first, "
+            "then add users.",
+            field="new_total",
         )
 
 
@@ -146,20 +162,22 @@ def validate_new_total(*, subscription: Subscription, raw) -> int:
     plan = subscription.plan
     if quantity < plan.min_seats:
         raise InvalidInput(
-            f"The {plan.name} plan needs at least {plan.min_seats} user{'s' if plan.min_seats != 1 else ''}.",
+            f"The {plan.name} plan needs at least {words.users(plan.min_seats)}.",
             field="new_total",
         )
     if quantity > plan.max_seats:
         raise InvalidInput(
-            f"The {plan.name} plan allows at most {plan.max_seats} users. "
+            f"The {plan.name} plan allows at most {words.users(plan.max_seats)}. "
             "Contact your account manager for more.",
             field="new_total",
         )
     if quantity == subscription.quantity:
         raise InvalidInput(
-            f"You already have {quantity} users: enter a different total to change it.",
+            f"You already have {words.users(quantity)}: enter a different total to change it.",
             field="new_total",
         )
+    if quantity > subscription.quantity and subscription.cancel_at_period_end:
+        raise SubscriptionEnding(subscription)
     return quantity
 
 

@@ -97,6 +97,49 @@ def subscription_cancel(
     return subscription
 
 
+def subscription_keep(
+    *, subscription: Subscription, actor=None, actor_label="", request=None
+) -> Subscription:
+    """Withdraw a cancellation at period end ("Keep my subscription"), until that period
+    end: the subscription renews again, and whoever bills the renewals is told
+    (`subscription_cancel_withdrawn`, on commit). Audited, and the admin is emailed.
+    Asking twice, or for a subscription not cancelled, changes nothing and sends
+    nothing; a subscription that has already ended cannot be kept (Conflict)."""
+    with transaction.atomic():
+        subscription = (
+            Subscription.objects.select_for_update(of=("self",))
+            .select_related("plan__product", "organization")
+            .get(pk=subscription.pk)
+        )
+        if not subscription.is_live:
+            raise Conflict(
+                f"This subscription is {subscription.get_status_display().lower()}: "
+                "it can no longer be kept. Contact your account manager to start a new one."
+            )
+        if not subscription.cancel_at_period_end:
+            return subscription
+        subscription.cancel_at_period_end = False
+        subscription.save(update_fields=["cancel_at_period_end"])
+        audit_record(
+            action="subscription.cancel_withdrawn",
+            organization=subscription.organization,
+            actor=actor,
+            actor_label=actor_label,
+            obj=subscription,
+            before={"cancel_at": subscription.current_period_end.isoformat()},
+            after={"renews_on": subscription.current_period_end.isoformat()},
+            request=request,
+        )
+        transaction.on_commit(
+            lambda: notifications.subscription_kept(subscription_id=subscription.pk), robust=True
+        )
+        transaction.on_commit(
+            lambda: signals.subscription_cancel_withdrawn.send(Subscription, subscription_id=subscription.pk),
+            robust=True,
+        )
+    return subscription
+
+
 def subscription_payment_overdue(*, subscription_id: int, actor_label: str, reason: str) -> bool:
     """A renewal could not be paid: active → past due ("Payment overdue"). Licences keep
     working. Returns whether the status changed (False when it was not active)."""

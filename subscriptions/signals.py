@@ -24,6 +24,10 @@ seat_change_signed = Signal()
 # (kwargs: subscription_id). `billing` tells Stripe not to renew it.
 subscription_cancel_requested = Signal()
 
+# Sent on commit when the admin withdraws that cancellation ("Keep my subscription";
+# kwargs: subscription_id). `billing` tells Stripe to renew it again.
+subscription_cancel_withdrawn = Signal()
+
 # Sent INSIDE the transaction that activates a subscription (kwargs: subscription).
 # `licensing` opens the setup wizard of an organization that has nobody in it yet.
 subscription_activated = Signal()

@@ -46,6 +46,7 @@ def test_schema_documents_request_and_response_shapes(schema):
     subscription = schema["components"]["schemas"]["Subscription"]["properties"]
     assert set(subscription) == {
         "id",
+        "ends_on",
         "next_renewal_amount",
         "product",
         "plan",

@@ -204,7 +204,7 @@ def object_kwargs(world):
         ],
         **{
             f"portal:link_{name}": [{"sid": b.sid_b}, {"sid": b.sign_sid_b}]
-            for name in ("change", "quote", "cancel", "payments")
+            for name in ("change", "quote", "cancel", "keep", "payments")
         },
         "portal:admin_receipt_pdf": [
             {"subscription_pk": b.sub_b.pk, "receipt_number": b.receipt_b},
@@ -212,7 +212,7 @@ def object_kwargs(world):
         ],
         **{
             f"portal:admin_{name}": [{"subscription_pk": b.sub_b.pk}]
-            for name in ("change", "quote", "cancel", "rotate_links", "payments", "buy_seat")
+            for name in ("change", "quote", "cancel", "keep", "rotate_links", "payments", "buy_seat")
         },
         **{
             f"portal:admin_{name}": [

@@ -59,6 +59,7 @@ from ..errors import (
     PaymentProcessorUnavailable,
     PaymentRefused,
     WebhookRejected,
+    payment_error_words,
 )
 
 logger = logging.getLogger(__name__)
@@ -253,7 +254,7 @@ def _payment_intent_result(intent: dict) -> PaymentIntentResult:
         client_secret=intent.get("client_secret") or "",
         amount=int(intent["amount"]),
         currency=intent["currency"],
-        failure_message=error.get("message") or "",
+        failure_message=payment_error_words(error.get("code") or "", error.get("message") or ""),
         requires_action=needs_confirmation,
         payment_method_id=payment_method if isinstance(payment_method, str) else payment_method.get("id", ""),
         metadata=dict(intent.get("metadata") or {}),
@@ -590,10 +591,13 @@ class StripeGateway:
         return True
 
     @_translate_errors
-    def subscription_cancel_at_period_end(self, *, subscription_id: str, idempotency_key: str) -> None:
-        """Stripe ends the subscription at its current period end instead of renewing."""
+    def subscription_cancel_at_period_end(
+        self, *, subscription_id: str, idempotency_key: str, cancel: bool = True
+    ) -> None:
+        """Stripe ends the subscription at its current period end instead of renewing
+        (`cancel`), or renews it again (`cancel=False`: the cancellation withdrawn)."""
         self._client.v1.subscriptions.update(
-            subscription_id, params={"cancel_at_period_end": True}, options=self._options(idempotency_key)
+            subscription_id, params={"cancel_at_period_end": cancel}, options=self._options(idempotency_key)
         )
 
     # --- Webhooks -------------------------------------------------------------------

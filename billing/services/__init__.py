@@ -87,6 +87,7 @@ from .renewals import (
     stripe_renewal_setups_retry,
     stripe_subscription_link,
     stripe_subscription_quantity_sync,
+    stripe_subscription_resume_renewal,
     stripe_subscription_set_up,
     stripe_subscription_stop_renewal,
 )
@@ -129,6 +130,7 @@ __all__ = [
     "stripe_renewal_setups_retry",
     "stripe_subscription_link",
     "stripe_subscription_quantity_sync",
+    "stripe_subscription_resume_renewal",
     "stripe_subscription_set_up",
     "stripe_subscription_stop_renewal",
 ]

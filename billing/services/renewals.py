@@ -31,9 +31,11 @@ from datetime import UTC, datetime, timedelta
 from django.db import transaction
 from django.utils import timezone
 
+from audit.models import AuditEvent
 from audit.services import audit_record
 from subscriptions import periods
-from subscriptions.models import SeatChange, Subscription
+from subscriptions.models import Subscription
+from subscriptions.money_story import renewal_seats
 
 from .. import signals
 from ..errors import PaymentRefused
@@ -52,17 +54,6 @@ SETUP_RETRY_AFTER = timedelta(minutes=5)
 MAX_SETUP_ATTEMPTS = 8
 # How far in the future the period end must be to anchor a new Stripe subscription.
 ANCHOR_MARGIN = timedelta(minutes=1)
-
-
-def renewal_seats(subscription: Subscription) -> int:
-    """The seats the next period starts with: a decrease approved for the period end
-    already counts, though its licences work until then."""
-    scheduled = (
-        subscription.seat_changes.filter(state=SeatChange.State.SCHEDULED).values_list(
-            "new_quantity", flat=True
-        )
-    ).first()
-    return scheduled if scheduled is not None else subscription.quantity
 
 
 def stripe_renewal_setup_request(*, subscription: Subscription) -> StripeRenewalSetup | None:
@@ -261,6 +252,24 @@ def stripe_renewal_setups_retry(*, now=None, batch_size: int = 50) -> int:
     return len(due)
 
 
+def _cancellation_key(subscription: Subscription) -> str:
+    """An idempotency key per cancellation and per withdrawal of one: the audit event
+    that recorded it (so cancel, keep, cancel again are three requests to Stripe, and a
+    retry of one of them is deduplicated)."""
+    event = (
+        AuditEvent.objects.filter(
+            action__in=("subscription.cancel_requested", "subscription.cancel_withdrawn"),
+            object_type=Subscription._meta.label,
+            object_id=str(subscription.pk),
+        )
+        .order_by("-pk")
+        .values_list("pk", flat=True)
+        .first()
+    )
+    state = "cancel" if subscription.cancel_at_period_end else "renew"
+    return f"seatmgr-subscription-{subscription.pk}-{state}-at-period-end-e{event or 0}"
+
+
 def stripe_subscription_stop_renewal(*, subscription_id: int) -> bool:
     """Tell Stripe to end the subscription at its period end instead of renewing it
     (the admin cancelled). Safe to repeat. Returns False when there is nothing to
@@ -270,11 +279,36 @@ def stripe_subscription_stop_renewal(*, subscription_id: int) -> bool:
         return False
     stripe_gateway().subscription_cancel_at_period_end(
         subscription_id=subscription.stripe_subscription_id,
-        idempotency_key=f"seatmgr-subscription-{subscription.pk}-cancel-at-period-end",
+        idempotency_key=_cancellation_key(subscription),
     )
     with transaction.atomic():
         audit_record(
             action="subscription.stripe_renewal_stopped",
+            organization=subscription.organization,
+            actor_label="system",
+            obj=subscription,
+            after={"stripe_subscription": subscription.stripe_subscription_id},
+        )
+    return True
+
+
+def stripe_subscription_resume_renewal(*, subscription_id: int) -> bool:
+    """Tell Stripe to renew the subscription again (`cancel_at_period_end=false`: the
+    admin kept it). Safe to repeat. Returns False when there is nothing to tell: no
+    Stripe subscription, not live, or cancelled again meanwhile."""
+    subscription = Subscription.objects.select_related("organization").get(pk=subscription_id)
+    if subscription.cancel_at_period_end or not subscription.is_live:
+        return False
+    if not subscription.stripe_subscription_id:
+        return False
+    stripe_gateway().subscription_cancel_at_period_end(
+        subscription_id=subscription.stripe_subscription_id,
+        idempotency_key=_cancellation_key(subscription),
+        cancel=False,
+    )
+    with transaction.atomic():
+        audit_record(
+            action="subscription.stripe_renewal_resumed",
             organization=subscription.organization,
             actor_label="system",
             obj=subscription,

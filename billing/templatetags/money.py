@@ -1,7 +1,7 @@
 from django import template
 
 from billing.money import chargeable as is_chargeable
-from billing.money import format_money, minimum_charge
+from billing.money import format_money, minimum_charge, renewal_words
 
 register = template.Library()
 
@@ -32,3 +32,9 @@ def below_minimum(amount_minor, currency) -> bool:
 def minimum_payment(currency) -> str:
     """`{{ currency|minimum_payment }}` → "€0.50"."""
     return format_money(minimum_charge(currency), currency)
+
+
+@register.filter
+def renewal(renewal_) -> str:
+    """`{{ renewal|renewal }}` → "€360.00 on 31 December 2026", or "None: ends on …"."""
+    return renewal_words(renewal_)

@@ -35,7 +35,9 @@
       body: body.toString()
     }).then(function (response) {
       return response.json().catch(function () {
-        return { status: "error", message: "Something went wrong on our side. Nothing was charged twice: please try again." };
+        // Not an answer we can read (an error page, a proxy): ask where the payment
+        // stands instead of guessing, and show that (paid in another tab, say).
+        return { status: "pending", message: "Checking where your payment stands…", unreadable: true };
       });
     });
   }
@@ -104,8 +106,11 @@
     } else if (outcome.status === "pending") {
       show(outcome.message, false);
       poll(root.dataset.statusUrl, function (answer) {
-        if (answer.status === "succeeded") {
-          window.location.assign(outcome.redirect);
+        if (answer.status === "succeeded" || (answer.state && answer.state !== "awaiting_payment")) {
+          window.location.assign(outcome.redirect || root.dataset.seatChangeUrl);
+        } else if (outcome.unreadable && answer.status === "none") {
+          show("Nothing was charged. Please try again.", true);
+          busy(false);
         } else {
           handle(answer, true);
         }

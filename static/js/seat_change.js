@@ -18,6 +18,11 @@
   var signerFields = document.getElementById("signer-fields");
   var timer = null;
   var sequence = 0;
+  // The server's refusal of the form as posted (say, a decrease below the licences in
+  // use without choosing who loses theirs): the preview of the same total knows nothing
+  // of it, so it stays until the total is changed.
+  var serverError = error.hidden ? "" : error.textContent;
+  var postedValue = input.value.trim();
 
   function clear() {
     delta.textContent = "—";
@@ -53,7 +58,7 @@
           clear();
           return;
         }
-        showError("");
+        showError(value === postedValue ? serverError : "");
         delta.textContent = (data.delta > 0 ? "+" : "−") + Math.abs(data.delta) +
           " user" + (Math.abs(data.delta) === 1 ? "" : "s") + " (" + form.dataset.current + " → " + data.new_total + ")";
         dueLabel.textContent = data.delta > 0
@@ -63,7 +68,7 @@
         renewal.textContent = data.renewal_display;
         if (free) {
           free.hidden = data.must_free <= 0;
-          if (mustFree) mustFree.textContent = String(data.must_free);
+          if (mustFree) mustFree.textContent = data.must_free_display;
         }
       })
       .catch(function () {

@@ -201,6 +201,21 @@
     // answers a second request with the signed change anyway).
     var submitButton = form.querySelector("[data-signature-submit]");
     var submitLabel = submitButton ? submitButton.textContent : "";
+    // Paying with the card on file, or later: the button says which ("Sign and pay
+    // €10.00 with Visa •••• 4242" or "Sign agreement"), so the click is the consent.
+    var paymentChoices = form.querySelectorAll("input[name=payment]");
+    function labelForChoice() {
+      for (var c = 0; c < paymentChoices.length; c++) {
+        if (paymentChoices[c].checked && submitButton) {
+          submitLabel = paymentChoices[c].dataset.buttonLabel;
+          submitButton.textContent = submitLabel;
+        }
+      }
+    }
+    for (var p = 0; p < paymentChoices.length; p++) {
+      paymentChoices[p].addEventListener("change", labelForChoice);
+    }
+    labelForChoice();
     form.addEventListener("submit", function (event) {
       if (kind() === "drawn") {
         exportSignature();
@@ -216,7 +231,7 @@
       }
       if (submitButton) {
         submitButton.disabled = true;
-        submitButton.textContent = "Signing…";
+        submitButton.textContent = submitLabel.indexOf("Sign and pay") === 0 ? "Signing and paying…" : "Signing…";
       }
     });
     // Back to this page from the history: the button works again.

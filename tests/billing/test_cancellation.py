@@ -35,3 +35,31 @@ def test_nothing_is_sent_for_a_subscription_that_is_not_cancelled_or_not_on_stri
 
     assert stripe_subscription_stop_renewal(subscription_id=on_stripe.pk) is False
     assert stripe_subscription_stop_renewal(subscription_id=invoiced_elsewhere.pk) is False
+
+
+def test_keeping_the_subscription_tells_stripe_to_renew_it_again(localstripe, mailoutbox):
+    subscription = SubscriptionFactory(quantity=3)
+    give_card_on_file(localstripe, subscription)
+    stripe_id = stripe_subscription(localstripe, subscription)
+    subscription_services.subscription_cancel(subscription=subscription)
+    assert localstripe.get(f"/v1/subscriptions/{stripe_id}")["cancel_at_period_end"] is True
+
+    kept = subscription_services.subscription_keep(subscription=subscription, actor_label="admin")
+
+    assert kept.cancel_at_period_end is False
+    assert localstripe.get(f"/v1/subscriptions/{stripe_id}")["cancel_at_period_end"] is False
+    assert AuditEvent.objects.filter(action="subscription.cancel_withdrawn").count() == 1
+    assert AuditEvent.objects.filter(action="subscription.stripe_renewal_resumed").count() == 1
+    kept_email = mailoutbox[-1]
+    assert kept_email.to == [subscription.admin_email]
+    assert "will renew on" in kept_email.subject
+    assert "is no longer cancelled" in kept_email.body
+
+    # Keeping twice changes nothing and sends nothing more.
+    subscription_services.subscription_keep(subscription=subscription)
+    assert AuditEvent.objects.filter(action="subscription.cancel_withdrawn").count() == 1
+    assert len(mailoutbox) == 2
+
+    # Cancelling again reaches Stripe again (a new request, not a replay of the first).
+    subscription_services.subscription_cancel(subscription=subscription)
+    assert localstripe.get(f"/v1/subscriptions/{stripe_id}")["cancel_at_period_end"] is True

@@ -147,7 +147,8 @@ def test_failed_3d_secure_is_a_failure_the_customer_can_retry(localstripe):
 
     confirmed = services.payment_confirm(seat_change=change)
 
-    assert confirmed.status == "failed" and "failed authentication" in confirmed.message
+    assert confirmed.status == "failed" and "Your bank could not confirm this payment" in confirmed.message
+    assert "PaymentMethod" not in confirmed.message
     assert services.payment_start_or_retry(
         seat_change=change, setup_intent=new_card(localstripe, change)
     ).succeeded

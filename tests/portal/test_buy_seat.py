@@ -221,6 +221,10 @@ def test_the_api_answers_202_with_the_seat_change_and_a_signing_link(full, setti
         "state": "draft",
         "amount_due": change.amount_due,
         "currency": "eur",
+        # The renewal the change leads to, as its pages and agreement say.
+        "renewal_amount": change.renewal_amount,
+        "renews_on": change.period_end.isoformat().replace("+00:00", "Z"),
+        "ends_on": None,
     }
     assert data["sign_url"].startswith("https://seats.example/l/")
     assert change.requested_via == "api"

@@ -122,7 +122,8 @@ def test_the_cancel_link_confirms_the_end_date_cancels_at_period_end_and_emails(
 
     activated.subscription.refresh_from_db()
     assert activated.subscription.cancel_at_period_end is True
-    assert "Your subscription will end on" in response.content.decode()
+    assert f"Ends on <strong>{end:%-d %B %Y}</strong>" in response.content.decode()
+    assert "Keep my subscription" in response.content.decode()
     assert [m.subject for m in mail.outbox] == [f"Opero Documents will be cancelled on {end:%d %B %Y}"]
 
 

@@ -29,9 +29,13 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("
 JSON = {"HTTP_ACCEPT": "application/json"}
 
 
-def sign_increase(client, activated, new_total="5") -> SeatChange:
+def sign_increase(client, activated, new_total="5", *, pay_now=True) -> SeatChange:
+    """Start and sign an increase; with a card on file, consenting to pay with it
+    (`pay_now`, the choice the signing page offers) or choosing to pay later."""
     client.post(f"{activated.base}change/", {"new_total": new_total})
     change = SeatChange.objects.get()
+    page = html.unescape(client.get(f"{activated.base}changes/{change.number}/").content.decode())
+    offered = re.search(r'name="payment" value="(card:[^"]+)"', page)
     client.post(
         f"{activated.base}changes/{change.number}/sign/",
         {
@@ -40,6 +44,7 @@ def sign_increase(client, activated, new_total="5") -> SeatChange:
             "accept_terms": "yes",
             "signature_kind": "typed",
             "signature_text": "Ada Admin",
+            **({"payment": offered.group(1) if pay_now else "later"} if offered else {}),
         },
     )
     change.refresh_from_db()

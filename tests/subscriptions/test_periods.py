@@ -107,8 +107,9 @@ def test_a_subscription_cancelled_at_period_end_ends_and_its_admin_is_told(
     Subscription.objects.filter(pk=subscription.pk).update(cancel_at_period_end=True)
     user = OrgUserFactory(organization=subscription.organization, email="grace@acme.example")
     LicenceAssignmentFactory(subscription=subscription, org_user=user)
-    # A change asked for just before the end, never signed: it can't outlive the subscription.
-    draft = seat_change_open(subscription, 6, at=subscription.current_period_end - timedelta(hours=1))
+    # A decrease asked for just before the end (an increase is refused: it is ending), never
+    # signed: it can't outlive the subscription.
+    draft = seat_change_open(subscription, 3, at=subscription.current_period_end - timedelta(hours=1))
 
     pushes = []
 

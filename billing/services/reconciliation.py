@@ -52,7 +52,9 @@ def payments_claim_signed(*, now: datetime | None = None, batch_size: int = RECO
     """Periodic: an increase signed at least SIGNED_UNCLAIMED_AFTER ago that still
     awaits payment with no payment claimed (the request that signed it stopped between
     the signature's commit and the claim) is claimed now and its card on file charged,
-    as signing would have done (`payment_card_on_file_queue`). Exactly once: the claim
+    as signing would have done (`payment_card_on_file_queue`), but only when its signer
+    consented there and then to that charge (the agreement's `charge_consent`, "Sign
+    and pay"); one signed to pay later waits for its payment page. Exactly once: the claim
     is made under the change's row lock and a change has at most one payment, which
     takes it out of this selection. Oldest first, at most `batch_size` a run; returns
     how many were claimed (a customer without a card on file claims nothing)."""
@@ -63,6 +65,7 @@ def payments_claim_signed(*, now: datetime | None = None, batch_size: int = RECO
             payment__isnull=True,
             signed_at__lte=now - SIGNED_UNCLAIMED_AFTER,
             signed_at__gt=now - SIGNED_UNCLAIMED_FOR,
+            agreement__charge_consent__choice="pay_now",
         )
         .exclude(subscription__stripe_customer_id="")
         .select_related("subscription__plan__product", "subscription__organization")

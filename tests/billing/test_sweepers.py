@@ -25,6 +25,7 @@ from django.conf import settings
 from django.core import mail
 from django.utils import timezone
 
+from agreements.models import Agreement
 from billing import services, tasks
 from billing.gateways import STRIPE_API_VERSION, stripe_gateway
 from billing.models import Payment, StrayCharge
@@ -55,12 +56,27 @@ def signed_minutes_ago(change: SeatChange, minutes: int) -> None:
     SeatChange.objects.filter(pk=change.pk).update(signed_at=timezone.now() - timedelta(minutes=minutes))
 
 
+def signed_choosing(change: SeatChange, choice: str) -> None:
+    """The agreement of `change` as signed with the signing page's charge choice."""
+    Agreement.objects.create(
+        organization_id=change.subscription.organization_id,
+        seat_change=change,
+        unsigned_pdf=b"%PDF-",
+        unsigned_sha256="0" * 64,
+        sent_at=timezone.now(),
+        charge_consent={"choice": choice, "shown": "Sign and pay", "amount": change.amount_due},
+    )
+
+
 def test_an_increase_signed_but_never_claimed_is_charged_once(localstripe):
-    # The request that signed it stopped before it claimed the charge of the card on file.
+    # The request that signed it ("Sign and pay") stopped before it claimed the charge
+    # of the card on file.
     change = awaiting_payment()
     customer = give_card_on_file(localstripe, change.subscription)
+    signed_choosing(change, "pay_now")
     just_signed = awaiting_payment()
     give_card_on_file(localstripe, just_signed.subscription)
+    signed_choosing(just_signed, "pay_now")
     signed_minutes_ago(change, 10)
 
     first = tasks.reconcile_payments()
@@ -77,10 +93,23 @@ def test_an_increase_signed_but_never_claimed_is_charged_once(localstripe):
 
 def test_an_increase_without_a_card_on_file_is_left_to_the_payment_page(localstripe):
     change = awaiting_payment()
+    signed_choosing(change, "pay_now")
     signed_minutes_ago(change, 10)
 
     assert tasks.reconcile_payments()["signed_claimed"] == 0
     assert not Payment.objects.filter(seat_change=change).exists()
+
+
+def test_an_increase_signed_to_pay_later_is_never_charged_by_the_sweeper(localstripe):
+    # The card on file is there, but its signer chose "Pay later, or with another card".
+    change = awaiting_payment()
+    customer = give_card_on_file(localstripe, change.subscription)
+    signed_choosing(change, "pay_later")
+    signed_minutes_ago(change, 10)
+
+    assert tasks.reconcile_payments()["signed_claimed"] == 0
+    assert not Payment.objects.filter(seat_change=change).exists()
+    assert localstripe.payment_intents(customer=customer) == []
 
 
 def test_a_stray_charge_whose_refund_failed_is_refunded_later_and_the_customer_told_once(client, localstripe):

@@ -200,6 +200,7 @@ CELERY_TASK_ROUTES = {
             "billing.tasks.make_card_default",
             "billing.tasks.sync_stripe_quantity",
             "billing.tasks.stop_stripe_renewal",
+            "billing.tasks.resume_stripe_renewal",
             "billing.tasks.set_up_stripe_renewal",
             "billing.tasks.sync_stripe_catalogue",
             "billing.tasks.reconcile_payments",

@@ -14,6 +14,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.text import slugify
 
+import outbox
 from accounts.models import User
 from accounts.services import existing_account, user_create_verified
 from audit.services import audit_record
@@ -51,8 +52,11 @@ def seat_change_approve(*, seat_change: SeatChange, actor: User, now=None, reque
             request=request,
         )
         seat_change_id = seat_change.pk
-        transaction.on_commit(
-            lambda: notifications.seat_change_approved(seat_change_id=seat_change_id), robust=True
+        outbox.enqueue(
+            notifications.seat_change_approved,
+            key=f"seat-change-approved:{seat_change_id}",
+            kind="email",
+            seat_change_id=seat_change_id,
         )
     return seat_change
 
@@ -70,8 +74,11 @@ def seat_change_reject(
             seat_change=seat_change, actor=actor, reason=reason, now=now, request=request
         )
         seat_change_id = seat_change.pk
-        transaction.on_commit(
-            lambda: notifications.seat_change_rejected(seat_change_id=seat_change_id), robust=True
+        outbox.enqueue(
+            notifications.seat_change_rejected,
+            key=f"seat-change-rejected:{seat_change_id}",
+            kind="email",
+            seat_change_id=seat_change_id,
         )
     return seat_change
 
@@ -87,11 +94,12 @@ def scheduled_decreases_apply(
         licences_kept=selectors.licences_kept, now=now, batch_size=batch_size
     )
     for seat_change_id, reason in run.newly_blocked:
-        transaction.on_commit(
-            lambda pk=seat_change_id, why=reason: notifications.scheduled_decrease_blocked(
-                seat_change_id=pk, reason=why
-            ),
-            robust=True,
+        outbox.enqueue(
+            notifications.scheduled_decrease_blocked,
+            key=f"scheduled-decrease-blocked:{seat_change_id}",
+            kind="email",
+            seat_change_id=seat_change_id,
+            reason=reason,
         )
     return run
 

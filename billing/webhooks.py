@@ -27,6 +27,7 @@ from datetime import UTC, datetime, timedelta
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+import outbox
 from audit.services import audit_record
 from subscriptions import periods
 from subscriptions import services as subscription_services
@@ -62,7 +63,7 @@ def stripe_event_record(*, payload: bytes, signature: str) -> tuple[StripeEvent,
                 payload=event.payload,
             )
             if not held:
-                transaction.on_commit(lambda: _process_task(stored.pk), robust=True)
+                _process_task(stored.pk)
     except IntegrityError:
         return StripeEvent.objects.get(stripe_id=event.id), False
     if held:
@@ -109,9 +110,10 @@ def stripe_events_release(*, event_ids: list[int], actor=None) -> int:
 
 
 def _process_task(event_id: int) -> None:
-    from .tasks import process_stripe_event
+    """In the transaction that stores the event: its processing is an outbox row."""
+    from .jobs import process_stripe_event
 
-    process_stripe_event.delay(event_id)
+    outbox.enqueue(process_stripe_event, key=f"stripe-event:{event_id}", kind="urgent", event_id=event_id)
 
 
 def stripe_event_process(*, event_id: int) -> str:
@@ -310,7 +312,12 @@ def _renewal_standing(subscription: Subscription, record: RenewalInvoice, *, ask
                 if record.status == RenewalInvoice.Status.ACTION_REQUIRED
                 else notifications.renewal_payment_failed
             )
-            transaction.on_commit(lambda: notify(renewal_invoice_id=record_id), robust=True)
+            outbox.enqueue(
+                notify,
+                key=f"renewal-invoice-{record.status}:{record_id}",
+                kind="email",
+                renewal_invoice_id=record_id,
+            )
         return
     unpaid = RenewalInvoice.objects.filter(
         subscription=subscription, status__in=RenewalInvoice.UNPAID_STATUSES

@@ -69,6 +69,7 @@ INSTALLED_APPS = [
     "csp",
     "accounts",
     "audit",
+    "outbox",
     "devmail",
     "subscriptions",
     "licensing",
@@ -173,6 +174,10 @@ CELERY_QUEUES_BY_KIND = {
     "email": CELERY_TASK_DEFAULT_QUEUE,
     "batch": CELERY_TASK_DEFAULT_QUEUE,
 }
+# Outbox messages of these kinds run in the process that committed them, right after
+# the commit, instead of going to a worker (as every kind does where tasks run
+# in-process); the dispatcher still retries them.
+OUTBOX_IN_PROCESS_KINDS = env_list("OUTBOX_IN_PROCESS_KINDS", "")
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
@@ -184,6 +189,11 @@ CELERY_TIMEZONE = "UTC"
 # task (seatmgr/celery.py).
 CELERY_DB_REUSE_MAX = 200
 CELERY_BEAT_SCHEDULE = {
+    # Side effects whose message was lost, or that wait for a retry (outbox/services.py).
+    "dispatch-outbox": {
+        "task": "outbox.tasks.dispatch_due",
+        "schedule": 5.0,
+    },
     "requeue-seat-syncs": {
         "task": "licensing.tasks.requeue_seat_syncs",
         "schedule": 30.0,
@@ -316,7 +326,7 @@ AUTH_PASSWORD_VALIDATORS = [
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "seatmgr <no-reply@seatmgr.local>")
 EMAIL_HOST = os.environ.get("EMAIL_HOST", "")
 if EMAIL_HOST:
-    EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    OUTBOX_EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
     EMAIL_PORT = int(os.environ.get("EMAIL_PORT", "587"))
     EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
     EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
@@ -327,7 +337,10 @@ elif not DEBUG:
     raise ImproperlyConfigured("EMAIL_HOST must be set when DEBUG is off: emails must reach people.")
 else:
     # Kept in the database, and readable at /_dev/mail/ when DEV_MAILBOX is on.
-    EMAIL_BACKEND = "devmail.backends.StoredEmailBackend"
+    OUTBOX_EMAIL_BACKEND = "devmail.backends.StoredEmailBackend"
+# Every email goes through the outbox (outbox/mail.py), which sends it with the
+# backend above, once, retried until it is accepted.
+EMAIL_BACKEND = "outbox.mail.OutboxEmailBackend"
 
 # The mailbox at /_dev/mail/ shows every email of every organization (unique links,
 # sign-in codes) to anyone who can reach the server: a developer's machine only.

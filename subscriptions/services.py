@@ -3,9 +3,10 @@
 from django.db import transaction
 from django.utils import timezone
 
+import outbox
 from audit.services import audit_record
 
-from . import notifications, signals
+from . import notifications
 from .errors import Conflict, InvalidInput, NotFound
 from .models import ApiKey, Organization, Subscription, hash_secret
 
@@ -87,12 +88,18 @@ def subscription_cancel(
             after={"cancel_at": subscription.current_period_end.isoformat()},
             request=request,
         )
-        transaction.on_commit(
-            lambda: notifications.subscription_cancelled(subscription_id=subscription.pk), robust=True
+        outbox.enqueue(
+            notifications.subscription_cancelled,
+            key=f"subscription-cancelled:{subscription.pk}:{subscription.current_period_end:%Y%m%d}",
+            kind="email",
+            subscription_id=subscription.pk,
         )
-        transaction.on_commit(
-            lambda: signals.subscription_cancel_requested.send(Subscription, subscription_id=subscription.pk),
-            robust=True,
+        outbox.send_signal(
+            "subscriptions.signals.subscription_cancel_requested",
+            sender="subscriptions.Subscription",
+            key=f"subscription-cancel-requested:{subscription.pk}:{subscription.current_period_end:%Y%m%d}",
+            kind="urgent",
+            subscription_id=subscription.pk,
         )
     return subscription
 

@@ -24,7 +24,12 @@ LOG_DIR = ROOT / "test-artifacts"
 
 class Worker:
     def __init__(self, database_url: str, name: str):
-        self.env = {**os.environ, "DATABASE_URL": database_url, "CELERY_TASK_ALWAYS_EAGER": "0"}
+        self.env = {
+            **os.environ,
+            "DATABASE_URL": database_url,
+            "CELERY_TASK_ALWAYS_EAGER": "0",
+            "OUTBOX_IN_PROCESS_KINDS": "",
+        }
         self.name = name
         self.process: subprocess.Popen | None = None
         LOG_DIR.mkdir(exist_ok=True)

@@ -104,6 +104,13 @@ def scheduled_decreases_apply(
     return run
 
 
+def approval_digest_email(*, recipient_id: int, now: str) -> None:
+    """Outbox job: the digest of one account manager, of the decreases waiting then."""
+    member = User.objects.get(pk=recipient_id)
+    rows = selectors.approvals_queue(scope=StaffScope(member), now=datetime.fromisoformat(now))
+    notifications.approval_digest(recipient_id=recipient_id, rows=rows)
+
+
 def approval_digests_send(*, now: datetime | None = None) -> int:
     """Periodic (daily): email each account manager the decreases waiting for approval
     in their accounts (managers: in all accounts). Nobody with nothing pending gets an
@@ -121,11 +128,12 @@ def approval_digests_send(*, now: datetime | None = None) -> int:
         try:
             with transaction.atomic():
                 ApprovalDigest.objects.create(recipient=member, day=now.date(), pending=len(rows))
-                transaction.on_commit(
-                    lambda pk=member.pk, pending=rows: notifications.approval_digest(
-                        recipient_id=pk, rows=pending
-                    ),
-                    robust=True,
+                outbox.enqueue(
+                    approval_digest_email,
+                    key=f"approval-digest:{member.pk}:{now.date().isoformat()}",
+                    kind="email",
+                    recipient_id=member.pk,
+                    now=now.isoformat(),
                 )
         except IntegrityError:
             continue  # already sent today

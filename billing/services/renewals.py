@@ -1,7 +1,7 @@
 """Renewals: Stripe bills them, at the price and seats we set, until we tell it to stop.
 
 * **Activation sets it up.** Activating a subscription writes its `StripeRenewalSetup`
-  outbox row in the same transaction; on commit a task (`set_up_stripe_renewal`) runs
+  row in the same transaction, and an outbox job (`billing.jobs.set_up_stripe_renewal`) runs
   `stripe_subscription_set_up`: the Stripe customer (created once, its id on the
   Subscription), the plan's Price (`catalogue`), and a Stripe subscription of one item
   (quantity = the seats the next period will have) whose first full invoice is at our

@@ -114,6 +114,7 @@ def main() -> None:
 
     from outbox.models import OutboxMessage
 
+    busy = common.busy_cpu_percent()
     subscription = seed()
     OutboxMessage.objects.filter(key__startswith="bench-outbox:").delete()
     timings = {"on_commit": [], "outbox": []}
@@ -129,6 +130,7 @@ def main() -> None:
     def p(values, q):
         return statistics.quantiles(values, n=100)[q - 1]
 
+    print(f"CPUs {busy:.0f} % busy before the run")
     print(f"{args.changes} seat changes per shape, {args.side_effects} side effects each (ms):")
     for shape, values in timings.items():
         print(f"  {shape:<10} p50 {p(values, 50):6.2f}  p95 {p(values, 95):6.2f}")

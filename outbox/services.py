@@ -14,6 +14,7 @@ the request that queued it, and under a lease: a process that dies mid-job leave
 the row to be claimed again once the lease expires.
 """
 
+import json
 import logging
 import traceback
 from collections.abc import Callable
@@ -22,7 +23,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.module_loading import import_string
@@ -76,29 +78,44 @@ def job_path(job: Callable | str) -> str:
     return path
 
 
-def enqueue(job: Callable | str, *, key: str, kind: str, **kwargs) -> OutboxMessage | None:
+def enqueue(job: Callable | str, *, key: str, kind: str, **kwargs) -> int | None:
     """Record `job(**kwargs)` to run once, after the caller's transaction commits (at
-    once outside a transaction). `key` is the side effect's idempotency key: a second
-    message with the same key is not recorded (None). `kwargs` must be JSON."""
+    once outside a transaction); returns the message's id. `key` is the side effect's
+    idempotency key: a second message with the same key is not recorded (None).
+    `kwargs` must be JSON."""
     if kind not in settings.CELERY_QUEUES_BY_KIND:
         raise ValueError(f"unknown outbox kind {kind!r}")
     path = job_path(job)
     now = timezone.now()
-    try:
-        with transaction.atomic():
-            message = OutboxMessage.objects.create(
-                key=key[:200],
-                job=path,
-                kwargs=kwargs,
-                kind=kind,
-                request_id=request_id.get()[:100],
-                due_at=now + PUBLISH_GRACE,
-            )
-    except IntegrityError:
+    # One statement, no savepoint: a duplicate key inserts nothing and returns no row.
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _INSERT_SQL,
+            [
+                key[:200],
+                path,
+                json.dumps(kwargs, cls=DjangoJSONEncoder),
+                kind,
+                request_id.get()[:100],
+                now,
+                now + PUBLISH_GRACE,
+            ],
+        )
+        row = cursor.fetchone()
+    if row is None:
         return None
-    pk = message.pk
+    pk = row[0]
     transaction.on_commit(lambda: publish(pk, kind=kind, ticket=0), robust=True)
-    return message
+    return pk
+
+
+_INSERT_SQL = f"""
+    INSERT INTO {OutboxMessage._meta.db_table}
+        (key, job, kwargs, kind, request_id, created_at, due_at, attempts, last_error, parts_done)
+    VALUES (%s, %s, %s, %s, %s, %s, %s, 0, '', '[]')
+    ON CONFLICT (key) DO NOTHING
+    RETURNING id
+"""  # noqa: S608 - the table name is the model's own
 
 
 def _runs_in_process(kind: str) -> bool:

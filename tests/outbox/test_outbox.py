@@ -14,6 +14,7 @@ from outbox.mail import message_id
 from outbox.models import OutboxMessage
 from subscriptions.models import SeatChange
 from tests.backoffice.conftest import Accounts
+from tests.factories import UserFactory
 
 from . import jobs
 from .helpers import runs, time_passes
@@ -193,3 +194,30 @@ def test_an_email_sent_outside_any_job_goes_through_the_outbox(django_capture_on
     assert email.subject == "Your code" and email.extra_headers["X-Idempotency-Key"].startswith("email:")
     message = OutboxMessage.objects.get()
     assert message.status == "done" and message.kwargs == {}  # the code is not kept
+
+
+def test_a_failed_message_is_listed_in_the_admin_with_its_error_and_can_be_retried(
+    client, celery_eager, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        outbox.enqueue(jobs.fail, key="given-up", kind="urgent", label="given-up")
+        outbox.enqueue(jobs.record, key="went-fine", kind="urgent", label="went-fine")
+    OutboxMessage.objects.filter(key="given-up").update(attempts=services.MAX_ATTEMPTS - 1)
+    time_passes(3600)
+    services.dispatch_due()
+    failed = OutboxMessage.objects.get(key="given-up")
+    assert failed.status == "failed"
+    client.force_login(UserFactory(email="vendor@seatmgr.example", is_staff=True, is_superuser=True))
+
+    page = client.get("/admin/outbox/outboxmessage/?status=failed").content.decode()
+    assert "given-up" in page and "went-fine" not in page
+    detail = client.get(f"/admin/outbox/outboxmessage/{failed.pk}/change/").content.decode()
+    assert "the far side said no" in detail
+
+    client.post(
+        "/admin/outbox/outboxmessage/", {"action": "retry_now", "_selected_action": [failed.pk]}, follow=True
+    )
+    failed.refresh_from_db()
+    assert failed.status == "pending" and failed.failed_at is None
+    services.dispatch_due()
+    assert runs("given-up") == 3  # the first run, the last before giving up, and the retry

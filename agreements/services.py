@@ -17,6 +17,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+import outbox
 from accounts.services import has_verified_email
 from audit.services import audit_record
 from subscriptions.errors import InvalidInput
@@ -537,7 +538,12 @@ def _store_signature(
         request=request,
     )
     agreement_id = agreement.pk
-    transaction.on_commit(lambda: notifications.agreement_signed(agreement_id=agreement_id), robust=True)
+    outbox.enqueue(
+        notifications.agreement_signed,
+        key=f"agreement-signed:{agreement_id}",
+        kind="email",
+        agreement_id=agreement_id,
+    )
 
 
 # --- Verify --------------------------------------------------------------------------

@@ -3,8 +3,9 @@ account managers (a change signed in their accounts, a push that keeps failing, 
 payment that failed for a reason the customer can't fix, a scheduled decrease that
 cannot take effect, the daily digest).
 
-Each function takes ids, reloads what it needs and sends; callers queue them with
-`transaction.on_commit` so nobody hears of a change that was rolled back. An
+Each function takes ids, reloads what it needs and sends; callers queue them as
+outbox jobs in their transaction, so nobody hears of a change that was rolled back
+and an email that could not be sent is retried. An
 organization without an account manager has its staff emails sent to the managers.
 """
 

@@ -14,6 +14,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.text import slugify
 
+import outbox
 from accounts.models import User
 from accounts.services import existing_account, user_create_verified
 from audit.services import audit_record
@@ -51,8 +52,11 @@ def seat_change_approve(*, seat_change: SeatChange, actor: User, now=None, reque
             request=request,
         )
         seat_change_id = seat_change.pk
-        transaction.on_commit(
-            lambda: notifications.seat_change_approved(seat_change_id=seat_change_id), robust=True
+        outbox.enqueue(
+            notifications.seat_change_approved,
+            key=f"seat-change-approved:{seat_change_id}",
+            kind="email",
+            seat_change_id=seat_change_id,
         )
     return seat_change
 
@@ -70,8 +74,11 @@ def seat_change_reject(
             seat_change=seat_change, actor=actor, reason=reason, now=now, request=request
         )
         seat_change_id = seat_change.pk
-        transaction.on_commit(
-            lambda: notifications.seat_change_rejected(seat_change_id=seat_change_id), robust=True
+        outbox.enqueue(
+            notifications.seat_change_rejected,
+            key=f"seat-change-rejected:{seat_change_id}",
+            kind="email",
+            seat_change_id=seat_change_id,
         )
     return seat_change
 
@@ -87,13 +94,21 @@ def scheduled_decreases_apply(
         licences_kept=selectors.licences_kept, now=now, batch_size=batch_size
     )
     for seat_change_id, reason in run.newly_blocked:
-        transaction.on_commit(
-            lambda pk=seat_change_id, why=reason: notifications.scheduled_decrease_blocked(
-                seat_change_id=pk, reason=why
-            ),
-            robust=True,
+        outbox.enqueue(
+            notifications.scheduled_decrease_blocked,
+            key=f"scheduled-decrease-blocked:{seat_change_id}",
+            kind="email",
+            seat_change_id=seat_change_id,
+            reason=reason,
         )
     return run
+
+
+def approval_digest_email(*, recipient_id: int, now: str) -> None:
+    """Outbox job: the digest of one account manager, of the decreases waiting then."""
+    member = User.objects.get(pk=recipient_id)
+    rows = selectors.approvals_queue(scope=StaffScope(member), now=datetime.fromisoformat(now))
+    notifications.approval_digest(recipient_id=recipient_id, rows=rows)
 
 
 def approval_digests_send(*, now: datetime | None = None) -> int:
@@ -113,11 +128,12 @@ def approval_digests_send(*, now: datetime | None = None) -> int:
         try:
             with transaction.atomic():
                 ApprovalDigest.objects.create(recipient=member, day=now.date(), pending=len(rows))
-                transaction.on_commit(
-                    lambda pk=member.pk, pending=rows: notifications.approval_digest(
-                        recipient_id=pk, rows=pending
-                    ),
-                    robust=True,
+                outbox.enqueue(
+                    approval_digest_email,
+                    key=f"approval-digest:{member.pk}:{now.date().isoformat()}",
+                    kind="email",
+                    recipient_id=member.pk,
+                    now=now.isoformat(),
                 )
         except IntegrityError:
             continue  # already sent today

@@ -8,11 +8,11 @@ class BillingConfig(AppConfig):
         from django.db.models.signals import post_save
 
         from subscriptions import signals
-        from subscriptions.models import Plan, Product
+        from subscriptions.models import Plan, Product, SeatSync
 
         from . import receivers
 
-        signals.seat_sync_created.connect(receivers.sync_stripe_quantity_on_seat_sync, weak=False)
+        post_save.connect(receivers.sync_stripe_quantity_on_seat_sync, sender=SeatSync, weak=False)
         signals.subscription_cancel_requested.connect(receivers.stop_stripe_renewal_on_cancel, weak=False)
         signals.subscription_cancel_withdrawn.connect(receivers.resume_stripe_renewal_on_keep, weak=False)
         signals.subscription_activated.connect(receivers.set_up_stripe_renewal_on_activation, weak=False)

@@ -1,41 +1,54 @@
-"""How billing reacts to subscriptions' signals (kept thin: each queues one task)."""
+"""How billing reacts to subscriptions' signals (kept thin: each queues one job)."""
 
-from django.db import transaction
+import uuid
 
+import outbox
 from subscriptions.models import Subscription
 
-from . import services
+from . import jobs, services
 from .models import StripeProduct
 
 
 def stop_stripe_renewal_on_cancel(sender, *, subscription_id, **kwargs) -> None:
     """Cancelled at period end: Stripe must not bill another period."""
-    from .tasks import stop_stripe_renewal
-
     if Subscription.objects.filter(pk=subscription_id).exclude(stripe_subscription_id="").exists():
-        stop_stripe_renewal.delay(subscription_id)
+        outbox.enqueue(
+            jobs.stop_stripe_renewal,
+            # Each cancellation its own (the Stripe request's idempotency key is the
+            # cancellation's audit event): cancel, keep, cancel again is three requests.
+            key=f"stripe-stop-renewal:{subscription_id}:{uuid.uuid4().hex}",
+            kind="batch",
+            subscription_id=subscription_id,
+        )
 
 
 def resume_stripe_renewal_on_keep(sender, *, subscription_id, **kwargs) -> None:
     """The cancellation was withdrawn: Stripe must renew the subscription again."""
-    from .tasks import resume_stripe_renewal
-
     if Subscription.objects.filter(pk=subscription_id).exclude(stripe_subscription_id="").exists():
-        resume_stripe_renewal.delay(subscription_id)
+        outbox.enqueue(
+            jobs.resume_stripe_renewal,
+            key=f"stripe-resume-renewal:{subscription_id}:{uuid.uuid4().hex}",
+            kind="batch",
+            subscription_id=subscription_id,
+        )
 
 
-def sync_stripe_quantity_on_seat_sync(sender, *, seat_sync_id, **kwargs) -> None:
-    """A quantity changed (a paid increase, an approved decrease): renewals must bill it."""
-    from .tasks import sync_stripe_quantity
-
-    subscription_id = (
-        Subscription.objects.filter(seat_syncs__pk=seat_sync_id)
-        .exclude(stripe_subscription_id="")
-        .values_list("pk", flat=True)
-        .first()
+def sync_stripe_quantity_on_seat_sync(sender, *, instance, created, **kwargs) -> None:
+    """A SeatSync row was written (a paid increase, an approved decrease, an end): in
+    its transaction, so renewals bill the new quantity even if nothing after the
+    commit runs (an outbox row beside the SeatSync)."""
+    if not created:
+        return
+    linked = (
+        Subscription.objects.filter(pk=instance.subscription_id).exclude(stripe_subscription_id="").exists()
     )
-    if subscription_id is not None:
-        sync_stripe_quantity.delay(subscription_id)
+    if linked:
+        outbox.enqueue(
+            jobs.sync_stripe_quantity,
+            key=f"stripe-quantity:{instance.subscription_id}:seat-sync-{instance.pk}",
+            kind="batch",
+            subscription_id=instance.subscription_id,
+        )
 
 
 def set_up_stripe_renewal_on_activation(sender, *, subscription, **kwargs) -> None:
@@ -47,17 +60,23 @@ def set_up_stripe_renewal_on_activation(sender, *, subscription, **kwargs) -> No
 def sync_stripe_quantity_on_renewal_seats(sender, *, subscription_id, **kwargs) -> None:
     """A decrease was scheduled for the period end (or withdrawn): Stripe must know
     before the renewal."""
-    from .tasks import sync_stripe_quantity
-
     if Subscription.objects.filter(pk=subscription_id).exclude(stripe_subscription_id="").exists():
-        sync_stripe_quantity.delay(subscription_id)
+        outbox.enqueue(
+            jobs.sync_stripe_quantity,
+            key=f"stripe-quantity:{subscription_id}:{uuid.uuid4().hex}",
+            kind="batch",
+            subscription_id=subscription_id,
+        )
 
 
 def sync_stripe_catalogue_on_save(sender, *, instance, **kwargs) -> None:
-    """A product or plan was saved (the vendor's admin): Stripe's copy follows, on
+    """A product or plan was saved (the vendor's admin): Stripe's copy follows, after
     commit. One Stripe has not seen yet is made when first needed."""
-    from .tasks import sync_stripe_catalogue
-
     product_id = getattr(instance, "product_id", None) or instance.pk
     if StripeProduct.objects.filter(product_id=product_id).exists():
-        transaction.on_commit(lambda: sync_stripe_catalogue.delay(product_id), robust=True)
+        outbox.enqueue(
+            jobs.sync_stripe_catalogue,
+            key=f"stripe-catalogue:{product_id}:{uuid.uuid4().hex}",
+            kind="batch",
+            product_id=product_id,
+        )

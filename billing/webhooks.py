@@ -30,6 +30,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+import outbox
 from audit.services import audit_record
 from subscriptions import periods
 from subscriptions import services as subscription_services
@@ -68,7 +69,7 @@ def stripe_event_record(*, payload: bytes, signature: str) -> tuple[StripeEvent,
                 payload=event.payload,
             )
             if not held:
-                transaction.on_commit(lambda: _process_task(stored.pk), robust=True)
+                _process_task(stored.pk)
     except IntegrityError:
         stored = StripeEvent.objects.get(stripe_id=event.id)
         if stored.processed_at is None and not stored.held_for_api_version and stored.attempts < MAX_ATTEMPTS:
@@ -119,9 +120,10 @@ def stripe_events_release(*, event_ids: list[int], actor=None) -> int:
 
 
 def _process_task(event_id: int) -> None:
-    from .tasks import process_stripe_event
+    """In the transaction that stores the event: its processing is an outbox row."""
+    from .jobs import process_stripe_event
 
-    process_stripe_event.delay(event_id)
+    outbox.enqueue(process_stripe_event, key=f"stripe-event:{event_id}", kind="urgent", event_id=event_id)
 
 
 def stripe_event_process(*, event_id: int) -> str:
@@ -343,7 +345,12 @@ def _renewal_standing(subscription: Subscription, record: RenewalInvoice, *, ask
                 if record.status == RenewalInvoice.Status.ACTION_REQUIRED
                 else notifications.renewal_payment_failed
             )
-            transaction.on_commit(lambda: notify(renewal_invoice_id=record_id), robust=True)
+            outbox.enqueue(
+                notify,
+                key=f"renewal-invoice-{record.status}:{record_id}",
+                kind="email",
+                renewal_invoice_id=record_id,
+            )
         return
     unpaid = RenewalInvoice.objects.filter(
         subscription=subscription, status__in=RenewalInvoice.UNPAID_STATUSES

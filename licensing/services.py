@@ -12,6 +12,7 @@ from django.db import IntegrityError, transaction
 from django.db.models.functions import Lower
 from django.utils import timezone
 
+import outbox
 from audit.services import audit_record
 from subscriptions import notifications, seat_changes
 from subscriptions.errors import Conflict, InvalidInput
@@ -457,20 +458,37 @@ def pending_licences_drop(*, seat_change) -> int:
     requested_by = getattr(seat_change, "requested_by", None)
     if requested_by is not None and requested_by.email:
         recipients.append(requested_by.email)
-    transaction.on_commit(
-        lambda: notifications.send(
-            to=recipients,
-            subject=(
-                f"No {notifications.product_name(subscription)} licence for "
-                f"{names[0] if len(names) == 1 else f'{len(names)} users'}: "
-                f"seat change {seat_change.number} was {what}"
-            ),
-            template="pending_licences_dropped",
-            context={"text": text, "names": names, "seat_change": seat_change, "subscription": subscription},
-        ),
-        robust=True,
+    outbox.enqueue(
+        pending_licences_dropped_email,
+        key=f"pending-licences-dropped:{seat_change.pk}",
+        kind="email",
+        seat_change_id=seat_change.pk,
+        recipients=recipients,
+        names=names,
+        text=text,
+        what=what,
     )
     return len(pending)
+
+
+def pending_licences_dropped_email(
+    *, seat_change_id: int, recipients: list[str], names: list[str], text: str, what: str
+) -> None:
+    """Outbox job: the waiting users of a cancelled or expired change got no licence."""
+    seat_change = SeatChange.objects.select_related(
+        "subscription__plan__product", "subscription__organization"
+    ).get(pk=seat_change_id)
+    subscription = seat_change.subscription
+    notifications.send(
+        to=recipients,
+        subject=(
+            f"No {notifications.product_name(subscription)} licence for "
+            f"{names[0] if len(names) == 1 else f'{len(names)} users'}: "
+            f"seat change {seat_change.number} was {what}"
+        ),
+        template="pending_licences_dropped",
+        context={"text": text, "names": names, "seat_change": seat_change, "subscription": subscription},
+    )
 
 
 def licence_notices_take(*, organization: Organization) -> list[str]:

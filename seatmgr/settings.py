@@ -69,6 +69,7 @@ INSTALLED_APPS = [
     "csp",
     "accounts",
     "audit",
+    "outbox",
     "devmail",
     "subscriptions",
     "licensing",
@@ -185,24 +186,18 @@ CELERY_TASK_DEFAULT_QUEUE = CELERY_QUEUES_BY_KIND["batch"]
 CELERY_TASK_ROUTES = {
     name: {"queue": CELERY_QUEUES_BY_KIND[kind]}
     for kind, names in {
+        # Outbox messages are published to the queue of their own kind (a charge or a
+        # refund: urgent; an email: email; Stripe bookkeeping: batch); this route is
+        # only the fallback.
         "urgent": [
-            "billing.tasks.process_stripe_event",
-            "billing.tasks.send_payment_attempt",
-            "billing.tasks.refund_payment",
-            "billing.tasks.refund_duplicate_charge",
+            "outbox.tasks.run_message",
             "licensing.tasks.deliver_seat_sync",
         ],
         "email": [
-            "billing.tasks.send_receipt",
             "subscriptions.tasks.send_retrieved_links",
         ],
         "batch": [
-            "billing.tasks.make_card_default",
-            "billing.tasks.sync_stripe_quantity",
-            "billing.tasks.stop_stripe_renewal",
-            "billing.tasks.resume_stripe_renewal",
-            "billing.tasks.set_up_stripe_renewal",
-            "billing.tasks.sync_stripe_catalogue",
+            "outbox.tasks.dispatch_due",
             "billing.tasks.reconcile_payments",
             "licensing.tasks.requeue_seat_syncs",
             "licensing.tasks.apply_live_seat_changes",
@@ -214,6 +209,10 @@ CELERY_TASK_ROUTES = {
     }.items()
     for name in names
 }
+# Outbox messages of these kinds run in the process that committed them, right after
+# the commit, instead of going to a worker (as every kind does where tasks run
+# in-process); the dispatcher still retries them.
+OUTBOX_IN_PROCESS_KINDS = env_list("OUTBOX_IN_PROCESS_KINDS", "")
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
@@ -225,6 +224,11 @@ CELERY_TIMEZONE = "UTC"
 # task (seatmgr/celery.py).
 CELERY_DB_REUSE_MAX = 200
 CELERY_BEAT_SCHEDULE = {
+    # Side effects whose message was lost, or that wait for a retry (outbox/services.py).
+    "dispatch-outbox": {
+        "task": "outbox.tasks.dispatch_due",
+        "schedule": 5.0,
+    },
     # Pushes whose task was lost (a Redis restart, a killed worker) are requeued once
     # REQUEUE_GRACE (30 s) overdue, within 10 s more: back within 40 s (BENCHMARKS.md).
     "requeue-seat-syncs": {
@@ -359,7 +363,7 @@ AUTH_PASSWORD_VALIDATORS = [
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "seatmgr <no-reply@seatmgr.local>")
 EMAIL_HOST = os.environ.get("EMAIL_HOST", "")
 if EMAIL_HOST:
-    EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    OUTBOX_EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
     EMAIL_PORT = int(os.environ.get("EMAIL_PORT", "587"))
     EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
     EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
@@ -370,7 +374,10 @@ elif not DEBUG:
     raise ImproperlyConfigured("EMAIL_HOST must be set when DEBUG is off: emails must reach people.")
 else:
     # Kept in the database, and readable at /_dev/mail/ when DEV_MAILBOX is on.
-    EMAIL_BACKEND = "devmail.backends.StoredEmailBackend"
+    OUTBOX_EMAIL_BACKEND = "devmail.backends.StoredEmailBackend"
+# Every email goes through the outbox (outbox/mail.py), which sends it with the
+# backend above, once, retried until it is accepted.
+EMAIL_BACKEND = "outbox.mail.OutboxEmailBackend"
 
 # The mailbox at /_dev/mail/ shows every email of every organization (unique links,
 # sign-in codes) to anyone who can reach the server: a developer's machine only.

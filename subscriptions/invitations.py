@@ -17,6 +17,7 @@ from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 
+import outbox
 from accounts.services import has_verified_email
 from audit.services import audit_record
 
@@ -59,8 +60,12 @@ def invitation_create(
             request=request,
         )
         invitation_id, url = invitation.pk, invitation_url(raw)
-        transaction.on_commit(
-            lambda: notifications.invitation_sent(invitation_id=invitation_id, url=url), robust=True
+        outbox.enqueue(
+            notifications.invitation_sent,
+            key=f"invitation:{invitation_id}",
+            kind="email",
+            invitation_id=invitation_id,
+            url=url,
         )
     return invitation
 

@@ -19,6 +19,7 @@ from django.db import connections, transaction
 from django.urls import reverse
 from django.utils import timezone
 
+import outbox
 from audit.services import audit_record
 
 from . import notifications, signals
@@ -137,7 +138,7 @@ def links_email(
     with transaction.atomic():
         urls = {}
         for action in LINK_ACTIONS_EMAILED:
-            _, raw = link_issue(
+            link, raw = link_issue(
                 subscription=subscription,
                 action=action,
                 email=subscription.admin_email,
@@ -146,9 +147,13 @@ def links_email(
                 request=request,
             )
             urls[action] = link_url(raw)
-        transaction.on_commit(
-            lambda: notifications.subscription_links(subscription=subscription, links=urls, subject=subject),
-            robust=True,
+        outbox.enqueue(
+            notifications.subscription_links,
+            key=f"subscription-links:{link.pk}",
+            kind="email",
+            subscription_id=subscription.pk,
+            links=urls,
+            subject=subject,
         )
     return urls
 
@@ -166,22 +171,12 @@ def signing_link_send(*, seat_change: SeatChange, actor=None, actor_label="", re
         actor_label=actor_label or f"seat change {seat_change.number}",
         request=request,
     )
-    url = link_url(raw)
-    product = notifications.product_name(subscription)
-    transaction.on_commit(
-        lambda: notifications.send(
-            to=[seat_change.signer_email],
-            subject=f"Please sign the {product} seat change agreement {seat_change.number}",
-            template="sign_request",
-            context={
-                "seat_change": seat_change,
-                "subscription": subscription,
-                "signer_name": seat_change.signer_name,
-                "product": product,
-                "url": url,
-            },
-        ),
-        robust=True,
+    outbox.enqueue(
+        notifications.sign_request,
+        key=f"sign-request:{link.pk}",
+        kind="email",
+        seat_change_id=seat_change.pk,
+        url=link_url(raw),
     )
     return link
 

@@ -1,12 +1,13 @@
 """Emails this app sends. Each function takes ids, reloads what it needs and sends
-one message per recipient; they are queued with `transaction.on_commit` so nobody is
-told about a change that was rolled back."""
+one message per recipient; they are outbox jobs (`outbox.enqueue`, in the transaction
+of the change they announce), so nobody is told about a change that was rolled back,
+and an email that could not be sent is retried."""
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 from django.template.loader import render_to_string
 
-from .models import Invitation, Membership, Subscription
+from .models import Invitation, Membership, SeatChange, Subscription
 from .money_story import subscription_renewal
 
 
@@ -26,9 +27,12 @@ def product_name(subscription: Subscription) -> str:
     return f"{settings.VENDOR_NAME} {subscription.plan.product.name}"
 
 
-def subscription_links(*, subscription: Subscription, links: dict[str, str], subject: str) -> None:
+def subscription_links(*, subscription_id: int, links: dict[str, str], subject: str) -> None:
     """The unique links of a subscription (activation email or retrieval), and, when the
     admin has an account in the organization, where to sign in to give out licences."""
+    subscription = Subscription.objects.select_related("plan__product", "organization").get(
+        pk=subscription_id
+    )
     signs_in = Membership.objects.filter(
         organization_id=subscription.organization_id,
         user__email__iexact=subscription.admin_email,
@@ -43,6 +47,27 @@ def subscription_links(*, subscription: Subscription, links: dict[str, str], sub
             "product": product_name(subscription),
             "links": links,
             "signs_in": signs_in,
+        },
+    )
+
+
+def sign_request(*, seat_change_id: int, url: str) -> None:
+    """The signing link, to the person named to sign the seat change."""
+    seat_change = SeatChange.objects.select_related(
+        "subscription__plan__product", "subscription__organization"
+    ).get(pk=seat_change_id)
+    subscription = seat_change.subscription
+    product = product_name(subscription)
+    send(
+        to=[seat_change.signer_email],
+        subject=f"Please sign the {product} seat change agreement {seat_change.number}",
+        template="sign_request",
+        context={
+            "seat_change": seat_change,
+            "subscription": subscription,
+            "signer_name": seat_change.signer_name,
+            "product": product,
+            "url": url,
         },
     )
 

@@ -26,6 +26,7 @@ from datetime import datetime
 from django.db import transaction
 from django.utils import timezone
 
+import outbox
 from audit.services import audit_record
 
 from . import notifications, seat_changes, signals
@@ -225,11 +226,13 @@ def _end(
         after={"status": subscription.status, "ended_at": ended_at.isoformat(), "reason": reason},
     )
     subscription_id = subscription.pk
-    transaction.on_commit(
-        lambda: notifications.subscription_ended(
-            subscription_id=subscription_id, reason=reason, requested=requested
-        ),
-        robust=True,
+    outbox.enqueue(
+        notifications.subscription_ended,
+        key=f"subscription-ended:{subscription_id}",
+        kind="email",
+        subscription_id=subscription_id,
+        reason=reason,
+        requested=requested,
     )
     transaction.on_commit(
         lambda: signals.seat_sync_created.send(
@@ -237,9 +240,12 @@ def _end(
         ),
         robust=True,
     )
-    transaction.on_commit(
-        lambda: signals.subscription_ended.send(
-            Subscription, subscription_id=subscription_id, requested=requested, reason=reason
-        ),
-        robust=True,
+    outbox.send_signal(
+        "subscriptions.signals.subscription_ended",
+        sender="subscriptions.Subscription",
+        key=f"subscription-ended-signal:{subscription_id}",
+        kind="email",
+        subscription_id=subscription_id,
+        requested=requested,
+        reason=reason,
     )

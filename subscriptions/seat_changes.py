@@ -22,6 +22,7 @@ from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+import outbox
 from audit.services import audit_record
 
 from . import signals, words
@@ -362,10 +363,12 @@ def _move(seat_change: SeatChange, to: str, *, actor=None, actor_label="", reque
     if SeatChange.State.SCHEDULED in (before, to) and to != SeatChange.State.APPLYING:
         # The next period's seats changed while the quantity did not (applying sends
         # its own SeatSync): whoever bills the renewal must hear of it before it.
-        subscription_id = seat_change.subscription_id
-        transaction.on_commit(
-            lambda: signals.renewal_seats_changed.send(Subscription, subscription_id=subscription_id),
-            robust=True,
+        outbox.send_signal(
+            "subscriptions.signals.renewal_seats_changed",
+            sender="subscriptions.Subscription",
+            key=f"renewal-seats-changed:{seat_change.pk}:{to}",
+            kind="batch",
+            subscription_id=seat_change.subscription_id,
         )
     audit_record(
         action=f"seat_change.{to}",
@@ -427,9 +430,12 @@ def seat_change_mark_signed(
         SeatChange.State.AWAITING_PAYMENT if seat_change.is_increase else SeatChange.State.AWAITING_APPROVAL
     )
     _move(seat_change, next_state, actor=actor, actor_label="system", request=request)
-    seat_change_id = seat_change.pk
-    transaction.on_commit(
-        lambda: signals.seat_change_signed.send_robust(SeatChange, seat_change_id=seat_change_id), robust=True
+    outbox.send_signal(
+        "subscriptions.signals.seat_change_signed",
+        sender="subscriptions.SeatChange",
+        key=f"seat-change-signed:{seat_change.pk}",
+        kind="email",
+        seat_change_id=seat_change.pk,
     )
     return seat_change
 

@@ -3,9 +3,10 @@
 from django.db import transaction
 from django.utils import timezone
 
+import outbox
 from audit.services import audit_record
 
-from . import notifications, signals
+from . import notifications
 from .errors import Conflict, InvalidInput, NotFound
 from .models import ApiKey, Organization, Subscription, hash_secret
 
@@ -78,7 +79,7 @@ def subscription_cancel(
             return subscription
         subscription.cancel_at_period_end = True
         subscription.save(update_fields=["cancel_at_period_end"])
-        audit_record(
+        event = audit_record(
             action="subscription.cancel_requested",
             organization=subscription.organization,
             actor=actor,
@@ -87,12 +88,19 @@ def subscription_cancel(
             after={"cancel_at": subscription.current_period_end.isoformat()},
             request=request,
         )
-        transaction.on_commit(
-            lambda: notifications.subscription_cancelled(subscription_id=subscription.pk), robust=True
+        outbox.enqueue(
+            notifications.subscription_cancelled,
+            # One per cancellation: cancel, keep and cancel again is two emails.
+            key=f"subscription-cancelled:{subscription.pk}:event-{event.pk}",
+            kind="email",
+            subscription_id=subscription.pk,
         )
-        transaction.on_commit(
-            lambda: signals.subscription_cancel_requested.send(Subscription, subscription_id=subscription.pk),
-            robust=True,
+        outbox.send_signal(
+            "subscriptions.signals.subscription_cancel_requested",
+            sender="subscriptions.Subscription",
+            key=f"subscription-cancel-requested:{subscription.pk}:event-{event.pk}",
+            kind="batch",
+            subscription_id=subscription.pk,
         )
     return subscription
 
@@ -102,7 +110,7 @@ def subscription_keep(
 ) -> Subscription:
     """Withdraw a cancellation at period end ("Keep my subscription"), until that period
     end: the subscription renews again, and whoever bills the renewals is told
-    (`subscription_cancel_withdrawn`, on commit). Audited, and the admin is emailed.
+    (`subscription_cancel_withdrawn`, through the outbox). Audited, and the admin is emailed.
     Asking twice, or for a subscription not cancelled, changes nothing and sends
     nothing; a subscription that has already ended cannot be kept (Conflict)."""
     with transaction.atomic():
@@ -120,7 +128,7 @@ def subscription_keep(
             return subscription
         subscription.cancel_at_period_end = False
         subscription.save(update_fields=["cancel_at_period_end"])
-        audit_record(
+        event = audit_record(
             action="subscription.cancel_withdrawn",
             organization=subscription.organization,
             actor=actor,
@@ -130,12 +138,18 @@ def subscription_keep(
             after={"renews_on": subscription.current_period_end.isoformat()},
             request=request,
         )
-        transaction.on_commit(
-            lambda: notifications.subscription_kept(subscription_id=subscription.pk), robust=True
+        outbox.enqueue(
+            notifications.subscription_kept,
+            key=f"subscription-kept:{subscription.pk}:event-{event.pk}",
+            kind="email",
+            subscription_id=subscription.pk,
         )
-        transaction.on_commit(
-            lambda: signals.subscription_cancel_withdrawn.send(Subscription, subscription_id=subscription.pk),
-            robust=True,
+        outbox.send_signal(
+            "subscriptions.signals.subscription_cancel_withdrawn",
+            sender="subscriptions.Subscription",
+            key=f"subscription-cancel-withdrawn:{subscription.pk}:event-{event.pk}",
+            kind="batch",
+            subscription_id=subscription.pk,
         )
     return subscription
 

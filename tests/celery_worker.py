@@ -25,7 +25,12 @@ LOG_DIR = ROOT / "test-artifacts"
 
 class Worker:
     def __init__(self, database_url: str, name: str, queues: list[str] | None = None):
-        self.env = {**os.environ, "DATABASE_URL": database_url, "CELERY_TASK_ALWAYS_EAGER": "0"}
+        self.env = {
+            **os.environ,
+            "DATABASE_URL": database_url,
+            "CELERY_TASK_ALWAYS_EAGER": "0",
+            "OUTBOX_IN_PROCESS_KINDS": "",
+        }
         self.name = name
         self.queues = queues or list(celery_app.conf.task_queues)
         self.process: subprocess.Popen | None = None

@@ -32,6 +32,15 @@ def pytest_configure(config):
 
 
 @pytest.fixture(autouse=True)
+def _emails_through_the_outbox(settings):
+    """pytest-django swaps EMAIL_BACKEND for its in-memory one: the outbox's backend
+    comes back in front of it, so that every email a test sees went through the
+    outbox, as in production, and landed in `django.core.mail.outbox`."""
+    settings.EMAIL_BACKEND = "outbox.mail.OutboxEmailBackend"
+    settings.OUTBOX_EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+
+
+@pytest.fixture(autouse=True)
 def _empty_cache():
     """Each test starts with an empty cache: no cached answer nor rate-limit count
     survives from another test. Only the cache's keys go (the Celery broker shares

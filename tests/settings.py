@@ -24,3 +24,9 @@ from seatmgr.settings import *  # noqa: F403
 # The tests' connected orgs are real local servers on 127.0.0.1 (tests/receivers.py,
 # tests/salesforce_server.py). Tests of the outbound guard turn this off.
 CONNECTED_ORG_ALLOW_LOOPBACK = True
+
+# The tests' own process has no Celery worker: emails are sent in it right after
+# commit, through the outbox job as everywhere (claimed, marked done, retried by the
+# dispatcher); other kinds go to the broker. The worker processes the tests start set
+# this empty (tests/celery_worker.py).
+OUTBOX_IN_PROCESS_KINDS = env_list("OUTBOX_IN_PROCESS_KINDS", "email")  # noqa: F405

@@ -35,9 +35,6 @@ def test_every_task_is_routed_by_name_to_the_queue_of_its_kind():
     unrouted = [name for name in project_tasks() if name not in settings.CELERY_TASK_ROUTES]
     assert unrouted == [], "a task with no route would wait on the default queue behind batch work"
     assert queue_of("licensing.tasks.deliver_seat_sync") == by_kind["urgent"]
-    assert queue_of("billing.tasks.process_stripe_event") == by_kind["urgent"]
-    assert queue_of("billing.tasks.send_payment_attempt") == by_kind["urgent"]
-    assert queue_of("billing.tasks.send_receipt") == by_kind["email"]
     assert queue_of("subscriptions.tasks.send_retrieved_links") == by_kind["email"]
     assert queue_of("subscriptions.tasks.roll_subscription_periods") == by_kind["batch"]
     assert queue_of("licensing.tasks.requeue_seat_syncs") == by_kind["batch"]
@@ -58,3 +55,27 @@ def test_compose_serves_every_queue_and_the_urgent_one_alone():
     served = {queue for queues in workers.values() for queue in queues}
     assert served == {"urgent", "email", "batch"}
     assert ["urgent"] in workers.values(), "paid pushes would wait for a worker busy with emails"
+
+
+def test_outbox_messages_go_to_the_queue_of_their_kind(monkeypatch):
+    """A charge's or refund's message waits on the urgent queue, an email on the email
+    queue, Stripe bookkeeping on the batch queue (outbox.services.publish)."""
+    from kombu import Connection
+
+    from outbox import services
+
+    published = []
+    monkeypatch.setattr(settings, "OUTBOX_IN_PROCESS_KINDS", [])
+    with Connection(settings.CELERY_BROKER_URL) as connection:
+        for queue in settings.CELERY_QUEUES_BY_KIND.values():
+            connection.default_channel.queue_purge(queue)
+        for kind in ("urgent", "email", "batch"):
+            assert services.publish(10_000 + len(published), kind=kind, ticket=1)
+            published.append(kind)
+        waiting = {
+            kind: connection.default_channel.queue_declare(queue=queue, passive=True).message_count
+            for kind, queue in settings.CELERY_QUEUES_BY_KIND.items()
+        }
+        for queue in settings.CELERY_QUEUES_BY_KIND.values():
+            connection.default_channel.queue_purge(queue)
+    assert waiting == {"urgent": 1, "email": 1, "batch": 1}

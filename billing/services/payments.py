@@ -3,6 +3,7 @@ happened (the guarantees are in `billing.services`)."""
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import secrets
 from dataclasses import dataclass
@@ -13,12 +14,13 @@ from django.db.models import F, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+import outbox
 from audit.services import audit_record
 from subscriptions import seat_changes
 from subscriptions.models import SeatChange, Subscription
 from subscriptions.seat_changes import QuoteExpired
 
-from .. import money, signals
+from .. import money
 from ..errors import (
     AuthenticationRequired,
     CardDeclined,
@@ -126,16 +128,23 @@ def _audit(payment: Payment, action: str, *, after: dict, actor=None, actor_labe
 
 
 def _needs_customer_on_commit(payment: Payment) -> None:
-    payment_id = payment.pk
-    transaction.on_commit(
-        lambda: signals.payment_needs_customer.send(Payment, payment_id=payment_id), robust=True
+    outbox.send_signal(
+        "billing.signals.payment_needs_customer",
+        sender="billing.Payment",
+        key=f"payment-needs-customer:{payment.pk}:{payment.attempts}",
+        kind="email",
+        payment_id=payment.pk,
     )
 
 
 def _alert_account_manager_on_commit(payment: Payment, reason: str) -> None:
-    payment_id = payment.pk
-    transaction.on_commit(
-        lambda: signals.payment_refused.send(Payment, payment_id=payment_id, reason=reason), robust=True
+    outbox.send_signal(
+        "billing.signals.payment_refused",
+        sender="billing.Payment",
+        key=f"payment-refused:{payment.pk}:{payment.attempts}:{hashlib.sha256(reason.encode()).hexdigest()[:16]}",
+        kind="email",
+        payment_id=payment.pk,
+        reason=reason,
     )
 
 
@@ -578,10 +587,16 @@ def payment_card_on_file_queue(*, seat_change: SeatChange) -> Payment | None:
         request=None,
     )
     if claim.attempt:
-        from ..tasks import send_payment_attempt
+        from ..jobs import send_payment_attempt
 
         payment_id, attempt = claim.payment.pk, claim.attempt
-        transaction.on_commit(lambda: send_payment_attempt.delay(payment_id, attempt), robust=True)
+        outbox.enqueue(
+            send_payment_attempt,
+            key=f"payment-attempt:{payment_id}:{attempt}",
+            kind="urgent",
+            payment_id=payment_id,
+            attempt=attempt,
+        )
     return claim.payment
 
 
@@ -718,7 +733,7 @@ def payment_succeeded(
             )
             payment.save()
             _audit(payment, "refund_due", after={"payment_intent": payment_intent_id, "via": via})
-            transaction.on_commit(lambda: _refund_task(payment.pk), robust=True)
+            _refund_task(payment.pk)
             return payment
         payment.status = Payment.Status.SUCCEEDED
         payment.save()
@@ -728,8 +743,8 @@ def payment_succeeded(
             after={"payment_intent": payment_intent_id, "amount": payment.amount, "via": via},
         )
         seat_changes.seat_change_apply(seat_change=change, via="payment", actor_label=f"payment ({via})")
-        transaction.on_commit(lambda: _receipt_task(payment.pk), robust=True)
-        transaction.on_commit(lambda: _card_default_task(payment.pk), robust=True)
+        _receipt_task(payment.pk)
+        _card_default_task(payment.pk)
     return payment
 
 
@@ -757,21 +772,21 @@ def payment_card_make_default(*, payment_id: int) -> str:
 
 
 def _receipt_task(payment_id: int) -> None:
-    from ..tasks import send_receipt
+    from ..notifications import receipt
 
-    send_receipt.delay(payment_id)
+    outbox.enqueue(receipt, key=f"receipt:{payment_id}", kind="email", payment_id=payment_id)
 
 
 def _card_default_task(payment_id: int) -> None:
-    from ..tasks import make_card_default
+    from ..jobs import make_card_default
 
-    make_card_default.delay(payment_id)
+    outbox.enqueue(make_card_default, key=f"card-default:{payment_id}", kind="batch", payment_id=payment_id)
 
 
 def _refund_task(payment_id: int) -> None:
-    from ..tasks import refund_payment
+    from ..jobs import refund_payment
 
-    refund_payment.delay(payment_id)
+    outbox.enqueue(refund_payment, key=f"refund:{payment_id}", kind="urgent", payment_id=payment_id)
 
 
 def _amount_mismatch(
@@ -812,10 +827,13 @@ def _amount_mismatch(
 def _refund_charge_on_commit(
     payment: Payment, payment_intent_id: str, *, reason: str, amount: int, currency: str, after=None
 ) -> None:
-    """Refund, in full and on commit, a charge that is not this payment's (a second one
-    for a paid change, or one of the wrong amount); the payment itself stays as it is.
-    The charge is recorded (a StrayCharge, once per PaymentIntent) in the caller's
-    transaction, so a refund whose task is lost is issued by reconciliation."""
+    """Refund, in full and after commit, a charge that is not this payment's (a second
+    one for a paid change, or one of the wrong amount); the payment itself stays as it
+    is. The charge is recorded (a StrayCharge, once per PaymentIntent) in the caller's
+    transaction, beside the outbox row that refunds it; reconciliation also issues
+    refunds still due."""
+    from ..jobs import refund_duplicate_charge
+
     _stray, created = StrayCharge.objects.get_or_create(
         stripe_payment_intent_id=payment_intent_id,
         defaults={"payment": payment, "reason": reason, "amount": amount, "currency": currency.lower()[:3]},
@@ -823,14 +841,13 @@ def _refund_charge_on_commit(
     if not created:
         return
     _audit(payment, reason, after={"payment_intent": payment_intent_id, **(after or {})})
-    payment_id = payment.pk
-
-    def enqueue():
-        from ..tasks import refund_duplicate_charge
-
-        refund_duplicate_charge.delay(payment_id, payment_intent_id)
-
-    transaction.on_commit(enqueue, robust=True)
+    outbox.enqueue(
+        refund_duplicate_charge,
+        key=f"refund-charge:{payment.pk}:{payment_intent_id}",
+        kind="urgent",
+        payment_id=payment.pk,
+        payment_intent_id=payment_intent_id,
+    )
 
 
 def payment_failed(

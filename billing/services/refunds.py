@@ -9,6 +9,8 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+import outbox
+
 from .. import notifications
 from ..errors import PaymentProcessorUnavailable, PaymentRefused
 from ..gateways import stripe_gateway
@@ -74,9 +76,11 @@ def duplicate_charge_refund(*, payment_id: int, payment_intent_id: str) -> str:
             stray.stripe_refund_id, stray.refunded_at = refund_id, now
             if stray.reason == StrayCharge.Reason.DUPLICATE and stray.customer_told_at is None:
                 stray.customer_told_at = now
-                stray_id = stray.pk
-                transaction.on_commit(
-                    lambda: notifications.stray_charge_refunded(stray_charge_id=stray_id), robust=True
+                outbox.enqueue(
+                    notifications.stray_charge_refunded,
+                    key=f"stray-charge-refunded:{stray.pk}",
+                    kind="email",
+                    stray_charge_id=stray.pk,
                 )
             stray.save(update_fields=["stripe_refund_id", "refunded_at", "customer_told_at", "updated_at"])
     return refund_id

@@ -1,7 +1,7 @@
 """Renewals: Stripe bills them, at the price and seats we set, until we tell it to stop.
 
 * **Activation sets it up.** Activating a subscription writes its `StripeRenewalSetup`
-  outbox row in the same transaction; on commit a task (`set_up_stripe_renewal`) runs
+  row in the same transaction, and an outbox job (`billing.jobs.set_up_stripe_renewal`) runs
   `stripe_subscription_set_up`: the Stripe customer (created once, its id on the
   Subscription), the plan's Price (`catalogue`), and a Stripe subscription of one item
   (quantity = the seats the next period will have) whose first full invoice is at our
@@ -25,19 +25,20 @@
 from __future__ import annotations
 
 import logging
+import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from django.db import transaction
 from django.utils import timezone
 
+import outbox
 from audit.models import AuditEvent
 from audit.services import audit_record
 from subscriptions import periods
 from subscriptions.models import Subscription
 from subscriptions.money_story import renewal_seats
 
-from .. import signals
 from ..errors import PaymentRefused
 from ..gateways import stripe_gateway
 from ..gateways.stripe import StripeSubscription
@@ -64,15 +65,19 @@ def stripe_renewal_setup_request(*, subscription: Subscription) -> StripeRenewal
         return None
     setup, _created = StripeRenewalSetup.objects.get_or_create(subscription=subscription)
     if setup.completed_at is None:
-        subscription_id = subscription.pk
-        transaction.on_commit(lambda: _setup_task(subscription_id), robust=True)
+        _setup_task(subscription.pk)
     return setup
 
 
 def _setup_task(subscription_id: int) -> None:
-    from ..tasks import set_up_stripe_renewal
+    from ..jobs import set_up_stripe_renewal
 
-    set_up_stripe_renewal.delay(subscription_id)
+    outbox.enqueue(
+        set_up_stripe_renewal,
+        key=f"stripe-renewal-setup:{subscription_id}:{uuid.uuid4().hex}",
+        kind="batch",
+        subscription_id=subscription_id,
+    )
 
 
 @dataclass(frozen=True)
@@ -110,11 +115,13 @@ def stripe_subscription_set_up(*, subscription_id: int) -> SetupResult | None:
     except PaymentRefused as refused:
         reason = f"Stripe refused: {refused.stripe_code}: {refused.detail}"
         if _setup_done(subscription_id, error=reason, done=False):
-            transaction.on_commit(
-                lambda: signals.renewal_setup_refused.send(
-                    StripeRenewalSetup, subscription_id=subscription_id, reason=reason
-                ),
-                robust=True,
+            outbox.send_signal(
+                "billing.signals.renewal_setup_refused",
+                sender="billing.StripeRenewalSetup",
+                key=f"renewal-setup-refused:{subscription_id}",
+                kind="email",
+                subscription_id=subscription_id,
+                reason=reason,
             )
         raise
     _setup_done(subscription_id)

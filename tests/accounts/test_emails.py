@@ -11,7 +11,7 @@ from django.core import mail
 
 from tests.factories import MembershipFactory
 
-pytestmark = pytest.mark.django_db
+pytestmark = pytest.mark.django_db(transaction=True)
 
 ALLAUTH_EMAILS = sorted(
     path.name.removesuffix("_subject.txt")

@@ -5,7 +5,7 @@ from django.core import mail
 
 from tests.factories import PASSWORD, MembershipFactory
 
-pytestmark = pytest.mark.django_db
+pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def test_an_admin_signs_in_with_email_and_password(client):

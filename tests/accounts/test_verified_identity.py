@@ -14,7 +14,7 @@ from accounts.models import User
 from backoffice import services
 from tests.factories import PASSWORD, MembershipFactory, PlanFactory, UserFactory
 
-pytestmark = pytest.mark.django_db
+pytestmark = pytest.mark.django_db(transaction=True)
 
 VICTIM = "victim@bigcorp.example"
 

@@ -128,14 +128,17 @@ def test_without_an_account_manager_the_managers_are_told(accounts, django_captu
     assert [m.to for m in mail.outbox] == [["boss@vendor.example"]]
 
 
-def test_a_push_that_keeps_failing_emails_the_account_manager(accounts, settings):
+def test_a_push_that_keeps_failing_emails_the_account_manager(
+    accounts, settings, django_capture_on_commit_callbacks
+):
     settings.SITE_URL = "https://seats.example"
     subscription = SubscriptionFactory(organization=accounts.organization, quantity=4)
     paid_seat_change(subscription, 6)
     seat_sync = SeatSync.objects.get(subscription=subscription)
     SeatSync.objects.filter(pk=seat_sync.pk).update(attempts=5, last_error="HTTP 503 from the org")
 
-    signals.seat_sync_failing.send(SeatSync, seat_sync_id=seat_sync.pk, error="HTTP 503 from the org")
+    with django_capture_on_commit_callbacks(execute=True):
+        signals.seat_sync_failing.send(SeatSync, seat_sync_id=seat_sync.pk, error="HTTP 503 from the org")
 
     (email,) = mail.outbox
     assert email.to == ["am@vendor.example"]

@@ -1,0 +1,258 @@
+"""The outbox: side effects written in the caller's transaction and run after commit.
+
+`enqueue` writes the row (a duplicate key changes nothing) and, on commit, publishes
+one Celery task for it to the queue of its kind (`settings.CELERY_QUEUES_BY_KIND`),
+or runs it in this process where tasks run in-process (eager) or its kind is in
+`OUTBOX_IN_PROCESS_KINDS`. Nothing that happens after the commit is raised to the
+caller: a publish that fails (the broker is down) is logged, and the dispatcher
+(`dispatch_due`, every few seconds) runs whatever was not done, after failures with
+exponential backoff, until the job succeeds or `MAX_ATTEMPTS` claims have failed
+(then the row is marked failed, and listed as such in the admin).
+
+A job runs outside any transaction or lock of the caller, with the request id of
+the request that queued it, and under a lease: a process that dies mid-job leaves
+the row to be claimed again once the lease expires.
+"""
+
+import json
+import logging
+import traceback
+from collections.abc import Callable
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import connection, transaction
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.module_loading import import_string
+
+from observability import request_id
+
+from .models import OutboxMessage
+
+logger = logging.getLogger(__name__)
+
+# A message not done this long after its commit is taken by the dispatcher (its
+# publication was lost, or the broker was down).
+PUBLISH_GRACE = timedelta(seconds=10)
+# A message the dispatcher published and nobody claimed is published again after this.
+REPUBLISH_AFTER = timedelta(seconds=30)
+# A claim lasts this long: the task's time limit (outbox/tasks.py) is shorter.
+LEASE = timedelta(seconds=75)
+MAX_ATTEMPTS = 10
+BACKOFF_BASE_SECONDS = 5
+BACKOFF_MAX_SECONDS = 600
+DISPATCH_BATCH = 200
+
+
+@dataclass
+class Running:
+    """The message whose job runs now in this thread (see `current`)."""
+
+    pk: int
+    key: str
+    parts_done: list[str]
+    parts_seen: int = 0
+    new_parts: list[str] = field(default_factory=list)
+
+
+_current: ContextVar[Running | None] = ContextVar("outbox_current", default=None)
+
+
+def current() -> Running | None:
+    return _current.get()
+
+
+def job_path(job: Callable | str) -> str:
+    """The dotted path a row stores; only a module-level function can be one."""
+    path = job if isinstance(job, str) else f"{job.__module__}.{job.__qualname__}"
+    try:
+        found = import_string(path)
+    except ImportError as error:
+        raise ValueError(f"outbox job {path!r} is not importable: {error}") from None
+    if not callable(found) or (not isinstance(job, str) and found is not job):
+        raise ValueError(f"outbox job {path!r} is not a module-level function")
+    return path
+
+
+def enqueue(job: Callable | str, *, key: str, kind: str, **kwargs) -> int | None:
+    """Record `job(**kwargs)` to run once, after the caller's transaction commits (at
+    once outside a transaction); returns the message's id. `key` is the side effect's
+    idempotency key: a second message with the same key is not recorded (None).
+    `kwargs` must be JSON."""
+    if kind not in settings.CELERY_QUEUES_BY_KIND:
+        raise ValueError(f"unknown outbox kind {kind!r}")
+    path = job_path(job)
+    now = timezone.now()
+    # One statement, no savepoint: a duplicate key inserts nothing and returns no row.
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _INSERT_SQL,
+            [
+                key[:200],
+                path,
+                json.dumps(kwargs, cls=DjangoJSONEncoder),
+                kind,
+                request_id.get()[:100],
+                now,
+                now + PUBLISH_GRACE,
+            ],
+        )
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    pk = row[0]
+    transaction.on_commit(lambda: publish(pk, kind=kind, ticket=0), robust=True)
+    return pk
+
+
+_INSERT_SQL = f"""
+    INSERT INTO {OutboxMessage._meta.db_table}
+        (key, job, kwargs, kind, request_id, created_at, due_at, attempts, last_error, parts_done)
+    VALUES (%s, %s, %s, %s, %s, %s, %s, 0, '', '[]')
+    ON CONFLICT (key) DO NOTHING
+    RETURNING id
+"""  # noqa: S608 - the table name is the model's own
+
+
+def _runs_in_process(kind: str) -> bool:
+    from .tasks import run_message
+
+    return bool(run_message.app.conf.task_always_eager) or kind in settings.OUTBOX_IN_PROCESS_KINDS
+
+
+def publish(pk: int, *, kind: str, ticket: int) -> bool:
+    """Hand message `pk` (for claim number `ticket`) to a worker, or run it here when
+    this process runs it in-process. Never raises: a failure is logged once, and the
+    dispatcher takes the message later."""
+    from .tasks import run_message
+
+    if _runs_in_process(kind):
+        run(pk, ticket=ticket)
+        return True
+    try:
+        run_message.apply_async(args=[pk, ticket], queue=settings.CELERY_QUEUES_BY_KIND[kind], retry=False)
+    except Exception as error:
+        logger.warning(
+            "outbox message %s not published (%s); the dispatcher will run it", pk, error.__class__.__name__
+        )
+        return False
+    return True
+
+
+def _claim(pk: int, ticket: int, now: datetime) -> OutboxMessage | None:
+    claimed = OutboxMessage.objects.filter(
+        Q(claimed_until__isnull=True) | Q(claimed_until__lt=now),
+        pk=pk,
+        attempts=ticket,
+        done_at__isnull=True,
+        failed_at__isnull=True,
+    ).update(claimed_until=now + LEASE, due_at=now + LEASE, attempts=ticket + 1)
+    if not claimed:
+        return None
+    return OutboxMessage.objects.get(pk=pk)
+
+
+def backoff(attempts: int) -> timedelta:
+    return timedelta(seconds=min(BACKOFF_MAX_SECONDS, BACKOFF_BASE_SECONDS * 2 ** max(0, attempts - 1)))
+
+
+def run(pk: int, *, ticket: int) -> str:
+    """Claim message `pk` for claim number `ticket`, run its job, record the outcome.
+    Returns "done", "retrying", "failed" or "skipped" (done already, claimed by
+    someone else, or a stale ticket). Never raises the job's error."""
+    message = _claim(pk, ticket, timezone.now())
+    if message is None:
+        return "skipped"
+    running = Running(pk=message.pk, key=message.key, parts_done=list(message.parts_done))
+    running_token = _current.set(running)
+    id_token = request_id.set(message.request_id)
+    try:
+        import_string(message.job)(**message.kwargs)
+    except Exception as error:
+        return _record_failure(message, error)
+    finally:
+        request_id.reset(id_token)
+        _current.reset(running_token)
+    done = {"done_at": timezone.now(), "claimed_until": None, "last_error": ""}
+    if message.kind == OutboxMessage.Kind.EMAIL:
+        done["kwargs"] = {}  # an email's arguments may hold unique links or sign-in codes
+    OutboxMessage.objects.filter(pk=pk, attempts=message.attempts).update(**done)
+    return "done"
+
+
+def part_done(running: Running, part: str) -> None:
+    """Record that `part` of the running job is done (an email sent), at once and
+    outside any transaction, so that a retry of the job skips it."""
+    running.parts_done.append(part)
+    OutboxMessage.objects.filter(pk=running.pk).update(parts_done=running.parts_done)
+
+
+def _record_failure(message: OutboxMessage, error: Exception) -> str:
+    now = timezone.now()
+    detail = "".join(traceback.format_exception(error))[-4000:]
+    failed = message.attempts >= MAX_ATTEMPTS
+    updates = {"claimed_until": None, "last_error": detail}
+    if failed:
+        updates["failed_at"] = now
+    else:
+        updates["due_at"] = now + backoff(message.attempts)
+    OutboxMessage.objects.filter(pk=message.pk, attempts=message.attempts).update(**updates)
+    if failed:
+        logger.error(
+            "outbox message %s (%s) failed %s times, given up: %r",
+            message.key,
+            message.job,
+            message.attempts,
+            error,
+        )
+        return "failed"
+    logger.warning(
+        "outbox message %s (%s) failed (attempt %s), retried in %ss: %r",
+        message.key,
+        message.job,
+        message.attempts,
+        int(backoff(message.attempts).total_seconds()),
+        error,
+    )
+    return "retrying"
+
+
+def dispatch_due(*, now: datetime | None = None, batch_size: int = DISPATCH_BATCH) -> int:
+    """Periodic: publish (or, in-process, run) up to `batch_size` messages that are due:
+    never published or lost (past `PUBLISH_GRACE`), waiting for a retry, or claimed by
+    a process whose lease expired. Returns how many it handed on."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        rows = list(
+            OutboxMessage.objects.select_for_update(skip_locked=True)
+            .filter(
+                Q(claimed_until__isnull=True) | Q(claimed_until__lt=now),
+                done_at__isnull=True,
+                failed_at__isnull=True,
+                due_at__lte=now,
+            )
+            .order_by("due_at")
+            .values_list("pk", "kind", "attempts")[:batch_size]
+        )
+        if rows:
+            OutboxMessage.objects.filter(pk__in=[pk for pk, _, _ in rows]).update(
+                due_at=now + REPUBLISH_AFTER
+            )
+    handed = 0
+    for pk, kind, attempts in rows:
+        if not publish(pk, kind=kind, ticket=attempts):
+            break  # the broker is down: the rest wait for the next run
+        handed += 1
+    return handed
+
+
+def retry_now(*, pks: list[int]) -> int:
+    """An operator's "retry": failed (or waiting) messages become due again now, with
+    a fresh count of attempts."""
+    return OutboxMessage.objects.filter(pk__in=pks, done_at__isnull=True).update(
+        failed_at=None, attempts=0, claimed_until=None, due_at=timezone.now()
+    )

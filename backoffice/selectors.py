@@ -15,6 +15,7 @@ from audit.models import AuditEvent
 from billing.models import Payment
 from licensing import selectors as licensing
 from licensing.models import LicenceAssignment, SeatSyncAttempt
+from subscriptions import numbers
 from subscriptions.links import LINK_ACTIONS_EMAILED
 from subscriptions.models import (
     CapabilityLink,
@@ -120,8 +121,8 @@ def approvals_queryset(
         changes = changes.filter(subscription__plan__product__code=product)
     if account_manager == "none":
         changes = changes.filter(subscription__organization__account_manager__isnull=True)
-    elif account_manager.isdigit():
-        changes = changes.filter(subscription__organization__account_manager_id=int(account_manager))
+    elif (account_manager_id := numbers.whole_number(account_manager)) is not None:
+        changes = changes.filter(subscription__organization__account_manager_id=account_manager_id)
     if search.strip():
         changes = changes.filter(subscription__organization__name__icontains=search.strip())
     if overdue_only:

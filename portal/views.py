@@ -608,7 +608,7 @@ def buy_seat(request):
                 subscription=subscription,
                 org_user=org_user,
                 status=offer["status"],
-                subscription_ids=[int(pk) for pk in offer.get("subscriptions", []) if str(pk).isdigit()],
+                subscription_ids=offer.get("subscriptions", []),
                 requested_by=access.user,
                 request=request,
             )
@@ -624,7 +624,7 @@ def buy_seat(request):
                 name=values.get("name", ""),
                 email=values.get("email", ""),
                 status=values.get("status", ""),
-                subscription_ids=[int(pk) for pk in values.get("subscriptions", []) if str(pk).isdigit()],
+                subscription_ids=values.get("subscriptions", []),
                 requested_by=access.user,
                 request=request,
             )

@@ -24,7 +24,7 @@ from django.utils import timezone
 
 from audit.services import audit_record
 
-from . import signals
+from . import numbers, signals
 from .errors import Conflict, InvalidInput
 from .models import Plan, SeatChange, SeatSync, Subscription
 
@@ -140,10 +140,13 @@ def validate_new_total(*, subscription: Subscription, raw) -> int:
     text = str(raw if raw is not None else "").strip()
     if not text:
         raise InvalidInput("Enter the new total number of users.", field="new_total")
-    if not text.isdigit():
+    if not numbers.is_digits(text):
         raise InvalidInput("Enter the new total as a whole number of users, like 4.", field="new_total")
-    quantity = int(text)
     plan = subscription.plan
+    # Bounded before parsing: a number too long to be a seat count is simply too many.
+    quantity = numbers.whole_number(text, maximum=numbers.INTEGER_MAX)
+    if quantity is None:
+        quantity = plan.max_seats + 1
     if quantity < plan.min_seats:
         raise InvalidInput(
             f"The {plan.name} plan needs at least {plan.min_seats} user{'s' if plan.min_seats != 1 else ''}.",
@@ -151,7 +154,7 @@ def validate_new_total(*, subscription: Subscription, raw) -> int:
         )
     if quantity > plan.max_seats:
         raise InvalidInput(
-            f"The {plan.name} plan allows at most {plan.max_seats} users. "
+            f"The {plan.name} plan allows at most {plan.max_seats:,} users. "
             "Contact your account manager for more.",
             field="new_total",
         )

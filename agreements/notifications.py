@@ -3,6 +3,7 @@
 from subscriptions.notifications import product_name, send
 
 from .models import Agreement
+from .selectors import agreement_pdf_filename
 
 
 def agreement_signed(*, agreement_id: int) -> None:
@@ -23,5 +24,11 @@ def agreement_signed(*, agreement_id: int) -> None:
             "subscription": subscription,
             "product": product,
         },
-        attachments=[(f"{seat_change.number}-signed.pdf", bytes(agreement.signed_pdf), "application/pdf")],
+        attachments=[
+            (
+                agreement_pdf_filename(agreement, organization_name=subscription.organization.name),
+                bytes(agreement.signed_pdf),
+                "application/pdf",
+            )
+        ],
     )

@@ -15,6 +15,7 @@ from accounts.models import User
 from billing.models import Payment
 from subscriptions.models import Organization, SeatChange, SeatSync, Subscription
 from subscriptions.notifications import product_name, send
+from subscriptions.numbers import counted
 
 
 def backoffice_url(name: str, *args) -> str:
@@ -54,7 +55,10 @@ def seat_change_approved(*, seat_change_id: int) -> None:
     product = product_name(subscription)
     send(
         to=_customer_addresses(seat_change),
-        subject=f"Approved: {product} decrease to {seat_change.new_quantity} users ({seat_change.number})",
+        subject=(
+            f"Approved: {product} decrease to {counted(seat_change.new_quantity, 'user')} "
+            f"({seat_change.number})"
+        ),
         template="seat_change_approved",
         context={
             "seat_change": seat_change,
@@ -73,7 +77,8 @@ def seat_change_rejected(*, seat_change_id: int) -> None:
     send(
         to=_customer_addresses(seat_change),
         subject=(
-            f"Not approved: {product} decrease to {seat_change.new_quantity} users ({seat_change.number})"
+            f"Not approved: {product} decrease to {counted(seat_change.new_quantity, 'user')} "
+            f"({seat_change.number})"
         ),
         template="seat_change_rejected",
         context={"seat_change": seat_change, "subscription": subscription, "product": product},
@@ -118,7 +123,7 @@ def push_failing(*, seat_sync_id: int, error: str) -> None:
     product = product_name(subscription)
     send(
         to=account_manager_addresses(organization),
-        subject=f"Push failing: {organization.name}, {product} ({seat_sync.quantity} seats)",
+        subject=f"Push failing: {organization.name}, {product} ({counted(seat_sync.quantity, 'seat')})",
         template="backoffice_push_failing",
         context={
             "seat_sync": seat_sync,

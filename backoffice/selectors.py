@@ -432,12 +432,12 @@ def payment_receipt(*, scope: StaffScope, pk: int) -> Payment | None:
     return scope.restrict(Payment.objects.filter(pk=pk, receipt_number__isnull=False)).first()
 
 
-def agreement_pdf(seat_change: SeatChange) -> tuple[bytes, bool] | None:
-    """The agreement's PDF (signed if it is signed) and whether it is the signed one."""
+def agreement_pdf(seat_change: SeatChange) -> tuple[Agreement, bytes] | None:
+    """The agreement and its PDF (signed if it is signed)."""
     agreement = Agreement.objects.filter(
         seat_change_id=seat_change.pk, organization_id=seat_change.organization_id
     ).first()
     if agreement is None:
         return None
     signed = agreement.signed_pdf is not None
-    return bytes(agreement.signed_pdf if signed else agreement.unsigned_pdf), signed
+    return agreement, bytes(agreement.signed_pdf if signed else agreement.unsigned_pdf)

@@ -48,3 +48,8 @@ def whole_numbers(values, *, maximum: int = BIGINT_MAX) -> list[int] | None:
     """Each of `values` as `whole_number`, or None if any of them is not one."""
     numbers = [whole_number(value, maximum=maximum) for value in values]
     return None if any(number is None for number in numbers) else numbers
+
+
+def counted(count: int, singular: str, plural: str = "") -> str:
+    """`count` with its noun as people write it: "1 user", "3 users", "1,000 seats"."""
+    return f"{count:,} {singular if count == 1 else plural or singular + 's'}"

@@ -161,8 +161,13 @@ def _start_increase_by_one(
     return seat_change
 
 
-def _subscription_ids(values) -> list[int]:
-    """The licences chosen on a form (kept in the session while the offer is read)."""
+def _subscription_ids(values, *, organization, status, org_user=None) -> list[int]:
+    """The licences chosen on a form (kept in the session while the offer is read) or
+    by an API call; None (an API call that named none): the rule's defaults."""
+    if values is None:
+        if status not in OrgUser.LICENSED_STATUSES:
+            return []
+        return licensing.licences_offered(organization=organization, org_user=org_user)
     ids = numbers.whole_numbers(values)
     if ids is None:
         raise InvalidInput("Choose products from the list.", field="subscriptions")
@@ -188,7 +193,11 @@ def add_user_buying_seat(
     licences, so any other status is refused (it never needs a seat)."""
     if status not in OrgUser.LICENSED_STATUSES:
         raise InvalidInput("Only Active or Locked users need a licence: no seat to buy.", field="status")
-    other_ids = [pk for pk in _subscription_ids(subscription_ids) if pk != subscription.pk]
+    other_ids = [
+        pk
+        for pk in _subscription_ids(subscription_ids, organization=subscription.organization, status=status)
+        if pk != subscription.pk
+    ]
     actor = requested_by if getattr(requested_by, "is_authenticated", False) else None
     with transaction.atomic():
         org_user = licensing_services.org_user_create(
@@ -244,7 +253,13 @@ def activate_user_buying_seat(
         raise InvalidInput("Only Active or Locked users need a licence: no seat to buy.", field="status")
     if org_user.organization_id != subscription.organization_id:
         raise InvalidInput("That user is not in this subscription's organization.")
-    other_ids = [pk for pk in _subscription_ids(subscription_ids) if pk != subscription.pk]
+    other_ids = [
+        pk
+        for pk in _subscription_ids(
+            subscription_ids, organization=subscription.organization, status=status, org_user=org_user
+        )
+        if pk != subscription.pk
+    ]
     actor = requested_by if getattr(requested_by, "is_authenticated", False) else None
     with transaction.atomic():
         org_user = licensing_services.org_user_update(

@@ -659,3 +659,17 @@ def test_the_queue_pages_fifty_at_a_time_and_the_overdue_filter_keeps_exactly_th
     # Signed Thursday 11:00 or earlier: more than two business days by Monday noon.
     assert overdue.context["page"].paginator.count == len(badged) == 56
     assert all(row.overdue for row in overdue.context["page"].object_list)
+
+
+def test_a_decrease_to_one_user_says_one_user(accounts):
+    subscription = SubscriptionFactory(
+        organization=accounts.organization, quantity=2, plan=PlanFactory(product__code="signature")
+    )
+    change = seat_change_signed(subscription, 1)
+
+    client = signed_in(accounts.am)
+    page = client.get(f"/backoffice/changes/{change.number}/").content.decode()
+    start = client.get(f"/backoffice/subscriptions/{subscription.pk}/change/").content.decode()
+
+    assert "to 1 user?" in page and "1 users" not in page
+    assert "now 2 users, 0 licences in use" in start

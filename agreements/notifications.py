@@ -9,6 +9,7 @@ from subscriptions.money_story import seat_change_money
 from subscriptions.notifications import product_name, send
 
 from .models import Agreement
+from .selectors import agreement_pdf_filename
 
 
 def _pay_url(seat_change: SeatChange, email: str) -> str:
@@ -57,6 +58,10 @@ def agreement_signed(*, agreement_id: int) -> None:
                 "pay_url": _pay_url(seat_change, email) if payment_due else "",
             },
             attachments=[
-                (f"{seat_change.number}-signed.pdf", bytes(agreement.signed_pdf), "application/pdf")
+                (
+                    agreement_pdf_filename(agreement, organization_name=subscription.organization.name),
+                    bytes(agreement.signed_pdf),
+                    "application/pdf",
+                )
             ],
         )

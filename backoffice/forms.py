@@ -5,6 +5,7 @@ from django import forms
 from django.utils import timezone
 
 from licensing.models import ConnectedOrg
+from subscriptions import numbers
 from subscriptions.errors import DomainError
 from subscriptions.models import Plan
 
@@ -22,7 +23,9 @@ def _plans():
 
 class SubscriptionForm(forms.Form):
     plan = PlanChoiceField(queryset=_plans(), label="Product and plan", empty_label=None)
-    seats = forms.IntegerField(label="Number of users (seats)", min_value=1, initial=1)
+    seats = forms.IntegerField(
+        label="Number of users (seats)", min_value=1, max_value=numbers.INTEGER_MAX, initial=1
+    )
     admin_email = forms.EmailField(
         label="Customer admin's email", help_text="The “is now active” email with the unique links goes here."
     )

@@ -14,10 +14,10 @@ from django.urls import reverse
 
 from accounts.models import User
 from billing.models import Payment
-from subscriptions import words
 from subscriptions.models import Organization, SeatChange, SeatSync, Subscription
 from subscriptions.money_story import seat_change_money
 from subscriptions.notifications import product_name, send
+from subscriptions.words import counted
 
 
 def backoffice_url(name: str, *args) -> str:
@@ -58,7 +58,8 @@ def seat_change_approved(*, seat_change_id: int) -> None:
     send(
         to=_customer_addresses(seat_change),
         subject=(
-            f"Approved: {product} decrease to {words.users(seat_change.new_quantity)} ({seat_change.number})"
+            f"Approved: {product} decrease to {counted(seat_change.new_quantity, 'user')} "
+            f"({seat_change.number})"
         ),
         template="seat_change_approved",
         context={
@@ -79,7 +80,8 @@ def seat_change_rejected(*, seat_change_id: int) -> None:
     send(
         to=_customer_addresses(seat_change),
         subject=(
-            f"Not approved: {product} decrease to {seat_change.new_quantity} users ({seat_change.number})"
+            f"Not approved: {product} decrease to {counted(seat_change.new_quantity, 'user')} "
+            f"({seat_change.number})"
         ),
         template="seat_change_rejected",
         context={"seat_change": seat_change, "subscription": subscription, "product": product},
@@ -124,7 +126,7 @@ def push_failing(*, seat_sync_id: int, error: str) -> None:
     product = product_name(subscription)
     send(
         to=account_manager_addresses(organization),
-        subject=f"Push failing: {organization.name}, {product} ({seat_sync.quantity} seats)",
+        subject=f"Push failing: {organization.name}, {product} ({counted(seat_sync.quantity, 'seat')})",
         template="backoffice_push_failing",
         context={
             "seat_sync": seat_sync,

@@ -15,6 +15,7 @@ from audit.models import AuditEvent
 from billing.models import Payment
 from licensing import selectors as licensing
 from licensing.models import LicenceAssignment, SeatSyncAttempt
+from subscriptions import numbers
 from subscriptions.links import LINK_ACTIONS_EMAILED
 from subscriptions.models import (
     CapabilityLink,
@@ -120,8 +121,8 @@ def approvals_queryset(
         changes = changes.filter(subscription__plan__product__code=product)
     if account_manager == "none":
         changes = changes.filter(subscription__organization__account_manager__isnull=True)
-    elif account_manager.isdigit():
-        changes = changes.filter(subscription__organization__account_manager_id=int(account_manager))
+    elif (account_manager_id := numbers.whole_number(account_manager)) is not None:
+        changes = changes.filter(subscription__organization__account_manager_id=account_manager_id)
     if search.strip():
         changes = changes.filter(subscription__organization__name__icontains=search.strip())
     if overdue_only:
@@ -431,12 +432,12 @@ def payment_receipt(*, scope: StaffScope, pk: int) -> Payment | None:
     return scope.restrict(Payment.objects.filter(pk=pk, receipt_number__isnull=False)).first()
 
 
-def agreement_pdf(seat_change: SeatChange) -> tuple[bytes, bool] | None:
-    """The agreement's PDF (signed if it is signed) and whether it is the signed one."""
+def agreement_pdf(seat_change: SeatChange) -> tuple[Agreement, bytes] | None:
+    """The agreement and its PDF (signed if it is signed)."""
     agreement = Agreement.objects.filter(
         seat_change_id=seat_change.pk, organization_id=seat_change.organization_id
     ).first()
     if agreement is None:
         return None
     signed = agreement.signed_pdf is not None
-    return bytes(agreement.signed_pdf if signed else agreement.unsigned_pdf), signed
+    return agreement, bytes(agreement.signed_pdf if signed else agreement.unsigned_pdf)

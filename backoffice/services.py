@@ -23,6 +23,7 @@ from subscriptions import invitations, links, seat_changes
 from subscriptions.errors import InvalidInput
 from subscriptions.models import Invitation, Membership, Organization, Plan, SeatChange, Subscription
 from subscriptions.periods import period_end_for
+from subscriptions.words import counted
 
 from . import notifications, selectors
 from .access import StaffScope, staff_role_of
@@ -170,7 +171,8 @@ def subscription_create(
     the unique links, on commit). Audit: `subscription.created` with the actor."""
     if not plan.min_seats <= seats <= plan.max_seats:
         raise InvalidInput(
-            f"The {plan.name} plan takes between {plan.min_seats} and {plan.max_seats} users.", field="seats"
+            f"The {plan.name} plan takes between {plan.min_seats} and {counted(plan.max_seats, 'user')}.",
+            field="seats",
         )
     admin_email = _clean_email(admin_email, field="admin_email", what="the customer's admin")
     start = datetime.combine(period_start, time.min, tzinfo=UTC)

@@ -3,24 +3,26 @@ through `request.scope`; views parse, call one service and render or redirect, a
 refused action is shown as a message saying what happened."""
 
 import csv
-import io
 import json
 from datetime import UTC
 
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.http import FileResponse, Http404, StreamingHttpResponse
+from django.http import Http404, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from agreements import selectors as agreement_selectors
 from billing import receipts
 from licensing import connected_orgs, delivery
 from licensing import selectors as licensing
+from pdfs.downloads import pdf_response
 from subscriptions import links
 from subscriptions.errors import DomainError
 from subscriptions.models import SeatChange
+from subscriptions.words import counted
 
 from . import selectors, services
 from .access import backoffice_view
@@ -91,12 +93,13 @@ def agreement_pdf(request, number: str):
     found = selectors.agreement_pdf(change)
     if found is None:
         raise Http404
-    data, signed = found
-    return FileResponse(
-        io.BytesIO(data),
-        content_type="application/pdf",
+    agreement, data = found
+    return pdf_response(
+        data,
+        filename=agreement_selectors.agreement_pdf_filename(
+            agreement, organization_name=change.subscription.organization.name
+        ),
         as_attachment=request.GET.get("download") == "1",
-        filename=f"{change.number}{'-signed' if signed else ''}.pdf",
     )
 
 
@@ -106,11 +109,10 @@ def payment_receipt(request, pk: int):
     payment = selectors.payment_receipt(scope=request.scope, pk=pk)
     if payment is None:
         raise Http404
-    return FileResponse(
-        io.BytesIO(receipts.receipt_pdf(payment)),  # rendered on first use if not yet emailed
-        content_type="application/pdf",
+    return pdf_response(
+        receipts.receipt_pdf(payment),  # rendered on first use if not yet emailed
+        filename=receipts.receipt_filename(payment),
         as_attachment=request.GET.get("download") == "1",
-        filename=f"receipt-{payment.receipt_number}.pdf",
     )
 
 
@@ -132,8 +134,8 @@ def approve(request, number: str):
     else:
         messages.success(
             request,
-            f"Approved: {change.subscription.organization.name} now has {change.new_quantity} users. "
-            "The customer has been told.",
+            f"Approved: {change.subscription.organization.name} now has "
+            f"{counted(change.new_quantity, 'user')}. The customer has been told.",
         )
     return redirect("backoffice:approvals")
 

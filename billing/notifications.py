@@ -28,7 +28,7 @@ def receipt(*, payment_id: int) -> None:
             "subscription": subscription,
             "product": product_name(subscription),
         },
-        attachments=[(f"{payment.receipt_number}.pdf", pdf, "application/pdf")],
+        attachments=[(receipts.receipt_filename(payment), pdf, "application/pdf")],
     )
 
 

@@ -5,6 +5,7 @@ from django.conf import settings
 from django.template.loader import render_to_string
 
 import pdfs
+from pdfs import downloads
 
 from .models import Payment
 
@@ -44,3 +45,10 @@ def receipt_pdf(payment: Payment) -> bytes:
     pdf = pdfs.html_to_pdf(receipt_html(payment), stylesheet_template=STYLESHEET_TEMPLATE)
     Payment.objects.filter(pk=payment.pk, receipt_pdf__isnull=True).update(receipt_pdf=pdf)
     return bytes(Payment.objects.values_list("receipt_pdf", flat=True).get(pk=payment.pk))
+
+
+def receipt_filename(payment: Payment) -> str:
+    """What the receipt PDF is saved as: `receipt-<org>-<receipt number>-<date paid>.pdf`."""
+    return downloads.pdf_filename(
+        "receipt", payment.subscription.organization.name, payment.receipt_number, on=payment.paid_at
+    )

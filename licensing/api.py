@@ -73,6 +73,13 @@ NOT_FOUND_ERRORS = {404: NOT_FOUND}
 UNKNOWN_PRODUCT = error_response(
     "UnknownProductError", "not_found", "unknown_product", description="Not found", extra=("field",)
 )
+USER_OR_PRODUCT_NOT_FOUND = error_response(
+    "UserOrProductNotFoundError",
+    "not_found",
+    "unknown_product",
+    description="No such user in your organization, or an unknown product",
+    extra=("field",),
+)
 
 
 class OrganizationAPIView(ApiView, GenericAPIView):
@@ -193,7 +200,7 @@ class OrgUserListAPI(OrganizationAPIView):
                 name=data["name"],
                 email=data["email"],
                 status=data["status"],
-                subscription_ids=data["products"],
+                subscription_ids=data.get("products"),
                 request=request,
                 **audit_actor(request),
             )
@@ -212,7 +219,7 @@ class OrgUserListAPI(OrganizationAPIView):
             name=data["name"],
             email=data["email"],
             status=data["status"],
-            subscription_ids=data["products"],
+            subscription_ids=data.get("products"),
             request=self.request,
             **audit_actor(self.request),
         )
@@ -242,17 +249,21 @@ class OrgUserDetailAPI(OrganizationAPIView):
         operation_id="users_partial_update",
         summary="Change a user's name, email or status",
         description="A status that cannot hold a licence (anything but Active or Locked) "
-        "frees every licence the user held.",
+        "frees every licence the user held. Making a user who holds none Active or Locked gives "
+        "them a licence of each of `products` (by default those they held before), all or "
+        "nothing: with one not available nothing changes (409 `no_licence_available`).",
         request=OrgUserUpdateSerializer,
         responses={
             200: OrgUserSerializer,
             **AUTH_ERRORS,
-            **NOT_FOUND_ERRORS,
+            404: USER_OR_PRODUCT_NOT_FOUND,
             **conflict(
                 "UsersUpdateConflictError",
                 "email_in_use",
                 "no_licence_available",
                 "decrease_scheduled",
+                "no_live_subscription",
+                "several_live_subscriptions",
                 extra=("increase_url",),
             ),
         },
@@ -261,6 +272,8 @@ class OrgUserDetailAPI(OrganizationAPIView):
     def patch(self, request, pk: int):
         org_user = self.org_user(pk)
         data = self.parse(OrgUserUpdateSerializer)
+        if "products" in data:
+            data["subscription_ids"] = data.pop("products")
         services.org_user_update(org_user=org_user, request=request, **data, **audit_actor(request))
         return Response(OrgUserSerializer(self.org_user_with_licences(pk)).data)
 

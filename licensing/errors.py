@@ -1,6 +1,7 @@
 from django.urls import reverse
 
 from subscriptions.errors import Conflict, NotFound
+from subscriptions.words import counted
 
 
 class NoLicenceAvailable(Conflict):
@@ -14,8 +15,13 @@ class NoLicenceAvailable(Conflict):
         )
         product = subscription.plan.product.name
         what = "a licence" if needed == 1 else f"{needed} licences"
+        in_use = (
+            "the only one is in use"
+            if subscription.quantity == 1
+            else f"all {subscription.quantity} are in use"
+        )
         super().__init__(
-            f"No {product} licence is available: all {subscription.quantity} are in use. "
+            f"No {product} licence is available: {in_use}. "
             f"Free {what} by making a user Inactive, or increase your seats to "
             f"{subscription.quantity + needed}.",
             increase_url=self.increase_url,
@@ -49,9 +55,10 @@ class DecreaseScheduled(Conflict):
             seat_change.effective_at,
         )
         super().__init__(
-            f"No {product} licence can be given: the decrease to {total} users (seat change "
-            f"{seat_change.number}) takes effect on {when.day} {when:%B %Y}, and {total} licences are "
-            "already in use. Free one by making a user Inactive, or withdraw the decrease first."
+            f"No {product} licence can be given: the decrease to {counted(total, 'user')} (seat "
+            f"change {seat_change.number}) takes effect on {when.day} {when:%B %Y}, and "
+            f"{counted(total, 'licence')} {'is' if total == 1 else 'are'} already in use. Free one by "
+            "making a user Inactive, or withdraw the decrease first."
         )
 
 

@@ -22,6 +22,7 @@ from audit.services import audit_record
 from subscriptions import hot_cache
 from subscriptions.errors import InvalidInput
 from subscriptions.models import Organization, Subscription
+from subscriptions.words import counted
 
 from .emails import normalise_email
 from .models import LicenceAssignment, OrgUser, UserImport
@@ -280,16 +281,17 @@ def _licence_shortfalls(plan: ImportPlan, subscriptions, held) -> None:
             needed = in_use + change - min(scheduled, subscription.quantity)
             product = subscription.plan.product.name
             plan.problems.append(
-                f"{product}: this file gives out {in_use + change} licences, but the decrease to "
-                f"{scheduled} users on {when.day} {when:%B %Y} leaves {scheduled}. Remove {needed} "
+                f"{product}: this file gives out {counted(in_use + change, 'licence')}, but the "
+                f"decrease to {counted(scheduled, 'user')} on {when.day} {when:%B %Y} leaves "
+                f"{scheduled}. Remove {needed} "
                 f"{product} licence{'s' if needed != 1 else ''} from the file, or withdraw the decrease."
             )
         elif in_use + change > subscription.quantity:
             needed = in_use + change - subscription.quantity
             product = subscription.plan.product.name
             plan.problems.append(
-                f"{product}: this file gives out {in_use + change} licences but you "
-                f"have {subscription.quantity} seats. Remove {needed} {product} "
+                f"{product}: this file gives out {counted(in_use + change, 'licence')} but you "
+                f"have {counted(subscription.quantity, 'seat')}. Remove {needed} {product} "
                 f"licence{'s' if needed != 1 else ''} from the file, or increase your seats to "
                 f"{in_use + change}."
             )

@@ -10,6 +10,7 @@ from django.utils import timezone
 from subscriptions import hot_cache
 from subscriptions.models import Organization, Product, SeatChange, SeatSync, Subscription
 from subscriptions.money_story import with_renewal_seats
+from subscriptions.words import counted
 
 from .models import LicenceAssignment, OrgUser, PendingLicence
 
@@ -302,7 +303,7 @@ def push_status(*, subscription: Subscription, now: datetime | None = None) -> P
         return PushStatus("none", None, None, "")
     if latest.status == SeatSync.Status.DELIVERED:
         return PushStatus(
-            "live", latest.quantity, latest.version, f"{latest.quantity} seats live in your org"
+            "live", latest.quantity, latest.version, f"{counted(latest.quantity, 'seat')} live in your org"
         )
     if latest.attempts == 0:
         return PushStatus("sending", latest.quantity, latest.version, "Sending to your org…")

@@ -176,8 +176,10 @@ class OrgUserCreateSerializer(serializers.Serializer):
     products = serializers.ListField(
         child=ProductCodeField(),
         max_length=50,
-        default=list,
-        help_text="Product codes: the user gets a licence of the organization's live subscription of each.",
+        required=False,
+        help_text="Product codes: the user gets a licence of the organization's live subscription of each. "
+        "Left out, an Active or Locked user gets a licence of every live product (none for any other "
+        "status); `[]` gives none.",
     )
     buy_seat_if_needed = StrictBooleanField(
         default=False,
@@ -260,6 +262,16 @@ class OrgUserUpdateSerializer(serializers.Serializer):
         required=False,
         help_text="Inactive, Room, Resource, Asset and Queue users lose their licences.",
     )
+    products = serializers.ListField(
+        child=ProductCodeField(),
+        max_length=50,
+        required=False,
+        help_text="When this makes a user who holds none Active or Locked: the product codes they get a "
+        "licence of. Left out, those they held before (or, for one who never held any, every live "
+        "product). Ignored for any other change.",
+    )
+
+    validate_products = OrgUserCreateSerializer.validate_products
 
 
 class LicenceCreateSerializer(serializers.Serializer):

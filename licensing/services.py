@@ -106,18 +106,25 @@ def org_user_create(
     name: str,
     email: str,
     status: str = OrgUser.Status.ACTIVE,
-    subscription_ids: Iterable[int] = (),
+    subscription_ids: Iterable[int] | None = None,
     actor=None,
     actor_label: str = "",
     request=None,
 ) -> OrgUser:
-    """Create an org user and give them a licence of each chosen subscription.
+    """Create an org user and give them a licence of each chosen subscription; when none
+    are chosen (None, not an empty list), an Active or Locked user gets a licence of
+    every live product (`selectors.licences_offered`: an Active user is a user with a
+    licence, as the Add-user form ticks them), any other status none.
 
     All or nothing: if any licence cannot be given (none available, status that
     cannot hold one), the user is not created either.
     """
     name, email = _clean_name_and_email(name, email)
     status = _clean_status(status)
+    if subscription_ids is None:
+        subscription_ids = (
+            licences_offered(organization=organization) if status in OrgUser.LICENSED_STATUSES else []
+        )
     subscription_ids = list(subscription_ids)
     with transaction.atomic():
         subscriptions = _lock_subscriptions(organization, subscription_ids)

@@ -15,6 +15,7 @@ from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods, require_POST
 
+from subscriptions import numbers
 from subscriptions.errors import DomainError
 from subscriptions.tenancy import org_member_required
 
@@ -203,8 +204,11 @@ def org_user_add(request):
         "status": request.POST.get("status", ""),
         "subscriptions": request.POST.getlist("subscriptions"),
     }
+    subscription_ids = numbers.whole_numbers(values["subscriptions"])
+    if subscription_ids is None:
+        messages.error(request, "Choose products from the list.")
+        return _render_manage(request, form_values=values, status=400)
     try:
-        subscription_ids = [int(pk) for pk in values["subscriptions"]]
         org_user = services.org_user_create(
             organization=request.organization,
             name=values["name"],
@@ -214,9 +218,6 @@ def org_user_add(request):
             actor=request.user,
             request=request,
         )
-    except ValueError:
-        messages.error(request, "Choose products from the list.")
-        return _render_manage(request, form_values=values, status=400)
     except NoLicenceAvailable as error:
         if values["status"] in OrgUser.LICENSED_STATUSES:
             return _offer_buying_a_seat(request, error, values=values)
@@ -250,9 +251,8 @@ def org_user_status(request, pk: int):
         return redirect(reverse("licensing:user_activate", args=[pk]) + "?" + urlencode(query))
     subscription_ids = None
     if activating:
-        try:
-            subscription_ids = [int(value) for value in request.POST.getlist("subscriptions")]
-        except ValueError:
+        subscription_ids = numbers.whole_numbers(request.POST.getlist("subscriptions"))
+        if subscription_ids is None:
             messages.error(request, "Choose products from the list.")
             return _back(request)
     try:

@@ -19,7 +19,7 @@ from licensing import selectors as licensing
 from licensing import services as licensing_services
 from licensing.hooks import BoughtSeat
 from licensing.models import OrgUser
-from subscriptions import links, money_story, seat_changes
+from subscriptions import links, money_story, numbers, seat_changes
 from subscriptions.errors import InvalidInput
 from subscriptions.models import CapabilityLink, SeatChange, Subscription
 
@@ -90,10 +90,10 @@ def seat_change_start(
     signs", and then a name and a valid address are required), they are emailed a
     signing link of their own, and only that link can sign the agreement.
     """
-    try:
-        free_ids = sorted({int(pk) for pk in licences_to_free})
-    except (TypeError, ValueError):
-        raise InvalidInput("Choose users from the list.", field="licences_to_free") from None
+    free_ids = numbers.whole_numbers(licences_to_free)
+    if free_ids is None:
+        raise InvalidInput("Choose users from the list.", field="licences_to_free")
+    free_ids = sorted(set(free_ids))
     if free_ids:
         holders = set(
             licensing.licensed_users(subscription=subscription)
@@ -277,6 +277,19 @@ def _start_increase_by_one(
     return seat_change
 
 
+def _subscription_ids(values, *, organization, status, org_user=None) -> list[int]:
+    """The licences chosen on a form (kept in the session while the offer is read) or
+    by an API call; None (an API call that named none): the rule's defaults."""
+    if values is None:
+        if status not in OrgUser.LICENSED_STATUSES:
+            return []
+        return licensing.licences_offered(organization=organization, org_user=org_user)
+    ids = numbers.whole_numbers(values)
+    if ids is None:
+        raise InvalidInput("Choose products from the list.", field="subscriptions")
+    return ids
+
+
 def add_user_buying_seat(
     *,
     subscription: Subscription,
@@ -296,7 +309,11 @@ def add_user_buying_seat(
     licences, so any other status is refused (it never needs a seat)."""
     if status not in OrgUser.LICENSED_STATUSES:
         raise InvalidInput("Only Active or Locked users need a licence: no seat to buy.", field="status")
-    other_ids = [int(pk) for pk in subscription_ids if int(pk) != subscription.pk]
+    other_ids = [
+        pk
+        for pk in _subscription_ids(subscription_ids, organization=subscription.organization, status=status)
+        if pk != subscription.pk
+    ]
     actor = requested_by if getattr(requested_by, "is_authenticated", False) else None
     with transaction.atomic():
         org_user = licensing_services.org_user_create(
@@ -352,7 +369,13 @@ def activate_user_buying_seat(
         raise InvalidInput("Only Active or Locked users need a licence: no seat to buy.", field="status")
     if org_user.organization_id != subscription.organization_id:
         raise InvalidInput("That user is not in this subscription's organization.")
-    other_ids = [int(pk) for pk in subscription_ids if int(pk) != subscription.pk]
+    other_ids = [
+        pk
+        for pk in _subscription_ids(
+            subscription_ids, organization=subscription.organization, status=status, org_user=org_user
+        )
+        if pk != subscription.pk
+    ]
     actor = requested_by if getattr(requested_by, "is_authenticated", False) else None
     with transaction.atomic():
         org_user = licensing_services.org_user_update(

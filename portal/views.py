@@ -3,7 +3,7 @@ receipts, cancelling, and retrieving links. Views parse, call one service and re
 `portal.access` decides who is asking."""
 
 from django.contrib import messages
-from django.http import FileResponse, Http404, JsonResponse
+from django.http import Http404, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import Resolver404, resolve, reverse
 from django.utils import timezone
@@ -21,6 +21,7 @@ from billing.money import format_money, renewal_words
 from licensing import selectors as licensing
 from licensing.models import OrgUser
 from licensing.views import BUY_SEAT_SESSION_KEY
+from pdfs.downloads import pdf_response
 from subscriptions import links, seat_changes
 from subscriptions import services as subscription_services
 from subscriptions.errors import DomainError
@@ -245,16 +246,13 @@ def agreement_pdf(request, number: str):
     if agreement is None:
         raise Http404
     signed = agreement.signed_pdf is not None
-    data = bytes(agreement.signed_pdf if signed else agreement.unsigned_pdf)
-    filename = f"{seat_change.number}{'-signed' if signed else ''}.pdf"
-    response = FileResponse(
-        iter([data]),
-        content_type="application/pdf",
+    return pdf_response(
+        bytes(agreement.signed_pdf if signed else agreement.unsigned_pdf),
+        filename=agreement_selectors.agreement_pdf_filename(
+            agreement, organization_name=request.access.subscription.organization.name
+        ),
         as_attachment=request.GET.get("download") == "1",
-        filename=filename,
     )
-    response["Content-Length"] = str(len(data))
-    return response
 
 
 @with_access(CHANGE, SIGN)
@@ -469,15 +467,11 @@ def receipt_pdf(request, receipt_number: str):
     payment = billing_selectors.receipt_payment(request.access.subscription, receipt_number)
     if payment is None:
         raise Http404
-    data = receipts.receipt_pdf(payment)
-    response = FileResponse(
-        iter([data]),
-        content_type="application/pdf",
+    return pdf_response(
+        receipts.receipt_pdf(payment),
+        filename=receipts.receipt_filename(payment),
         as_attachment=request.GET.get("download") == "1",
-        filename=f"{payment.receipt_number}.pdf",
     )
-    response["Content-Length"] = str(len(data))
-    return response
 
 
 @with_access(CHANGE)
@@ -665,7 +659,7 @@ def buy_seat(request):
                 subscription=subscription,
                 org_user=org_user,
                 status=offer["status"],
-                subscription_ids=[int(pk) for pk in offer.get("subscriptions", []) if str(pk).isdigit()],
+                subscription_ids=offer.get("subscriptions", []),
                 requested_by=access.user,
                 request=request,
             )
@@ -681,7 +675,7 @@ def buy_seat(request):
                 name=values.get("name", ""),
                 email=values.get("email", ""),
                 status=values.get("status", ""),
-                subscription_ids=[int(pk) for pk in values.get("subscriptions", []) if str(pk).isdigit()],
+                subscription_ids=values.get("subscriptions", []),
                 requested_by=access.user,
                 request=request,
             )

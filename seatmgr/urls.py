@@ -45,3 +45,5 @@ urlpatterns = [
 # Development only: the settings refuse DEV_MAILBOX without DEBUG.
 if settings.DEV_MAILBOX:
     urlpatterns.append(path("_dev/mail/", include("devmail.urls")))
+
+handler403 = "seatmgr.error_pages.permission_denied"

@@ -25,7 +25,7 @@ from django.utils import timezone
 import outbox
 from audit.services import audit_record
 
-from . import signals, words
+from . import numbers, signals, words
 from .errors import Conflict, InvalidInput
 from .models import Plan, SeatChange, SeatSync, Subscription
 
@@ -157,10 +157,13 @@ def validate_new_total(*, subscription: Subscription, raw) -> int:
     text = str(raw if raw is not None else "").strip()
     if not text:
         raise InvalidInput("Enter the new total number of users.", field="new_total")
-    if not text.isdigit():
+    if not numbers.is_digits(text):
         raise InvalidInput("Enter the new total as a whole number of users, like 4.", field="new_total")
-    quantity = int(text)
     plan = subscription.plan
+    # Bounded before parsing: a number too long to be a seat count is simply too many.
+    quantity = numbers.whole_number(text, maximum=numbers.INTEGER_MAX)
+    if quantity is None:
+        quantity = plan.max_seats + 1
     if quantity < plan.min_seats:
         raise InvalidInput(
             f"The {plan.name} plan needs at least {words.users(plan.min_seats)}.",

@@ -18,6 +18,7 @@ from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
 from django.db.models import Case, When
 
+from . import numbers
 from .errors import NotFound
 from .models import Membership
 
@@ -57,10 +58,7 @@ def choose(memberships: list[Membership], session=None) -> Membership:
 def organization_switch(*, user, session, organization_id) -> Membership:
     """Make `organization_id` the organization `user` works in for this session.
     Raises NotFound, changing nothing, unless they are a member of it."""
-    try:
-        organization_id = int(organization_id)
-    except (TypeError, ValueError):
-        organization_id = None
+    organization_id = numbers.whole_number(organization_id)
     membership = next(
         (m for m in memberships_of(user) if m.organization_id == organization_id),
         None,

@@ -276,7 +276,7 @@ def test_the_signer_and_the_admin_get_the_signed_pdf_by_email(django_capture_on_
         assert agreement.number in message.subject
         assert signed.signed_sha256 in message.body
         [(filename, content, mimetype)] = message.attachments
-        assert filename == f"{agreement.number}-signed.pdf"
+        assert filename.startswith("change-agreement-") and f"-{agreement.number}-signed-" in filename
         assert mimetype == "application/pdf"
         assert content == bytes(signed.signed_pdf)
 

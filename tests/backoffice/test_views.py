@@ -163,8 +163,11 @@ def test_the_signed_agreement_opens_as_a_pdf(accounts):
     response = signed_in(accounts.am).get(f"/backoffice/changes/{change.number}/agreement.pdf")
 
     assert response["Content-Type"] == "application/pdf"
-    assert f'filename="{change.number}-signed.pdf"' in response["Content-Disposition"]
-    assert b"".join(response.streaming_content).startswith(b"%PDF-")
+    day = f"{change.agreement.signed_at:%Y-%m-%d}"
+    assert response["Content-Disposition"] == (
+        f'inline; filename="change-agreement-acme-secret-a-ltd-{change.number}-signed-{day}.pdf"'
+    )
+    assert response.content.startswith(b"%PDF-")
 
 
 # --- Account page ------------------------------------------------------------------------
@@ -201,7 +204,9 @@ def test_the_account_page_lists_payments_with_their_receipts(accounts):
     body = page.content.decode()
     assert "Visa •••• 4242" in body and "R-2026-0042" in body and "Paid" in body
     assert receipt["Content-Type"] == "application/pdf"
-    assert 'filename="receipt-R-2026-0042.pdf"' in receipt["Content-Disposition"]
+    assert receipt["Content-Disposition"] == (
+        f'inline; filename="receipt-acme-secret-a-ltd-R-2026-0042-{paid.paid_at:%Y-%m-%d}.pdf"'
+    )
 
 
 def test_the_audit_log_exports_as_csv_and_the_export_is_audited(accounts):
@@ -654,3 +659,17 @@ def test_the_queue_pages_fifty_at_a_time_and_the_overdue_filter_keeps_exactly_th
     # Signed Thursday 11:00 or earlier: more than two business days by Monday noon.
     assert overdue.context["page"].paginator.count == len(badged) == 56
     assert all(row.overdue for row in overdue.context["page"].object_list)
+
+
+def test_a_decrease_to_one_user_says_one_user(accounts):
+    subscription = SubscriptionFactory(
+        organization=accounts.organization, quantity=2, plan=PlanFactory(product__code="signature")
+    )
+    change = seat_change_signed(subscription, 1)
+
+    client = signed_in(accounts.am)
+    page = client.get(f"/backoffice/changes/{change.number}/").content.decode()
+    start = client.get(f"/backoffice/subscriptions/{subscription.pk}/change/").content.decode()
+
+    assert "to 1 user?" in page and "1 users" not in page
+    assert "now 2 users, 0 licences in use" in start

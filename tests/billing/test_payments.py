@@ -73,7 +73,10 @@ def test_the_receipt_is_emailed_with_its_pdf(localstripe):
     receipt = receipts[0]
     assert receipt.subject == f"Receipt {payment.receipt_number}: Opero Documents, 3 → 5 users"
     ((filename, pdf, mimetype),) = receipt.attachments
-    assert (filename, mimetype) == (f"{payment.receipt_number}.pdf", "application/pdf")
+    assert mimetype == "application/pdf"
+    assert filename.startswith("receipt-") and filename.endswith(
+        f"-{payment.receipt_number}-{payment.paid_at:%Y-%m-%d}.pdf"
+    )
     content = text(pdf)
     amount = f"€{payment.amount // 100}.{payment.amount % 100:02d}"
     assert f"Receipt {payment.receipt_number}" in content

@@ -681,3 +681,75 @@ def test_a_repeated_check_costs_no_query_and_no_cache_read(
         assert check(api).json() == {"licensed": True}
 
     assert reads == []  # the generation was read less than MAX_STALENESS ago
+
+
+# --- Licence rules through the API: the service's defaults, all or nothing ---------------
+
+
+@pytest.fixture
+def two_products(org, subscription):
+    """Documents (3 seats, from `subscription`) and Signature (1 seat, free)."""
+    signature = SubscriptionFactory(organization=org, quantity=1, plan=PlanFactory(product__code="signature"))
+    return subscription, signature
+
+
+@pytest.mark.parametrize("status", ["active", "locked"])
+def test_a_user_created_active_or_locked_without_products_gets_every_live_licence(api, two_products, status):
+    response = post_json(api, f"{API}/users/", {"name": "Ada", "email": "ada@x.example", "status": status})
+
+    assert response.status_code == 201
+    assert sorted(response.json()["licences"]) == ["documents", "signature"]
+
+
+def test_a_user_created_with_no_products_or_another_status_gets_none(api, two_products):
+    chosen_none = post_json(api, f"{API}/users/", {"name": "Ada", "email": "ada@x.example", "products": []})
+    room = post_json(api, f"{API}/users/", {"name": "Room 1", "email": "room@x.example", "status": "room"})
+
+    assert chosen_none.status_code == room.status_code == 201
+    assert chosen_none.json()["licences"] == room.json()["licences"] == []
+
+
+def test_a_user_created_active_when_a_licence_is_missing_is_refused_and_not_created(api, two_products):
+    _, signature = two_products
+    LicenceAssignmentFactory(subscription=signature)
+
+    response = post_json(api, f"{API}/users/", {"name": "Ada", "email": "ada@x.example"})
+
+    assert response.status_code == 409
+    assert response.json()["code"] == "no_licence_available"
+    assert response.json()["increase_url"].endswith(f"/subscriptions/{signature.pk}/change/?new_total=2")
+    assert not OrgUser.objects.filter(email="ada@x.example").exists()
+
+
+def test_making_a_user_active_again_gives_back_the_licences_held_before(api, org, two_products):
+    documents, _ = two_products
+    cal = OrgUserFactory(organization=org, status="inactive", licences_held_before=[documents.pk])
+
+    response = patch_json(api, f"{API}/users/{cal.pk}/", {"status": "locked"})
+
+    assert response.status_code == 200
+    assert (response.json()["status"], response.json()["licences"]) == ("locked", ["documents"])
+
+
+def test_making_a_user_active_with_named_products_gives_those(api, org, two_products):
+    documents, _ = two_products
+    cal = OrgUserFactory(organization=org, status="inactive", licences_held_before=[documents.pk])
+
+    response = patch_json(api, f"{API}/users/{cal.pk}/", {"status": "active", "products": ["Signature"]})
+
+    assert response.status_code == 200
+    assert response.json()["licences"] == ["signature"]
+
+
+def test_making_a_user_active_without_a_free_licence_changes_nothing(api, org, two_products):
+    _, signature = two_products
+    LicenceAssignmentFactory(subscription=signature)
+    cal = OrgUserFactory(organization=org, status="inactive", licences_held_before=[signature.pk])
+
+    response = patch_json(api, f"{API}/users/{cal.pk}/", {"status": "active"})
+    unknown = patch_json(api, f"{API}/users/{cal.pk}/", {"status": "active", "products": ["nope"]})
+
+    assert response.status_code == 409 and response.json()["code"] == "no_licence_available"
+    assert unknown.status_code == 404 and unknown.json()["code"] == "unknown_product"
+    cal.refresh_from_db()
+    assert cal.status == "inactive" and not cal.licences.exists()

@@ -48,3 +48,17 @@ def test_after_an_increase_the_email_counts_the_free_licences_and_links_to_manag
 
     assert "4 of your 5 licences are free: you can give them to your users now on Manage licences:" in body
     assert "https://seats.example/licences/" in body
+
+
+def test_after_a_decrease_to_one_user_the_email_says_one_user_and_one_licence(
+    django_capture_on_commit_callbacks, settings
+):
+    settings.SITE_URL = "https://seats.example"
+    subscription = SubscriptionFactory(quantity=2, admin_email="ada@acme.example")
+    LicenceAssignmentFactory(subscription=subscription)
+
+    body = go_live(subscription, 1, django_capture_on_commit_callbacks)
+
+    assert "now has 1 user in your org" in body and "1 users" not in body
+    assert "Your one licence is in use: none is free to give." in body
+    assert "https://seats.example/licences/" in body

@@ -507,3 +507,25 @@ def test_twenty_users_made_active_at_once_for_three_free_seats_leave_nobody_acti
     active = OrgUser.objects.filter(organization=subscription.organization, status=OrgUser.Status.ACTIVE)
     assert active.count() == 3
     assert LicenceAssignment.objects.filter(subscription=subscription, org_user__in=active).count() == 3
+
+
+def test_a_new_active_user_without_chosen_licences_gets_every_live_one_and_others_none():
+    subscription = SubscriptionFactory(quantity=2)
+    other = SubscriptionFactory(
+        organization=subscription.organization, quantity=1, plan=PlanFactory(product__code="signature")
+    )
+    organization = subscription.organization
+
+    ada = services.org_user_create(organization=organization, name="Ada", email="ada@x.example")
+    room = services.org_user_create(
+        organization=organization, name="Room", email="r@x.example", status="room"
+    )
+    bea = services.org_user_create(
+        organization=organization, name="Bea", email="b@x.example", subscription_ids=[]
+    )
+
+    assert set(ada.licences.values_list("subscription_id", flat=True)) == {subscription.pk, other.pk}
+    assert not room.licences.exists() and not bea.licences.exists()
+    with pytest.raises(NoLicenceAvailable):
+        services.org_user_create(organization=organization, name="Cal", email="c@x.example", status="locked")
+    assert not OrgUser.objects.filter(email="c@x.example").exists()

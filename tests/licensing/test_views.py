@@ -93,7 +93,7 @@ def test_assigning_the_last_licence_then_one_more_shows_the_refusal_and_changes_
         f"/licences/users/{second.pk}/licences/{subscription.pk}/assign/", follow=True
     )
     page = response.content.decode()
-    assert "No Documents licence is available: all 1 are in use." in page
+    assert "No Documents licence is available: the only one is in use." in page
     assert f'<a href="/subscriptions/{subscription.pk}/change/?new_total=2">Increase your seats</a>' in page
     assert list(LicenceAssignment.objects.values_list("org_user_id", flat=True)) == [first.pk]
 

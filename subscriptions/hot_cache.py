@@ -302,9 +302,10 @@ def get_or_compute(
 # --- Invalidation ---------------------------------------------------------------------
 
 
-def invalidate(scopes: Iterable[Scope]) -> None:
-    """Drop `scopes`' answers here at once, and tell the other processes. Raises when
-    the shared cache cannot be reached (`invalidate_or_record` records the failure)."""
+def invalidate(scopes: Iterable[Scope] = (EVERYTHING,)) -> None:
+    """Drop `scopes`' answers here at once, and tell the other processes (by default:
+    every answer). Raises when the shared cache cannot be reached
+    (`invalidate_or_record` records the failure)."""
     scopes = sorted(set(scopes))
     if not scopes:
         return
@@ -356,12 +357,12 @@ def _invalidate_collected() -> None:
         invalidate_or_record(scopes)
 
 
-def invalidate_on_commit(scope: Scope) -> None:
-    """Invalidate `scope` (an organization's id, `SHARED` or `EVERYTHING`) once the
-    transaction commits. The scopes of one transaction go in one round trip: each
-    commit's callback sends whatever was collected so far (a scope collected in a
-    rolled-back savepoint goes with the next one: one invalidation too many, never
-    one too few)."""
+def invalidate_on_commit(scope: Scope = EVERYTHING, **signal_arguments) -> None:
+    """Invalidate `scope` (an organization's id, `SHARED` or, by default, `EVERYTHING`)
+    once the transaction commits (as a signal receiver: everything). The scopes of one
+    transaction go in one round trip: each commit's callback sends whatever was
+    collected so far (a scope collected in a rolled-back savepoint goes with the next
+    one: one invalidation too many, never one too few)."""
     if not hasattr(_on_commit, "scopes"):
         _on_commit.scopes = set()
     _on_commit.scopes.add(scope)

@@ -289,7 +289,7 @@ def measure_jobs(seconds: float) -> dict:
     from audit.models import AuditEvent
     from backoffice import services as backoffice_services
     from backoffice.tasks import DECREASES_TIME_BUDGET
-    from billing import services as billing_services
+    from billing import tasks as billing_tasks
     from billing.models import Payment
     from billing.services import RECONCILE_AFTER
     from licensing import delivery
@@ -414,7 +414,7 @@ def measure_jobs(seconds: float) -> dict:
         due = due_payments.count()
         results["payments reconciled"] = {
             "due": due,
-            **run_job(lambda: billing_services.payments_reconcile(), seconds=seconds),
+            **run_job(lambda: billing_tasks.reconcile_payments()["payments"], seconds=seconds),
             "still_open": Payment.objects.filter(status__in=Payment.OPEN_STATUSES).count(),
         }
     return results

@@ -2,6 +2,7 @@
 in seatmgr/settings.py (CELERY_BEAT_SCHEDULE)."""
 
 import logging
+import time
 
 from celery import shared_task
 from django.core.exceptions import ImproperlyConfigured
@@ -116,12 +117,31 @@ def sync_stripe_catalogue(self, product_id: int) -> None:
         sync_stripe_quantity.delay(subscription_id)
 
 
+# Seconds of payment reconciliation per run of `reconcile_payments`, which beat starts
+# every 120 s. A batch is RECONCILE_BATCH payments, each a Stripe call or two; after
+# lost webhooks hundreds can be due at once (520 at 10,000 organizations), which one
+# batch a run would take 20 minutes to settle.
+RECONCILE_TIME_BUDGET = 60.0
+
+
+def _payments_reconcile_within(seconds: float) -> int:
+    """Batch after batch (each payment looked at leaves the queue for RECONCILE_AFTER),
+    until a batch is not full or `seconds` are spent."""
+    deadline = time.monotonic() + seconds
+    looked_at = 0
+    while True:
+        batch = services.payments_reconcile(batch_size=services.RECONCILE_BATCH)
+        looked_at += batch
+        if batch < services.RECONCILE_BATCH or time.monotonic() >= deadline:
+            return looked_at
+
+
 @shared_task
 def reconcile_payments() -> dict[str, int]:
     """Periodic: payments, webhook events and renewal setups whose outcome never
     reached us."""
     return {
-        "payments": services.payments_reconcile(),
+        "payments": _payments_reconcile_within(RECONCILE_TIME_BUDGET),
         "events": webhooks.stripe_events_reprocess(),
         "renewal_setups": services.stripe_renewal_setups_retry(),
     }

@@ -239,7 +239,7 @@ class OtherTenantsWriting:
             raise RuntimeError(
                 "No other organization's org users to edit: use --other-users or a seeded database"
             )
-        started = time.monotonic()
+        started = self.started = time.monotonic()
         while not self.stop.wait(max(0.0, started + self.writes / self.rate - time.monotonic())):
             org_user = others[self.writes % len(others)]
             services.org_user_update(
@@ -257,6 +257,7 @@ class OtherTenantsWriting:
     def __exit__(self, *exc) -> None:
         self.stop.set()
         self.thread.join(timeout=30)
+        self.seconds = time.monotonic() - self.started
 
 
 def busy_cpu_percent(seconds: float = 1.0) -> float:
@@ -647,7 +648,10 @@ def main() -> int:
         with writing:
             results = measure(server, scenarios, args)
         if args.writes_per_second:
-            print(f"Edits made during the runs: {writing.writes:,}")
+            print(
+                f"Edits made during the runs: {writing.writes:,} in {writing.seconds:.0f} s "
+                f"({writing.writes / writing.seconds:.1f} a second)"
+            )
         print("\nwrk commands (one round):")
         for scenario in scenarios:
             print(f"  {shown(wrk_command(server, scenario, args.duration), raw_key)}")

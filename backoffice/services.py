@@ -85,14 +85,14 @@ def seat_change_reject(
 
 
 def scheduled_decreases_apply(
-    *, now: datetime | None = None, batch_size: int = 100
+    *, now: datetime | None = None, batch_size: int = 100, time_budget: float | None = None
 ) -> seat_changes.ScheduledRun:
     """Periodic: apply the approved decreases whose period end has come, exactly once
     each (see `subscriptions.seat_changes.seat_changes_apply_scheduled`). A decrease that
     cannot take effect because too many licences are in use stays scheduled, and its
-    account manager is emailed once."""
+    account manager is emailed once. Bounded as `seat_changes_apply_scheduled` says."""
     run = seat_changes.seat_changes_apply_scheduled(
-        licences_kept=selectors.licences_kept, now=now, batch_size=batch_size
+        licences_kept=selectors.licences_kept, now=now, batch_size=batch_size, time_budget=time_budget
     )
     for seat_change_id, reason in run.newly_blocked:
         outbox.enqueue(

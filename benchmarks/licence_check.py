@@ -1,6 +1,7 @@
 """Load test of the licence check against a bare Django view, under gunicorn.
 
     .venv/bin/python benchmarks/licence_check.py [--duration 10] [--rounds 2] [--other-users N]
+        [--writes-per-second W]
 
 Seeds one organization (a live Documents subscription, 1,000 org users of whom
 half hold a licence, one API key) in its own database, starts gunicorn (2 sync
@@ -19,7 +20,11 @@ really were hits; each run also reports the CPU other processes used meanwhile
 (the machine is shared: numbers taken while it is busy are low and noisy). The
 output starts with a short sha256 of each file on the hot path, to tell which
 version of the code was measured. `--other-users N` adds another tenant with N org
-users, for the miss path. Goals: `check` serves >= 0.8 of `bare`'s requests/s, with
+users, for the miss path. `--writes-per-second W` edits org users of other
+organizations (any in the database but the bench one: run it on a `seed_scale`
+database for 10,000 of them) W times a second, through `licensing.services`, during
+every run, bare ones included: their invalidations must leave the bench
+organization's cached answers alone. Goals: `check` serves >= 0.8 of `bare`'s requests/s, with
 p99 <= 15 ms at 32 connections; the exit status is 1 when one is missed.
 
 DATABASE_URL and REDIS_URL default to postgres://postgres@127.0.0.1:5432/seatmgr_bench
@@ -28,6 +33,7 @@ when missing and migrated. gunicorn is always stopped at the end.
 """
 
 import argparse
+import contextlib
 import hashlib
 import os
 import re
@@ -202,11 +208,56 @@ def seed(other_users: int = 0) -> tuple[str, str, str]:
             prefix=raw_key[:10],
             key_hash=hash_secret(raw_key),
         )
-    hot_cache.invalidate()  # bulk_create sends no signals
+    hot_cache.invalidate([hot_cache.EVERYTHING])  # bulk_create sends no signals
     with connection.cursor() as cursor:  # no dead rows, fresh statistics: as autovacuum keeps them
         for model in (OrgUser, LicenceAssignment, Subscription, ApiKey):
             cursor.execute(f"VACUUM ANALYZE {connection.ops.quote_name(model._meta.db_table)}")
     return raw_key, users[0].email, users[1].email
+
+
+class OtherTenantsWriting:
+    """Edits org users of organizations other than the bench one, `rate` times a
+    second, in a thread, as their admins would (each edit commits and invalidates its
+    organization's cached answers)."""
+
+    def __init__(self, rate: float):
+        import threading
+
+        self.rate, self.writes, self.stop = rate, 0, threading.Event()
+        self.thread = threading.Thread(target=self.run, daemon=True)
+
+    def run(self) -> None:
+        from django.db import connection
+
+        from licensing import services
+        from licensing.models import OrgUser
+
+        others = list(
+            OrgUser.objects.exclude(organization__slug=ORG_SLUG).order_by("organization_id", "pk")[::97][:500]
+        )
+        if not others:
+            raise RuntimeError(
+                "No other organization's org users to edit: use --other-users or a seeded database"
+            )
+        started = self.started = time.monotonic()
+        while not self.stop.wait(max(0.0, started + self.writes / self.rate - time.monotonic())):
+            org_user = others[self.writes % len(others)]
+            services.org_user_update(
+                org_user=org_user,
+                name=f"{org_user.name.split(' ·')[0]} · {self.writes}",
+                actor_label="benchmark",
+            )
+            self.writes += 1
+        connection.close()
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop.set()
+        self.thread.join(timeout=30)
+        self.seconds = time.monotonic() - self.started
 
 
 def busy_cpu_percent(seconds: float = 1.0) -> float:
@@ -546,6 +597,12 @@ def main() -> int:
         default=0,
         help="org users of another tenant in the database (default 0)",
     )
+    parser.add_argument(
+        "--writes-per-second",
+        type=float,
+        default=0,
+        help="edits of other organizations' org users per second during every run (default 0)",
+    )
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("wrk is not installed (apt-get install wrk).")
@@ -584,18 +641,17 @@ def main() -> int:
             if status != 200 or expected not in body:
                 raise RuntimeError(f"Check for {email} answered {status} {body!r}")
 
-        for scenario in scenarios:
-            run_wrk(server, scenario, args.warmup, round_=0)
-        results = []
-        for round_ in range(1, args.rounds + 1):
-            for scenario in scenarios:
-                result = run_wrk(server, scenario, args.duration, round_)
-                results.append(result)
-                print(
-                    f"  round {round_} {scenario.name}: {result.requests_per_s:,.0f} req/s, "
-                    f"p99 {result.p99_ms:.2f} ms, other processes' CPU {result.others_cpu}",
-                    flush=True,
-                )
+        writing = contextlib.nullcontext()
+        if args.writes_per_second:
+            writing = OtherTenantsWriting(args.writes_per_second)
+            print(f"Other organizations' org users edited {args.writes_per_second:g} times a second")
+        with writing:
+            results = measure(server, scenarios, args)
+        if args.writes_per_second:
+            print(
+                f"Edits made during the runs: {writing.writes:,} in {writing.seconds:.0f} s "
+                f"({writing.writes / writing.seconds:.1f} a second)"
+            )
         print("\nwrk commands (one round):")
         for scenario in scenarios:
             print(f"  {shown(wrk_command(server, scenario, args.duration), raw_key)}")
@@ -605,6 +661,23 @@ def main() -> int:
         signal.signal(signal.SIGTERM, previous_sigterm)
         shutil.rmtree(workdir, ignore_errors=True)
     return 0 if ok else 1
+
+
+def measure(server: Gunicorn, scenarios: list[Scenario], args) -> list[Result]:
+    """Every scenario's warm-up, then `--rounds` rounds of them in turn."""
+    for scenario in scenarios:
+        run_wrk(server, scenario, args.warmup, round_=0)
+    results = []
+    for round_ in range(1, args.rounds + 1):
+        for scenario in scenarios:
+            result = run_wrk(server, scenario, args.duration, round_)
+            results.append(result)
+            print(
+                f"  round {round_} {scenario.name}: {result.requests_per_s:,.0f} req/s, "
+                f"p99 {result.p99_ms:.2f} ms, other processes' CPU {result.others_cpu}",
+                flush=True,
+            )
+    return results
 
 
 if __name__ == "__main__":

@@ -110,7 +110,7 @@ def seed_organization(users: int):
             prefix=raw_key[:10],
             key_hash=hash_secret(raw_key),
         )
-    hot_cache.invalidate()  # bulk_create sends no signals
+    hot_cache.invalidate([hot_cache.EVERYTHING])  # bulk_create sends no signals
     return admin, raw_key
 
 

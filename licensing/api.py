@@ -390,7 +390,9 @@ def cached_licence_check_answer(organization_id: int, query) -> bytes | None:
         except DomainError:
             return None
 
-    return hot_cache.get_or_compute(("licence-check", organization_id, product, email), compute)
+    return hot_cache.get_or_compute(
+        ("licence-check", organization_id, product, email), compute, organization_id=organization_id
+    )
 
 
 class LicenceCheckAPI(ApiView):

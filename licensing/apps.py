@@ -18,5 +18,5 @@ class LicensingConfig(AppConfig):
         signals.subscription_activated.connect(receivers.open_setup_wizard, weak=False)
 
         for model in (LicenceAssignment, OrgUser):
-            post_save.connect(hot_cache.invalidate_on_commit, sender=model, weak=False)
-            post_delete.connect(hot_cache.invalidate_on_commit, sender=model, weak=False)
+            post_save.connect(hot_cache.organization_changed, sender=model, weak=False)
+            post_delete.connect(hot_cache.organization_changed, sender=model, weak=False)

@@ -381,5 +381,5 @@ def user_import_apply(*, user_import: UserImport, actor=None, request=None) -> d
             request=request,
         )
         # Bulk writes send no signals: tell the licence check's cache ourselves.
-        hot_cache.invalidate_on_commit()
+        hot_cache.invalidate_on_commit(organization.pk)
     return summary

@@ -36,7 +36,12 @@ class OrgUser(models.Model):
     class Meta:
         ordering = ("name", "id")
         constraints = [
-            models.UniqueConstraint("organization", Lower("email"), name="orguser_email_unique_per_org")
+            # Also the licence check's way in: with the id (and the email, which PostgreSQL
+            # wants for an index-only scan of lower(email)) it finds the org user from the
+            # index alone (selectors.is_licensed).
+            models.UniqueConstraint(
+                "organization", Lower("email"), include=["id", "email"], name="orguser_email_unique_per_org"
+            )
         ]
 
     def __str__(self) -> str:
@@ -59,13 +64,16 @@ class LicenceAssignment(models.Model):
     subscription = models.ForeignKey(
         "subscriptions.Subscription", on_delete=models.CASCADE, related_name="licence_assignments"
     )
-    org_user = models.ForeignKey(OrgUser, on_delete=models.CASCADE, related_name="licences")
+    # Indexed with the subscription (below), not alone: the licence check reads a user's
+    # licences from that index only.
+    org_user = models.ForeignKey(OrgUser, on_delete=models.CASCADE, related_name="licences", db_index=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["subscription", "org_user"], name="licence_once_per_user")
         ]
+        indexes = [models.Index(fields=["org_user", "subscription"], name="licence_of_org_user")]
 
     def __str__(self) -> str:
         return f"{self.org_user} → {self.subscription}"

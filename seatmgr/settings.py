@@ -246,6 +246,12 @@ CELERY_BEAT_SCHEDULE = {
         "task": "subscriptions.tasks.roll_subscription_periods",
         "schedule": 60.0,
     },
+    # Licence-check cache invalidations that could not reach Redis: the cache is
+    # bypassed for their organizations until one of these runs gets them through.
+    "retry-cache-invalidations": {
+        "task": "subscriptions.tasks.retry_cache_invalidations",
+        "schedule": 10.0,
+    },
     "expire-seat-change-quotes": {
         "task": "subscriptions.tasks.expire_seat_change_quotes",
         "schedule": 300.0,

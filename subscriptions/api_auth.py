@@ -37,7 +37,13 @@ def principal_for_key(raw_key: str) -> ApiKeyPrincipal | None:
         )
         return ApiKeyPrincipal(*row) if row else None
 
-    return hot_cache.get_or_compute(("api-key", key_hash), lookup)
+    # A key's answer goes with its organization's (revoking it invalidates that
+    # organization); an unknown key's with the shared scope (a new key invalidates it).
+    return hot_cache.get_or_compute(
+        ("api-key", key_hash),
+        lookup,
+        organization_of=lambda principal: principal.organization_id if principal else None,
+    )
 
 
 class ApiKeyAuthentication(authentication.BaseAuthentication):

@@ -9,6 +9,13 @@ class SubscriptionsConfig(AppConfig):
         from . import hot_cache
         from .models import ApiKey, Organization, Product, Subscription
 
-        for model in (ApiKey, Organization, Product, Subscription):
-            post_save.connect(hot_cache.invalidate_on_commit, sender=model, weak=False)
-            post_delete.connect(hot_cache.invalidate_on_commit, sender=model, weak=False)
+        # What the licence check and the API-key lookup answer from (subscriptions/hot_cache.py).
+        receivers = [
+            (Organization, hot_cache.organization_changed),
+            (Subscription, hot_cache.organization_changed),
+            (ApiKey, hot_cache.api_key_changed),
+            (Product, hot_cache.everything_changed),
+        ]
+        for model, receiver in receivers:
+            post_save.connect(receiver, sender=model, weak=False)
+            post_delete.connect(receiver, sender=model, weak=False)

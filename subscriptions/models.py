@@ -4,6 +4,7 @@ import secrets
 from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
+from django.utils import timezone
 
 
 class Organization(models.Model):
@@ -395,3 +396,28 @@ class SeatSync(models.Model):
 
     def __str__(self) -> str:
         return f"{self.subscription}: {self.quantity} seats (v{self.version}, {self.status})"
+
+
+class PendingInvalidation(models.Model):
+    """A licence-check cache invalidation that could not reach the shared cache
+    (`hot_cache`): retried by a periodic task, and until then every process answers
+    that scope's checks without the cache. `scope` is an organization's id, 0 for what
+    belongs to none, -1 for everything. One row per scope: a newer failure updates it."""
+
+    scope = models.BigIntegerField(unique=True)
+    failed_at = models.DateTimeField()
+    attempts = models.PositiveIntegerField(default=1)
+    last_error = models.CharField(max_length=500, blank=True)
+
+    def __str__(self) -> str:
+        return f"Cache invalidation of scope {self.scope}, failed at {self.failed_at:%Y-%m-%d %H:%M:%S}"
+
+    @classmethod
+    def record(cls, scopes, *, error: str) -> None:
+        now = timezone.now()
+        cls.objects.bulk_create(
+            [cls(scope=scope, failed_at=now, last_error=error[:500]) for scope in scopes],
+            update_conflicts=True,
+            unique_fields=["scope"],
+            update_fields=["failed_at", "last_error"],
+        )

@@ -11,6 +11,7 @@ Amounts are computed by `billing.proration` (which this app does not import): th
 caller passes the quote in, and it is stored once and never recomputed.
 """
 
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -20,6 +21,7 @@ from typing import Protocol
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 import outbox
@@ -716,7 +718,11 @@ class ScheduledRun:
 
 
 def seat_changes_apply_scheduled(
-    *, licences_kept: LicencesKept, now: datetime | None = None, batch_size: int = 100
+    *,
+    licences_kept: LicencesKept,
+    now: datetime | None = None,
+    batch_size: int = 100,
+    time_budget: float | None = None,
 ) -> ScheduledRun:
     """Periodic: apply the approved decreases whose period end has come.
 
@@ -726,41 +732,61 @@ def seat_changes_apply_scheduled(
     selects again. A change whose licences no longer fit (see `seat_change_approve`)
     stays scheduled and is retried on every run; the first refusal is written into its
     `state_reason` with a `seat_change.apply_blocked` audit event and reported in
-    `newly_blocked`, so the account manager is told once. Bounded by `batch_size`.
+    `newly_blocked`, so the account manager is told once.
+
+    Bounded: one batch of `batch_size`, or, with a `time_budget` (seconds), batch after
+    batch until none is left or the budget is spent. Batches are keyset-paged on
+    (effective_at, id), so blocked changes are passed over instead of filling every
+    batch, and memory holds one batch. A run killed midway leaves the rest scheduled
+    for the next one.
     """
     now = now or timezone.now()
+    deadline = None if time_budget is None else time.monotonic() + time_budget
     run = ScheduledRun()
-    due_ids = list(
-        SeatChange.objects.filter(state=SeatChange.State.SCHEDULED, effective_at__lte=now)
-        .order_by("effective_at", "pk")
-        .values_list("pk", flat=True)[:batch_size]
+    due = SeatChange.objects.filter(state=SeatChange.State.SCHEDULED, effective_at__lte=now).order_by(
+        "effective_at", "pk"
     )
-    for pk in due_ids:
-        with transaction.atomic(durable=True):
-            seat_change = (
-                SeatChange.objects.select_for_update(skip_locked=True, of=("self",))
-                .select_related("subscription__organization")
-                .filter(pk=pk, state=SeatChange.State.SCHEDULED, effective_at__lte=now)
-                .first()
-            )
-            if seat_change is None:
-                continue  # applied or withdrawn meanwhile, or another run holds it
-            Subscription.objects.select_for_update(of=("self",)).get(pk=seat_change.subscription_id)
-            try:
-                _require_fits(seat_change, licences_kept)
-            except DecreaseNoLongerFits as blocked:
-                if not seat_change.state_reason:
-                    seat_change.state_reason = blocked.message[:MAX_REASON_LENGTH]
-                    seat_change.save(update_fields=["state_reason", "updated_at"])
-                    audit_record(
-                        action="seat_change.apply_blocked",
-                        organization=seat_change.subscription.organization,
-                        actor_label="system (period end)",
-                        obj=seat_change,
-                        after={"reason": blocked.message},
-                    )
-                    run.newly_blocked.append((pk, blocked.message))
-                continue
-            seat_change_apply(seat_change=seat_change, via="schedule", actor_label="system (period end)")
-            run.applied.append(pk)
-    return run
+    after: tuple[datetime, int] | None = None
+    while True:
+        page = (
+            due
+            if after is None
+            else due.filter(Q(effective_at__gt=after[0]) | Q(effective_at=after[0], pk__gt=after[1]))
+        )
+        batch = list(page.values_list("effective_at", "pk")[:batch_size])
+        for _, pk in batch:
+            _apply_scheduled_one(pk, now=now, licences_kept=licences_kept, run=run)
+        if len(batch) < batch_size or deadline is None or time.monotonic() >= deadline:
+            return run
+        after = batch[-1]
+
+
+def _apply_scheduled_one(pk: int, *, now: datetime, licences_kept: LicencesKept, run: ScheduledRun) -> None:
+    """One due change, in its own transaction (see `seat_changes_apply_scheduled`)."""
+    with transaction.atomic():
+        seat_change = (
+            SeatChange.objects.select_for_update(skip_locked=True, of=("self",))
+            .select_related("subscription__organization")
+            .filter(pk=pk, state=SeatChange.State.SCHEDULED, effective_at__lte=now)
+            .first()
+        )
+        if seat_change is None:
+            return  # applied or withdrawn meanwhile, or another run holds it
+        Subscription.objects.select_for_update(of=("self",)).get(pk=seat_change.subscription_id)
+        try:
+            _require_fits(seat_change, licences_kept)
+        except DecreaseNoLongerFits as blocked:
+            if not seat_change.state_reason:
+                seat_change.state_reason = blocked.message[:MAX_REASON_LENGTH]
+                seat_change.save(update_fields=["state_reason", "updated_at"])
+                audit_record(
+                    action="seat_change.apply_blocked",
+                    organization=seat_change.subscription.organization,
+                    actor_label="system (period end)",
+                    obj=seat_change,
+                    after={"reason": blocked.message},
+                )
+                run.newly_blocked.append((pk, blocked.message))
+            return
+        seat_change_apply(seat_change=seat_change, via="schedule", actor_label="system (period end)")
+        run.applied.append(pk)

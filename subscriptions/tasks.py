@@ -2,7 +2,7 @@
 
 from celery import shared_task
 
-from . import links, periods, seat_changes
+from . import hot_cache, links, periods, seat_changes
 
 
 @shared_task
@@ -30,3 +30,10 @@ def send_retrieved_links(email: str) -> int:
     """ "Retrieve my links": email the links to `email` if it is a subscription's admin
     address (queued by the request, which answers without knowing)."""
     return links.links_retrieve_send(email=email)
+
+
+@shared_task
+def retry_cache_invalidations() -> int:
+    """Send again the licence-check cache invalidations that could not reach the shared
+    cache (the cache is bypassed for their organizations until they do)."""
+    return hot_cache.pending_invalidations_retry()

@@ -101,4 +101,4 @@ def test_parameters_too_long_to_be_valid_are_refused_and_not_cached(api, license
     response = api.get(CHECK, {"product": "documents", "email": "a" * 3000 + "@customer.example"})
 
     assert response.status_code == 400
-    assert not any(len(str(key)) > 1000 for key in hot_cache._state["entries"])
+    assert not any(len(str(key)) > 1000 for key in hot_cache._state.entries)

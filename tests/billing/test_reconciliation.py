@@ -78,6 +78,30 @@ def test_an_attempt_whose_task_was_lost_is_sent(localstripe):
     assert Subscription.objects.get().quantity == 5
 
 
+def test_one_run_of_the_task_settles_more_than_a_batch(localstripe, monkeypatch):
+    """A backlog (lost webhooks at a billing day) is settled batch after batch in one
+    run, not one batch every two minutes."""
+    monkeypatch.setattr(services, "RECONCILE_BATCH", 1)
+    for _ in range(3):
+        change = awaiting_payment()
+        give_card_on_file(localstripe, change.subscription)
+        age(
+            Payment.objects.create(  # claimed, then the worker died before sending it
+                organization_id=change.organization_id,
+                subscription=change.subscription,
+                seat_change=change,
+                amount=change.amount_due,
+                currency=change.currency,
+                attempts=1,
+                attempt_started_at=timezone.now() - timedelta(minutes=10),
+            )
+        )
+
+    assert tasks.reconcile_payments()["payments"] == 3
+
+    assert set(Payment.objects.values_list("status", flat=True)) == {"succeeded"}
+
+
 def test_an_attempt_sent_without_an_answer_is_sent_again_with_the_same_key(localstripe):
     change = awaiting_payment()
     customer = give_card_on_file(localstripe, change.subscription)

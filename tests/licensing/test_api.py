@@ -668,6 +668,28 @@ def test_check_answers_true_at_once_after_the_licence_is_given(transactional_db)
     assert check(client).json() == {"licensed": True}
 
 
+def test_another_organizations_change_leaves_this_ones_answers_cached(
+    transactional_db, django_assert_num_queries, monkeypatch
+):
+    """Per-tenant invalidation, through the real write path: Bob's admin gives a licence
+    (committed, its invalidation sent); Ada's cached answer and API key stay cached."""
+    ada_subscription = SubscriptionFactory()
+    bob_subscription = SubscriptionFactory(plan=ada_subscription.plan)
+    LicenceAssignmentFactory(subscription=ada_subscription, org_user__email="ada@customer.example")
+    bob = OrgUserFactory(organization=bob_subscription.organization, email="bob@customer.example")
+    ada_client = key_client(api_key_for(ada_subscription.organization))
+    bob_client = key_client(api_key_for(bob_subscription.organization))
+    assert check(ada_client).json() == {"licensed": True}
+    assert check(bob_client, email="bob@customer.example").json() == {"licensed": False}
+    monkeypatch.setattr(hot_cache, "MAX_STALENESS", 3600)  # nothing re-read from Redis meanwhile
+
+    post_json(bob_client, f"{API}/subscriptions/{bob_subscription.pk}/licences/", {"user_id": bob.pk})
+
+    with django_assert_num_queries(0):
+        assert check(ada_client).json() == {"licensed": True}
+    assert check(bob_client, email="bob@customer.example").json() == {"licensed": True}
+
+
 def test_a_repeated_check_costs_no_query_and_no_cache_read(
     api, subscription, django_assert_num_queries, monkeypatch
 ):

@@ -312,3 +312,31 @@ def test_due_decreases_are_applied_oldest_first_within_the_batch(am):
 
     assert run.applied == [changes[0].pk, changes[2].pk]
     assert apply_scheduled(timezone.now()).applied == [changes[1].pk]
+
+
+def test_decreases_that_no_longer_fit_do_not_hold_up_the_ones_due_after_them(am):
+    """Blocked changes stay scheduled and are looked at first (oldest): with a time
+    budget, a run pages past a batch full of them to the changes after."""
+    now = timezone.now()
+    blocked, due = [], []
+    for days, fits in ((5, False), (4, False), (3, True), (2, False), (1, True)):
+        subscription = period_end_subscription(quantity=5)
+        LicenceAssignmentFactory.create_batch(4, subscription=subscription)
+        change = approve(seat_change_signed(subscription, 4), am)
+        if not fits:
+            LicenceAssignmentFactory(subscription=subscription)  # 5 in use, 4 left by the decrease
+        SeatChange.objects.filter(pk=change.pk).update(effective_at=now - timedelta(days=days))
+        (due if fits else blocked).append(change.pk)
+
+    one_batch = seat_changes.seat_changes_apply_scheduled(licences_kept=licences_kept, now=now, batch_size=2)
+    assert one_batch.applied == []  # the two oldest are blocked
+
+    run = seat_changes.seat_changes_apply_scheduled(
+        licences_kept=licences_kept, now=now, batch_size=2, time_budget=30
+    )
+
+    assert run.applied == due
+    assert [pk for pk, _ in run.newly_blocked] == blocked[2:]  # the first two were reported before
+    assert set(
+        SeatChange.objects.filter(state=SeatChange.State.SCHEDULED).values_list("pk", flat=True)
+    ) == set(blocked)

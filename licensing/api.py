@@ -73,12 +73,10 @@ NOT_FOUND_ERRORS = {404: NOT_FOUND}
 UNKNOWN_PRODUCT = error_response(
     "UnknownProductError", "not_found", "unknown_product", description="Not found", extra=("field",)
 )
-USER_OR_PRODUCT_NOT_FOUND = error_response(
-    "UserOrProductNotFoundError",
-    "not_found",
-    "unknown_product",
-    description="No such user in your organization, or an unknown product",
-    extra=("field",),
+# The same shape and codes as UNKNOWN_PRODUCT (one component, so one enum of codes).
+USER_OR_PRODUCT_NOT_FOUND = OpenApiResponse(
+    UNKNOWN_PRODUCT.response,
+    description="No such user in your organization, or an unknown product (`not_found`, `unknown_product`)",
 )
 
 

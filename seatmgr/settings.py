@@ -205,6 +205,7 @@ CELERY_TASK_ROUTES = {
             "subscriptions.tasks.expire_seat_change_quotes",
             "backoffice.tasks.apply_scheduled_decreases",
             "backoffice.tasks.send_approval_digests",
+            "subscriptions.tasks.retry_cache_invalidations",
         ],
     }.items()
     for name in names

@@ -28,8 +28,10 @@ CHROMIUM_ARGS = [
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser():
+    # Package-scoped: Playwright's loop stops with the last browser test, so the tests
+    # collected after them (async_to_sync in views, asyncio in servers) run without it.
     if not Path(CHROMIUM).exists():
         pytest.fail(f"Chromium is missing at {CHROMIUM}: ./scripts/test installs it.")
     with sync_playwright() as playwright:

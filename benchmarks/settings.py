@@ -11,7 +11,7 @@ import hashlib
 import os
 
 # The app's settings refuse DEBUG=0 without an SMTP server and a field encryption
-# key. The benchmarks send no email (EMAIL_BACKEND below keeps them in the database)
+# key. The benchmarks send no email (OUTBOX_EMAIL_BACKEND below keeps them in the database)
 # and use a key derived from the run's SECRET_KEY, which every process of a run shares.
 os.environ.setdefault("EMAIL_HOST", "smtp.invalid")
 os.environ.setdefault(
@@ -22,7 +22,8 @@ os.environ.setdefault(
 from seatmgr.settings import *  # noqa: F403
 
 DEBUG = False
-EMAIL_BACKEND = "devmail.backends.StoredEmailBackend"
+# Through the outbox (EMAIL_BACKEND, outbox.mail) as in production, into the database.
+OUTBOX_EMAIL_BACKEND = "devmail.backends.StoredEmailBackend"
 # Plain HTTP on loopback: no redirect to https://.
 SECURE_SSL_REDIRECT = False
 ROOT_URLCONF = "benchmarks.urls"
@@ -41,6 +42,8 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": "WARNING"},
+    # Except the worker's "ready." and beat's "Starting...", which the benchmarks wait for.
+    "loggers": {name: {"level": "INFO"} for name in ("celery.apps.worker", "celery.beat")},
 }
 
 # The benchmarks' connected org is a webhook receiver on 127.0.0.1, which the outbound

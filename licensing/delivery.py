@@ -10,8 +10,9 @@ Guarantees:
   that dies mid-push closes its connection, which releases the lock.
 - Each row is pushed until it lands (at least once; the delivery id stays the same
   across retries so receivers can deduplicate). Every attempt is recorded.
-- A seat change becomes `applied` (and its admin is told "live") only when the org has
-  acknowledged its count or a newer one, in the transaction that records that delivery.
+- A seat change becomes `applied` (and its admin is told "live", through the outbox:
+  exactly once) only when the org has acknowledged its count or a newer one, in the
+  transaction that records that delivery.
   A row overtaken by a newer count is superseded without being sent, and its change
   waits for the newer count to land. `seat_changes_sweep_live` (periodic) applies any
   change left `applying` whose count, or a newer one, was delivered.
@@ -31,6 +32,7 @@ from django.db import DatabaseError, connection, transaction
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
+import outbox
 from audit.services import audit_record
 from subscriptions import notifications, seat_changes, signals
 from subscriptions.models import Organization, SeatChange, SeatSync, Subscription
@@ -229,11 +231,17 @@ def _record_delivery(seat_sync: SeatSync, started: datetime) -> DeliveryResult:
 
 def _apply_live_changes(*, subscription_id: int, version: int, seats: int) -> list[int]:
     """In the caller's transaction: the org has `seats` at `version`; the changes this
-    makes applied, each admin told once, after commit."""
+    makes applied, each admin told once: the email is an outbox row of that transaction
+    (one key per change), so a connection dropped right after the commit delays it
+    and never loses it."""
     moved = seat_changes.seat_changes_mark_live(subscription_id=subscription_id, version=version)
     for seat_change_id in moved:
-        transaction.on_commit(
-            lambda pk=seat_change_id: _tell_admin_live(seat_change_id=pk, seats=seats), robust=True
+        outbox.enqueue(
+            tell_admin_live,
+            key=f"seat-count-live:{seat_change_id}",
+            kind="email",
+            seat_change_id=seat_change_id,
+            seats=seats,
         )
     return moved
 
@@ -284,8 +292,8 @@ def _record_attempt(
         cursor.execute(_ATTEMPT_SQL, [seat_sync.pk, *attempt])
 
 
-def _tell_admin_live(*, seat_change_id: int, seats: int) -> None:
-    """ "Your new seat count is live", with the count the org has (`seats`: the change's
+def tell_admin_live(*, seat_change_id: int, seats: int) -> None:
+    """Outbox job: "Your new seat count is live", with the count the org has (`seats`: the change's
     own, or a newer one that overtook it)."""
     seat_change = SeatChange.objects.select_related(
         "subscription__plan__product", "subscription__organization"

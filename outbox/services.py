@@ -24,7 +24,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import connection, transaction
+from django.db import DatabaseError, InterfaceError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.module_loading import import_string
@@ -153,7 +153,7 @@ def _claim(pk: int, ticket: int, now: datetime) -> OutboxMessage | None:
     ).update(claimed_until=now + LEASE, due_at=now + LEASE, attempts=ticket + 1)
     if not claimed:
         return None
-    return OutboxMessage.objects.get(pk=pk)
+    return _reconnecting(lambda: OutboxMessage.objects.get(pk=pk))
 
 
 def backoff(attempts: int) -> timedelta:
@@ -180,8 +180,29 @@ def run(pk: int, *, ticket: int) -> str:
     done = {"done_at": timezone.now(), "claimed_until": None, "last_error": ""}
     if message.kind == OutboxMessage.Kind.EMAIL:
         done["kwargs"] = {}  # an email's arguments may hold unique links or sign-in codes
-    OutboxMessage.objects.filter(pk=pk, attempts=message.attempts).update(**done)
+    _record(message, done)
     return "done"
+
+
+def _record(message: OutboxMessage, updates: dict) -> None:
+    """Store a job's outcome on its row (safe to repeat)."""
+    rows = OutboxMessage.objects.filter(pk=message.pk, attempts=message.attempts)
+    _reconnecting(lambda: rows.update(**updates))
+
+
+def _reconnecting(query: Callable):
+    """Run `query` (a read, or a write safe to repeat). A job that failed because its
+    database connection dropped (PostgreSQL restarted, the connection terminated) left
+    this process with a broken connection: outside a transaction, `query` is run again
+    on a new one, so that a claimed row records its outcome (and is retried after its
+    backoff) instead of waiting for its lease to expire."""
+    try:
+        return query()
+    except (DatabaseError, InterfaceError):
+        if connection.in_atomic_block:
+            raise
+        connection.close()
+        return query()
 
 
 def part_done(running: Running, part: str) -> None:
@@ -200,7 +221,7 @@ def _record_failure(message: OutboxMessage, error: Exception) -> str:
         updates["failed_at"] = now
     else:
         updates["due_at"] = now + backoff(message.attempts)
-    OutboxMessage.objects.filter(pk=message.pk, attempts=message.attempts).update(**updates)
+    _record(message, updates)
     if failed:
         logger.error(
             "outbox message %s (%s) failed %s times, given up: %r",

@@ -612,7 +612,21 @@ def _has_card_on_file(subscription: Subscription) -> bool:
 
 
 def payment_attempt_send(*, payment_id: int, attempt: int) -> PaymentOutcome:
-    """Task body: send a claimed card-on-file attempt (once; see `_send_attempt`)."""
+    """Outbox job body: send a claimed card-on-file attempt (once; see `_send_attempt`).
+
+    Only this job sends such an attempt, and the outbox runs it again only when an
+    earlier run did not finish (its database connection dropped, its worker died). A
+    run that finds the attempt already taken by such a run, still pending and not
+    waiting for a retry, resolves it at once as reconciliation would
+    (`payment_attempt_resolve`): the charge asked about with its own key if it was
+    sent, sent if it never was; never a second charge."""
+    taken = Payment.objects.filter(
+        pk=payment_id, attempts=attempt, status=Payment.Status.PENDING, attempt_sent_at__isnull=False
+    ).exists()
+    if taken:
+        from .reconciliation import payment_attempt_resolve
+
+        return payment_attempt_resolve(payment_id=payment_id, attempt=attempt)
     return _send_attempt(payment_id, attempt, notify=True)
 
 

@@ -19,6 +19,7 @@ from ..models import Payment
 from .payments import (
     MAX_PROCESSOR_FAILURES,
     RECONCILE_AFTER,
+    PaymentOutcome,
     _alert_account_manager_on_commit,
     _audit,
     _charge,
@@ -28,6 +29,7 @@ from .payments import (
     _record_attempt,
     _record_intent,
     _send_attempt,
+    outcome_of,
     payment_card_on_file_queue,
 )
 from .refunds import payment_refund
@@ -123,14 +125,32 @@ def payments_reconcile(*, now: datetime | None = None, batch_size: int = RECONCI
         .values_list("pk", flat=True)[:batch_size]
     )
     for payment_id in due:
-        try:
-            _reconcile(payment_id)
-        except PaymentProcessorUnavailable:
-            logger.warning("Reconciliation of payment %s postponed: Stripe unavailable", payment_id)
-            _processor_failed(payment_id)
-        except PaymentRefused as error:
-            _reconcile_refused(payment_id, error)
+        _reconcile_bounded(payment_id)
     return len(due)
+
+
+def payment_attempt_resolve(*, payment_id: int, attempt: int) -> PaymentOutcome:
+    """The sender of a card-on-file attempt stopped before recording its outcome (its
+    outbox job is run again, see `payment_attempt_send`): the attempt is settled now,
+    exactly as reconciliation would settle it after RECONCILE_AFTER (stored events
+    first; a charge sent is asked about with its key; one never sent is sent). An
+    attempt that is no longer the payment's current one, settled, or waiting for a retry
+    after Stripe was unavailable (`retry_at`) is left as it is."""
+    payment = Payment.objects.get(pk=payment_id)
+    waiting = payment.retry_at is not None and payment.retry_at > timezone.now()
+    if payment.attempts == attempt and payment.status == Payment.Status.PENDING and not waiting:
+        _reconcile_bounded(payment_id)
+    return outcome_of(Payment.objects.get(pk=payment_id))
+
+
+def _reconcile_bounded(payment_id: int) -> None:
+    try:
+        _reconcile(payment_id)
+    except PaymentProcessorUnavailable:
+        logger.warning("Reconciliation of payment %s postponed: Stripe unavailable", payment_id)
+        _processor_failed(payment_id)
+    except PaymentRefused as error:
+        _reconcile_refused(payment_id, error)
 
 
 def _reconcile_refused(payment_id: int, error: PaymentRefused) -> None:

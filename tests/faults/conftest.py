@@ -88,9 +88,14 @@ def fault_stack(django_db_setup, django_db_blocker, localstripe, request):
         "STRIPE_PUBLISHABLE_KEY": stripe_server.PUBLISHABLE_KEY,
         "STRIPE_WEBHOOK_SECRET": stripe_server.WEBHOOK_SECRET,
         "STRIPE_API_BASE": localstripe.url,
+        # Emails go through the outbox (EMAIL_BACKEND is outbox.mail's); with EMAIL_HOST
+        # set, its real backend (OUTBOX_EMAIL_BACKEND) is SMTP to the suite's server.
         "EMAIL_HOST": "127.0.0.1",
         "EMAIL_PORT": str(smtp.port),
         "EMAIL_USE_TLS": "0",
+        # Every outbox job of the worker and beat goes through the broker (none runs in
+        # the process that queued it), as in production.
+        "OUTBOX_IN_PROCESS_KINDS": "",
     }
     worker = Worker(database_url, name=name)
     worker.env = env
@@ -108,11 +113,14 @@ def fault_stack(django_db_setup, django_db_blocker, localstripe, request):
 @pytest.fixture
 def stack(fault_stack, transactional_db, use_localstripe, settings):
     """The stack running, its queue empty and its mailbox too; this process on its Redis,
-    sending email through its SMTP server like the worker."""
+    its emails through the outbox to the stack's SMTP server like the worker's (sent in
+    this process right after commit, tests/settings.py OUTBOX_IN_PROCESS_KINDS, and
+    retried by the worker when that fails)."""
     fault_stack.ensure_running()
     fault_stack.smtp.switch("accept")
     fault_stack.smtp.messages.clear()
-    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_BACKEND = "outbox.mail.OutboxEmailBackend"
+    settings.OUTBOX_EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
     settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", fault_stack.smtp.port
     settings.EMAIL_USE_TLS = False
     with this_process_on(fault_stack.redis):

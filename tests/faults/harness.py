@@ -347,8 +347,10 @@ class SmtpServer:
         self._listen()
 
     def subjects(self) -> list[str]:
+        """As a mail client shows them: a subject with non-ASCII characters is folded
+        onto a line of its own (RFC 2047), which `email` keeps as a leading space."""
         with self._lock:
-            return [message["Subject"] for message in self.messages]
+            return [message["Subject"].strip() for message in self.messages]
 
     def switch(self, mode: str) -> None:
         assert mode in {"accept", "unavailable", "refuse"}, mode

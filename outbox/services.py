@@ -184,6 +184,10 @@ def run(pk: int, *, ticket: int) -> str:
     return "done"
 
 
+# How many connections a job's outcome is tried on (see `_reconnecting`).
+RECONNECT_TRIES = 4
+
+
 def _record(message: OutboxMessage, updates: dict) -> None:
     """Store a job's outcome on its row (safe to repeat)."""
     rows = OutboxMessage.objects.filter(pk=message.pk, attempts=message.attempts)
@@ -195,21 +199,24 @@ def _reconnecting(query: Callable):
     database connection dropped (PostgreSQL restarted, the connection terminated) left
     this process with a broken connection: outside a transaction, `query` is run again
     on a new one, so that a claimed row records its outcome (and is retried after its
-    backoff) instead of waiting for its lease to expire."""
-    try:
-        return query()
-    except (DatabaseError, InterfaceError):
-        if connection.in_atomic_block:
-            raise
-        connection.close()
-        return query()
+    backoff) instead of waiting for its lease to expire. Recording that an email was
+    sent goes the same way: each try lost here is an email its retry sends again."""
+    for _ in range(RECONNECT_TRIES - 1):
+        try:
+            return query()
+        except (DatabaseError, InterfaceError):
+            if connection.in_atomic_block:
+                raise
+            connection.close()
+    return query()
 
 
 def part_done(running: Running, part: str) -> None:
     """Record that `part` of the running job is done (an email sent), at once and
     outside any transaction, so that a retry of the job skips it."""
     running.parts_done.append(part)
-    OutboxMessage.objects.filter(pk=running.pk).update(parts_done=running.parts_done)
+    rows = OutboxMessage.objects.filter(pk=running.pk)
+    _reconnecting(lambda: rows.update(parts_done=running.parts_done))
 
 
 def _record_failure(message: OutboxMessage, error: Exception) -> str:

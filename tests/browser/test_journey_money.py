@@ -52,7 +52,10 @@ def activated_link(live_server, settings, *, quantity=5, unit_amount=9000, in_us
 def start_change(page, url: str, new_total: int) -> None:
     page.goto(url)
     page.get_by_label("New total number of users").fill(str(new_total))
-    page.get_by_role("button", name="Continue to the agreement").click()
+    # Wait for the agreement page: a request still in flight when the test opens the link
+    # again would race the session (opening a link changes the session key).
+    with page.expect_navigation():
+        page.get_by_role("button", name="Continue to the agreement").click()
 
 
 def fill_signature(page) -> None:

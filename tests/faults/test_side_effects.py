@@ -81,7 +81,10 @@ def test_redis_down_at_a_payments_commit_loses_nothing(stack):
     ours = [c for c in charges if (c.get("metadata") or {}).get("seatmgr_payment") == str(payment.pk)]
     assert [c["status"] for c in ours] == ["succeeded"]
     assert [c["id"] for c in ours] == [payment.stripe_payment_intent_id]
-    assert stack.localstripe.list_all("refunds") == []
+    # Nothing of this payment was refunded (the stand-in is the session's: other tests'
+    # refunds are there too).
+    ours_ids = {c["id"] for c in ours}
+    assert [r for r in stack.localstripe.list_all("refunds") if r["payment_intent"] in ours_ids] == []
 
 
 def test_postgresql_connections_terminated_during_card_on_file_charges_charge_each_change_once(stack):

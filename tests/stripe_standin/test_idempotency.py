@@ -11,8 +11,15 @@ from tests.stripe_standin.fixtures import start_standin, stop
 
 
 def _customers(standin, email: str) -> list[dict]:
-    listed = standin.call("GET", "/v1/customers", {"limit": "100"}, base=standin.localstripe_url)
-    return [customer for customer in listed.body["data"] if customer["email"] == email]
+    """Every customer of `email` in localstripe, all pages (the stand-in is the session's,
+    so other tests' customers are there too)."""
+    found, params = [], {"limit": "100"}
+    while True:
+        listed = standin.call("GET", "/v1/customers", params, base=standin.localstripe_url).body
+        found += [customer for customer in listed["data"] if customer["email"] == email]
+        if not listed.get("has_more") or not listed["data"]:
+            return found
+        params = {"limit": "100", "starting_after": listed["data"][-1]["id"]}
 
 
 def test_a_retry_with_the_same_key_and_parameters_replays_the_first_answer(stripe_standin):

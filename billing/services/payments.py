@@ -127,7 +127,7 @@ def _audit(payment: Payment, action: str, *, after: dict, actor=None, actor_labe
     )
 
 
-def _needs_customer_on_commit(payment: Payment) -> None:
+def _tell_customer_payment_needed(payment: Payment) -> None:
     outbox.send_signal(
         "billing.signals.payment_needs_customer",
         sender="billing.Payment",
@@ -137,7 +137,7 @@ def _needs_customer_on_commit(payment: Payment) -> None:
     )
 
 
-def _alert_account_manager_on_commit(payment: Payment, reason: str) -> None:
+def _alert_account_manager(payment: Payment, reason: str) -> None:
     outbox.send_signal(
         "billing.signals.payment_refused",
         sender="billing.Payment",
@@ -163,9 +163,9 @@ def _fail_definitively(
     payment.retry_at = None
     payment.save()
     _audit(payment, "refused", after={"code": code, "detail": detail, "payment_intent": payment_intent_id})
-    _alert_account_manager_on_commit(payment, reason=f"{code}: {detail}" if detail else code)
+    _alert_account_manager(payment, reason=f"{code}: {detail}" if detail else code)
     if notify:
-        _needs_customer_on_commit(payment)
+        _tell_customer_payment_needed(payment)
 
 
 # --- Starting an attempt --------------------------------------------------------------
@@ -489,7 +489,7 @@ def _record_attempt(
                 after={"payment_intent": payment.stripe_payment_intent_id, "reason": payment.failure_message},
             )
             if notify:
-                _needs_customer_on_commit(payment)
+                _tell_customer_payment_needed(payment)
     return outcome_of(
         payment, client_secret=result.client_secret if result and result.requires_action else ""
     )
@@ -721,7 +721,7 @@ def payment_succeeded(
             return None
         if payment.status in (Payment.Status.SUCCEEDED, Payment.Status.REFUNDED):
             if payment.stripe_payment_intent_id != payment_intent_id:
-                _refund_charge_on_commit(
+                _refund_stray_charge(
                     payment,
                     payment_intent_id,
                     reason=StrayCharge.Reason.DUPLICATE,
@@ -817,7 +817,7 @@ def _amount_mismatch(
     expected = money.format_money(payment.amount, payment.currency)
     detail = f"PaymentIntent {payment_intent_id} charged {charged}, the payment is {expected}; refunded"
     logger.error("Payment %s: %s", payment.pk, detail)
-    _refund_charge_on_commit(
+    _refund_stray_charge(
         payment,
         payment_intent_id,
         reason=StrayCharge.Reason.AMOUNT_MISMATCH,
@@ -835,10 +835,10 @@ def _amount_mismatch(
             payment_intent_id=payment_intent_id,
         )
     else:
-        _alert_account_manager_on_commit(payment, reason=f"{AMOUNT_MISMATCH}: {detail}")
+        _alert_account_manager(payment, reason=f"{AMOUNT_MISMATCH}: {detail}")
 
 
-def _refund_charge_on_commit(
+def _refund_stray_charge(
     payment: Payment, payment_intent_id: str, *, reason: str, amount: int, currency: str, after=None
 ) -> None:
     """Refund, in full and after commit, a charge that is not this payment's (a second
@@ -890,7 +890,7 @@ def payment_failed(
             payment, "failed", after={"payment_intent": payment_intent_id, "reason": payment.failure_message}
         )
         if notify:
-            _needs_customer_on_commit(payment)
+            _tell_customer_payment_needed(payment)
     return payment
 
 
@@ -913,7 +913,7 @@ def payment_requires_action(
         payment.save()
         _audit(payment, "requires_action", after={"payment_intent": payment_intent_id})
         if notify:
-            _needs_customer_on_commit(payment)
+            _tell_customer_payment_needed(payment)
     return payment
 
 
@@ -953,4 +953,4 @@ def _processor_failed(payment_id: int, *, attempt: int | None = None) -> None:
         payment.retry_at = None
         payment.save(update_fields=["processor_failures", "retry_at", "updated_at"])
         _audit(payment, "refund_abandoned", after={"detail": detail})
-        _alert_account_manager_on_commit(payment, reason=f"refund not issued: {detail}")
+        _alert_account_manager(payment, reason=f"refund not issued: {detail}")

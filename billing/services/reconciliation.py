@@ -20,7 +20,7 @@ from .payments import (
     MAX_PROCESSOR_FAILURES,
     RECONCILE_AFTER,
     PaymentOutcome,
-    _alert_account_manager_on_commit,
+    _alert_account_manager,
     _audit,
     _charge,
     _fail_definitively,
@@ -166,9 +166,7 @@ def _reconcile_refused(payment_id: int, error: PaymentRefused) -> None:
             payment.processor_failures = MAX_PROCESSOR_FAILURES
             payment.save(update_fields=["processor_failures", "updated_at"])
             _audit(payment, "refund_abandoned", after={"code": error.stripe_code, "detail": error.detail})
-            _alert_account_manager_on_commit(
-                payment, reason=f"refund not issued: {error.stripe_code}: {error.detail}"
-            )
+            _alert_account_manager(payment, reason=f"refund not issued: {error.stripe_code}: {error.detail}")
 
 
 def _reconcile(payment_id: int) -> None:

@@ -18,7 +18,7 @@ from ..models import Payment, StrayCharge
 from .payments import (
     MAX_PROCESSOR_FAILURES,
     RECONCILE_AFTER,
-    _alert_account_manager_on_commit,
+    _alert_account_manager,
     _audit,
     _locked_payment,
 )
@@ -113,7 +113,7 @@ def stray_charges_refund_due(*, now: datetime | None = None, batch_size: int = 5
                 StrayCharge.objects.filter(pk=stray_id).update(processor_failures=MAX_PROCESSOR_FAILURES)
                 payment = _locked_payment(payment_id)
                 _audit(payment, "refund_abandoned", after={"payment_intent": payment_intent_id})
-                _alert_account_manager_on_commit(
+                _alert_account_manager(
                     payment, reason=f"refund of {payment_intent_id} not issued: {refused.stripe_code}"
                 )
     return len(due)

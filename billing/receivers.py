@@ -39,10 +39,8 @@ def sync_stripe_quantity_on_seat_sync(sender, *, instance, created, **kwargs) ->
     commit runs (an outbox row beside the SeatSync)."""
     if not created:
         return
-    linked = (
-        Subscription.objects.filter(pk=instance.subscription_id).exclude(stripe_subscription_id="").exists()
-    )
-    if linked:
+    # The writer passes the subscription it locked (no query); read it otherwise.
+    if instance.subscription.stripe_subscription_id:
         outbox.enqueue(
             jobs.sync_stripe_quantity,
             key=f"stripe-quantity:{instance.subscription_id}:seat-sync-{instance.pk}",

@@ -16,9 +16,9 @@ def drop_pending_licences(sender, *, seat_change, **kwargs) -> None:
 
 
 def deliver_new_seat_sync(sender, *, seat_sync_id, subscription_id=None, **kwargs) -> None:
-    from .tasks import deliver_seat_sync
+    from .tasks import deliver_after_commit
 
-    deliver_seat_sync.delay(seat_sync_id, subscription_id)
+    deliver_after_commit(seat_sync_id, subscription_id)
 
 
 def open_setup_wizard(sender, *, subscription, **kwargs) -> None:

@@ -400,9 +400,11 @@ def pending_licences_give(*, seat_change) -> int:
     deleted as it is handled, so a second call gives nothing more; a user who can no
     longer hold the licence, or already holds it, is skipped. Returns how many were
     given."""
+    waiting = PendingLicence.objects.filter(seat_change_id=seat_change.pk)
+    if not waiting.exists():  # most changes: a cheap query instead of the joined one below
+        return 0
     pending = list(
-        PendingLicence.objects.select_for_update()
-        .filter(seat_change_id=seat_change.pk)
+        waiting.select_for_update()
         .select_related("org_user", "subscription__plan__product", "subscription__organization")
         .order_by("pk")
     )

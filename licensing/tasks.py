@@ -3,6 +3,8 @@
 from celery import shared_task
 from django.db import InterfaceError, OperationalError
 
+import outbox
+
 from . import delivery
 
 
@@ -21,6 +23,27 @@ def deliver_seat_sync(self, seat_sync_id: int, subscription_id: int | None = Non
     if result.retry_in is not None and not self.request.is_eager:
         raise self.retry(countdown=result.retry_in)
     return result.outcome
+
+
+def deliver_after_commit(seat_sync_id: int, subscription_id: int | None) -> None:
+    """A new count was committed: push it. In an urgent outbox job run by a worker (a
+    paid change just processed) the push runs here and now, the next thing the customer
+    waits for: a task of its own would cost another worker process's hand-off, a broker
+    round trip and an ack, more CPU than the push itself (BENCHMARKS.md, "Bursts of paid
+    changes"). Anywhere else (a web request, a batch job, tasks run in-process) it is
+    queued. A push that fails here is retried by its task after the service's backoff; a
+    database error leaves it to a task at once (and to `requeue_seat_syncs` if even
+    that is lost)."""
+    if not outbox.in_worker_job("urgent"):
+        deliver_seat_sync.delay(seat_sync_id, subscription_id)
+        return
+    try:
+        result = delivery.seat_sync_deliver(seat_sync_id=seat_sync_id, subscription_id=subscription_id)
+    except (OperationalError, InterfaceError):
+        deliver_seat_sync.delay(seat_sync_id, subscription_id)
+        return
+    if result.retry_in is not None:
+        deliver_seat_sync.apply_async((seat_sync_id, subscription_id), countdown=result.retry_in)
 
 
 @shared_task

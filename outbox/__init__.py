@@ -18,3 +18,11 @@ def send_signal(signal: str, *, sender: str, key: str, kind: str, **kwargs):
     from .jobs import send_signal as job
 
     return enqueue(job, key=key, kind=kind, signal=signal, sender=sender, signal_kwargs=kwargs)
+
+
+def in_worker_job(kind: str) -> bool:
+    """Whether this thread runs an outbox job of `kind` in a worker; see
+    `outbox.services.in_worker_job`."""
+    from .services import in_worker_job as _in_worker_job
+
+    return _in_worker_job(kind)

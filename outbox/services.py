@@ -54,6 +54,8 @@ class Running:
 
     pk: int
     key: str
+    kind: str
+    in_worker: bool  # run by a worker's task (not in the process that queued it)
     parts_done: list[str]
     parts_seen: int = 0
     new_parts: list[str] = field(default_factory=list)
@@ -64,6 +66,13 @@ _current: ContextVar[Running | None] = ContextVar("outbox_current", default=None
 
 def current() -> Running | None:
     return _current.get()
+
+
+def in_worker_job(kind: str) -> bool:
+    """Whether this thread runs an outbox job of `kind` in a worker, where its
+    follow-up work of the same urgency may run at once instead of being queued."""
+    running = _current.get()
+    return running is not None and running.in_worker and running.kind == kind
 
 
 def job_path(job: Callable | str) -> str:
@@ -144,30 +153,42 @@ def publish(pk: int, *, kind: str, ticket: int) -> bool:
 
 
 def _claim(pk: int, ticket: int, now: datetime) -> OutboxMessage | None:
-    claimed = OutboxMessage.objects.filter(
-        Q(claimed_until__isnull=True) | Q(claimed_until__lt=now),
-        pk=pk,
-        attempts=ticket,
-        done_at__isnull=True,
-        failed_at__isnull=True,
-    ).update(claimed_until=now + LEASE, due_at=now + LEASE, attempts=ticket + 1)
-    if not claimed:
-        return None
-    return _reconnecting(lambda: OutboxMessage.objects.get(pk=pk))
+    """Take message `pk` for claim number `ticket` under a lease, and read it: one
+    statement (every job of every kind starts here)."""
+    when = connection.ops.adapt_datetimefield_value
+    until = when(now + LEASE)
+    claimed = OutboxMessage.objects.raw(_CLAIM_SQL, [until, until, ticket + 1, pk, ticket, when(now)])
+    return next(iter(claimed), None)
+
+
+_CLAIM_SQL = f"""
+    UPDATE {OutboxMessage._meta.db_table}
+    SET claimed_until = %s, due_at = %s, attempts = %s
+    WHERE id = %s AND attempts = %s AND done_at IS NULL AND failed_at IS NULL
+      AND (claimed_until IS NULL OR claimed_until < %s)
+    RETURNING *
+"""  # noqa: S608 - the table name is the model's own
 
 
 def backoff(attempts: int) -> timedelta:
     return timedelta(seconds=min(BACKOFF_MAX_SECONDS, BACKOFF_BASE_SECONDS * 2 ** max(0, attempts - 1)))
 
 
-def run(pk: int, *, ticket: int) -> str:
-    """Claim message `pk` for claim number `ticket`, run its job, record the outcome.
-    Returns "done", "retrying", "failed" or "skipped" (done already, claimed by
-    someone else, or a stale ticket). Never raises the job's error."""
+def run(pk: int, *, ticket: int, in_worker: bool = False) -> str:
+    """Claim message `pk` for claim number `ticket`, run its job, record the outcome
+    (`in_worker`: this is a worker's task). Returns "done", "retrying", "failed" or
+    "skipped" (done already, claimed by someone else, or a stale ticket). Never raises
+    the job's error."""
     message = _claim(pk, ticket, timezone.now())
     if message is None:
         return "skipped"
-    running = Running(pk=message.pk, key=message.key, parts_done=list(message.parts_done))
+    running = Running(
+        pk=message.pk,
+        key=message.key,
+        kind=message.kind,
+        in_worker=in_worker,
+        parts_done=list(message.parts_done),
+    )
     running_token = _current.set(running)
     id_token = request_id.set(message.request_id)
     try:

@@ -10,7 +10,7 @@ from . import services
 # limit is not still running when another process claims it again.
 @shared_task(acks_late=True, time_limit=60, soft_time_limit=50)
 def run_message(message_id: int, ticket: int) -> str:
-    return services.run(message_id, ticket=ticket)
+    return services.run(message_id, ticket=ticket, in_worker=True)
 
 
 @shared_task

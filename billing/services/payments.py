@@ -732,7 +732,8 @@ def payment_succeeded(
         if (amount, currency.lower()) != (payment.amount, payment.currency.lower()):
             _amount_mismatch(payment, payment_intent_id, amount=amount, currency=currency, metadata=metadata)
             return payment
-        change = SeatChange.objects.select_for_update(of=("self",)).get(pk=payment.seat_change_id)
+        # Locked by `_payment_for_intent` before the payment was read with it: current.
+        change = payment.seat_change
         now = timezone.now()
         payment.stripe_payment_intent_id = payment_intent_id
         payment.paid_at = now

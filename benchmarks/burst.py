@@ -71,11 +71,34 @@ GOAL_P95_MS = 1000.0
 URGENT_CONCURRENCY = 8  # as docker-compose.yml's worker-urgent
 
 
-def shape_workers(shape: str, urgent_concurrency: int) -> list[tuple[str, str | None, int]]:
-    """(name, kinds of work it serves (None: every queue), concurrency) of each worker."""
+# docker-compose.yml gives the background worker cpu_shares 256 (the urgent one has the
+# default, 1024). Here each worker runs in a session of its own, and the kernel weighs
+# sessions (autogroups) against each other by the autogroup's nice value: nice 6 is a
+# weight of 272 against 1024 at nice 0, the same quarter.
+BACKGROUND_AUTOGROUP_NICE = 6
+
+
+def shape_workers(shape: str, urgent_concurrency: int) -> list[tuple[str, str | None, int, int]]:
+    """(name, kinds of work it serves (None: every queue), concurrency, autogroup nice)
+    of each worker."""
     if shape == "one-worker":
-        return [("burst-all", None, 2)]
-    return [("burst-urgent", "urgent", urgent_concurrency), ("burst-background", "email,batch", 2)]
+        return [("burst-all", None, 2, 0)]
+    return [
+        ("burst-urgent", "urgent", urgent_concurrency, 0),
+        ("burst-background", "email,batch", 2, BACKGROUND_AUTOGROUP_NICE),
+    ]
+
+
+def weigh(worker: CeleryWorker, nice: int) -> str:
+    """Give the worker's session (autogroup) its CPU weight; what was done, shown."""
+    if not nice:
+        return ""
+    autogroup = Path(f"/proc/{worker.process.pid}/autogroup")
+    try:
+        autogroup.write_text(str(nice))
+        return f" (CPU weight: {autogroup.read_text().strip()}, as compose's cpu_shares)"
+    except OSError as error:
+        return f" (CPU weight NOT set, {error}: the background worker competes at full weight)"
 
 
 @dataclass
@@ -254,19 +277,21 @@ def trial(shape: str, round_: int, changes: list[Paid], singles: int, args, work
     from django.conf import settings
 
     purge_queue()
-    workers = []
+    workers, nices = [], []
     try:
-        for name, kinds, concurrency in shape_workers(shape, args.urgent_concurrency):
+        for name, kinds, concurrency, nice in shape_workers(shape, args.urgent_concurrency):
             queues = kinds and ",".join(settings.CELERY_QUEUES_BY_KIND[kind] for kind in kinds.split(","))
             workers.append(
                 CeleryWorker(
                     f"{name}-{round_}", workdir, include=None, queues=queues, concurrency=concurrency
                 )
             )
-        for worker in workers:
+            nices.append(nice)
+        for worker, nice in zip(workers, nices, strict=True):
             worker.start()
+            weighed = weigh(worker, nice)
             if round_ == 1:
-                print(f"worker ({shape}): {worker_environment_shown()} {worker.shown()}")
+                print(f"worker ({shape}): {worker_environment_shown()} {worker.shown()}{weighed}")
         one_at_a_time(changes[:singles], receiver)
         cpu_before, started = cpu_ticks_by_process(), time.monotonic()
         recorded = burst(changes[singles:], receiver)

@@ -114,6 +114,18 @@ class LicenceAssignmentFactory(factory.django.DjangoModelFactory):
 def paid_seat_change(subscription, new_quantity: int):
     """A seat change of `subscription` to `new_quantity`, signed and paid (or approved,
     for a decrease): the quantity is set and its SeatSync row written, on commit."""
+    from subscriptions import seat_changes
+
+    change = signed_seat_change(subscription, new_quantity)
+    seat_changes.seat_change_apply(seat_change=change, via="payment" if change.is_increase else "approval")
+    subscription.refresh_from_db()
+    change.refresh_from_db()
+    return change
+
+
+def signed_seat_change(subscription, new_quantity: int):
+    """A seat change of `subscription` to `new_quantity`, quoted now and signed: awaiting
+    its payment (an increase) or its approval (a decrease)."""
     from billing.proration import quote_seat_change
     from subscriptions import seat_changes
 
@@ -137,7 +149,5 @@ def paid_seat_change(subscription, new_quantity: int):
         seat_changes.seat_change_mark_signed(
             seat_change=change, signer_name="Ada", signer_email="ada@example.com"
         )
-    seat_changes.seat_change_apply(seat_change=change, via="payment" if change.is_increase else "approval")
-    subscription.refresh_from_db()
     change.refresh_from_db()
     return change

@@ -160,6 +160,12 @@ def test_worker_and_beat_run_the_seatmgr_celery_app(compose):
     assert compose["services"]["beat"]["command"].startswith("celery -A seatmgr beat ")
 
 
+def test_the_background_worker_yields_the_cpu_to_the_urgent_one_on_a_shared_host(compose):
+    # A burst of receipts (a PDF each) must not slow the paid pushes beside it.
+    shares = {name: compose["services"][name].get("cpu_shares", 1024) for name in ("worker-urgent", "worker")}
+    assert shares["worker"] * 4 <= shares["worker-urgent"]
+
+
 def test_settings_load_in_production_mode_with_the_compose_environment(compose):
     env = {name: interpolate(value) for name, value in service_env(compose, "web").items()}
     code = """if True:

@@ -538,6 +538,10 @@ LOGGING = {
         "django": {"handlers": []},
         # runserver's access log, as Django sets it up, with the filter.
         "django.server": {"handlers": ["django.server"], "level": "INFO", "propagate": False},
+        # The Stripe library logs every request and response at INFO (URLs with the ids of
+        # customers and payments, and searches by our metadata): its warnings and errors
+        # only. The gateway says what failed in its own words (billing/gateways/stripe.py).
+        "stripe": {"level": "WARNING"},
     },
 }
 

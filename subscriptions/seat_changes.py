@@ -506,7 +506,9 @@ def seat_change_apply(*, seat_change: SeatChange, via: str, actor=None, actor_la
         "schedule": SeatChange.State.SCHEDULED,
     }[via]
     with transaction.atomic():
-        seat_change = _locked(seat_change)
+        # Its own row only: the subscription's is locked next, with what the audit events
+        # and the receivers below read (organization, plan, product), and set on it.
+        seat_change = SeatChange.objects.select_for_update().get(pk=seat_change.pk)
         if seat_change.state in (SeatChange.State.APPLYING, SeatChange.State.APPLIED):
             return seat_change
         if seat_change.state != expected:
@@ -514,12 +516,12 @@ def seat_change_apply(*, seat_change: SeatChange, via: str, actor=None, actor_la
                 f"Seat change {seat_change.number} is {seat_change.get_state_display().lower()}: "
                 f"it cannot be applied after {via}."
             )
-        # With what its audit event names (organization, plan, product): no query more.
         subscription = (
             Subscription.objects.select_for_update(of=("self",))
             .select_related("organization", "plan__product")
             .get(pk=seat_change.subscription_id)
         )
+        seat_change.subscription = subscription
         before = subscription.quantity
         subscription.quantity = seat_change.new_quantity
         subscription.seats_version += 1
@@ -534,7 +536,7 @@ def seat_change_apply(*, seat_change: SeatChange, via: str, actor=None, actor_la
         _move(seat_change, SeatChange.State.APPLYING, actor=actor, actor_label=actor_label, request=request)
         audit_record(
             action="subscription.quantity_changed",
-            organization=seat_change.subscription.organization,
+            organization=subscription.organization,
             actor=actor,
             actor_label=actor_label,
             obj=subscription,
@@ -573,7 +575,7 @@ def seat_changes_mark_live(*, subscription_id: int, version: int) -> list[int]:
     the delivery, so the push and the move commit together. Returns the ids moved, in id
     order: the caller tells each admin once."""
     moved = []
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):  # all or nothing with the delivery it records
         sql = _LIVE_CANDIDATES_SQL + (" FOR UPDATE" if connection.features.has_select_for_update else "")
         candidates = SeatChange.objects.raw(
             sql, [subscription_id, SeatChange.State.APPLYING, subscription_id, version]

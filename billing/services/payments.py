@@ -713,7 +713,10 @@ def payment_succeeded(
     instead, and so is one whose amount or currency is not the Payment's (see
     `_amount_mismatch`). Returns the payment, or None for a PaymentIntent that is none
     of ours."""
-    with transaction.atomic():
+    # No savepoint of its own (two round trips on every payment): its callers run it
+    # outside any transaction, or inside one they roll back whole on its error (a
+    # webhook's processing). Nobody catches its error and goes on in the same transaction.
+    with transaction.atomic(savepoint=False):
         payment = _payment_for_intent(payment_intent_id, metadata)
         if payment is None:
             # Stripe's own charges (renewal invoices) are not seat change payments.

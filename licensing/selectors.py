@@ -332,8 +332,27 @@ class PushStatus:
 
 
 def push_status(*, subscription: Subscription, now: datetime | None = None) -> PushStatus:
+    return _push_status_of(subscription.seat_syncs.order_by("-version").first(), now=now or timezone.now())
+
+
+def push_statuses(*, subscriptions, now: datetime | None = None) -> dict[int, PushStatus]:
+    """`push_status` of each of `subscriptions` (by id), in one query whatever their
+    number: each one's latest seat count is the one no newer version follows."""
     now = now or timezone.now()
-    latest = subscription.seat_syncs.order_by("-version").first()
+    latest = {
+        sync.subscription_id: sync
+        for sync in SeatSync.objects.filter(subscription__in=[s.pk for s in subscriptions]).exclude(
+            Exists(
+                SeatSync.objects.filter(
+                    subscription_id=OuterRef("subscription_id"), version__gt=OuterRef("version")
+                )
+            )
+        )
+    }
+    return {s.pk: _push_status_of(latest.get(s.pk), now=now) for s in subscriptions}
+
+
+def _push_status_of(latest: SeatSync | None, *, now: datetime) -> PushStatus:
     if latest is None:
         return PushStatus("none", None, None, "")
     if latest.status == SeatSync.Status.DELIVERED:

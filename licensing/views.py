@@ -69,11 +69,17 @@ def _offer_buying_a_seat(
 
 
 def _subscription_rows(organization, *, with_push=False):
+    """Each subscription with its seat counts (and, `with_push`, where its latest count
+    stands in the org), read as the API lists them (`subscriptions_filtered`: the seats
+    each renewal bills come in the same query), in as many queries for one subscription
+    as for many."""
+    subscriptions = list(selectors.subscriptions_filtered(organization=organization))
+    pushes = selectors.push_statuses(subscriptions=subscriptions) if with_push else {}
     rows = []
-    for subscription in selectors.subscriptions_with_seats(organization=organization):
+    for subscription in subscriptions:
         row = {"subscription": subscription, "seats": selectors.seat_summary(subscription)}
         if with_push:
-            row["push"] = selectors.push_status(subscription=subscription)
+            row["push"] = pushes[subscription.pk]
         rows.append(row)
     return rows
 

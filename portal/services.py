@@ -249,21 +249,24 @@ def buy_seat_preview(*, subscription: Subscription) -> Preview:
 
 
 def _start_increase_by_one(
-    *, subscription: Subscription, org_user: OrgUser, requested_by, requested_via, request
+    *, subscription: Subscription, org_user: OrgUser, requested_by, requested_via, replacing="", request
 ):
     """Inside the caller's transaction: refuse when a change is already open (naming
-    it), start the +1 change and make `org_user` wait for its licence."""
+    it) unless the customer confirmed replacing it (`replacing`, its number: it is
+    cancelled as in `seat_change_start`), start the +1 change and make `org_user` wait
+    for its licence."""
     subscription = Subscription.objects.select_related("plan__product", "organization").get(
         pk=subscription.pk
     )
     existing = seat_changes.open_seat_change(subscription=subscription)
-    if existing is not None:
+    if existing is not None and not replacing:
         raise seat_changes.SeatChangeAlreadyOpen(existing)
     seat_change = seat_change_start(
         subscription=subscription,
         raw_new_total=subscription.quantity + 1,
         requested_by=requested_by,
         requested_via=requested_via,
+        replacing=replacing,
         request=request,
     )
     licensing_services.pending_licence_add(
@@ -300,11 +303,13 @@ def add_user_buying_seat(
     requested_by=None,
     requested_via: str = "dashboard",
     actor_label: str = "",
+    replacing: str = "",
     request=None,
 ) -> tuple[OrgUser, SeatChange]:
     """Add an Active or Locked user although `subscription` has no licence left: in one
     transaction the user is created (with the licences of the other chosen
-    subscriptions), a seat change adding 1 seat is started and the user waits for its
+    subscriptions), a seat change adding 1 seat is started (replacing the open change
+    `replacing` names, when the customer confirmed that) and the user waits for its
     licence, given when the change is applied. Only Active and Locked users hold
     licences, so any other status is refused (it never needs a seat)."""
     if status not in OrgUser.LICENSED_STATUSES:
@@ -331,15 +336,17 @@ def add_user_buying_seat(
             org_user=org_user,
             requested_by=actor,
             requested_via=requested_via,
+            replacing=replacing,
             request=request,
         )
     return org_user, seat_change
 
 
 def licence_buy_seat(
-    *, subscription: Subscription, org_user: OrgUser, requested_by=None, request=None
+    *, subscription: Subscription, org_user: OrgUser, requested_by=None, replacing: str = "", request=None
 ) -> SeatChange:
-    """An existing Active or Locked user gets the licence of a seat bought for them."""
+    """An existing Active or Locked user gets the licence of a seat bought for them (the
+    open change `replacing` names replaced, as in `add_user_buying_seat`)."""
     if org_user.organization_id != subscription.organization_id:
         raise InvalidInput("That user is not in this subscription's organization.")
     with transaction.atomic():
@@ -348,6 +355,7 @@ def licence_buy_seat(
             org_user=org_user,
             requested_by=requested_by,
             requested_via="dashboard",
+            replacing=replacing,
             request=request,
         )
 
@@ -359,12 +367,14 @@ def activate_user_buying_seat(
     status: str,
     subscription_ids=(),
     requested_by=None,
+    replacing: str = "",
     request=None,
 ) -> SeatChange:
     """Make a user who holds no licence (Inactive, Room…) Active or Locked although
     `subscription` has none left: in one transaction their status changes (with the
     licences of the other chosen subscriptions), a seat change adding 1 seat is started
-    and they wait for its licence, given when the change is applied."""
+    (the open change `replacing` names replaced, as in `add_user_buying_seat`) and they
+    wait for its licence, given when the change is applied."""
     if status not in OrgUser.LICENSED_STATUSES:
         raise InvalidInput("Only Active or Locked users need a licence: no seat to buy.", field="status")
     if org_user.organization_id != subscription.organization_id:
@@ -386,6 +396,7 @@ def activate_user_buying_seat(
             org_user=org_user,
             requested_by=actor,
             requested_via="dashboard",
+            replacing=replacing,
             request=request,
         )
 

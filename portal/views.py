@@ -75,22 +75,38 @@ def _link_landing(link, sid: str, then: str) -> str:
     return reverse("portal:link_change", args=[sid])
 
 
+def _open_change_context(request, subscription, *, page_url: str, replacing: bool) -> dict:
+    """The change in progress, for `portal/_open_change.html`: named with a link, and
+    "Replace the open change" offered (unless `services.replace_refusal` says why not),
+    which comes back to `page_url` confirming it (`replace`: the page's form then says
+    what is replaced and posts `replace_open`). `replacing`: the form already did."""
+    open_change = seat_changes.open_seat_change(subscription=subscription)
+    refusal = services.replace_refusal(open_change) if open_change else ""
+    return {
+        "open_change": open_change,
+        "open_change_url": request.access.url("seat_change", open_change.number) if open_change else None,
+        "replace": not refusal and (replacing or request.GET.get("replace") == "1"),
+        "replace_refusal": refusal,
+        "replace_url": page_url + "?replace=1",
+    }
+
+
 def _change_context(request, subscription, form=None, errors=None):
     in_use = licensing.licences_in_use(subscription=subscription)
-    open_change = seat_changes.open_seat_change(subscription=subscription)
     form = form or {}
     return {
         "renewal": billing_selectors.next_renewal(subscription),
         "keep_url": request.access.url("keep"),
-        "replace": bool(form.get("replace_open")) or request.GET.get("replace") == "1",
-        "replace_refusal": services.replace_refusal(open_change) if open_change else "",
-        "replace_url": request.access.url("change") + "?replace=1",
+        **_open_change_context(
+            request,
+            subscription,
+            page_url=request.access.url("change"),
+            replacing=bool(form.get("replace_open")),
+        ),
         "access": request.access,
         "subscription": subscription,
         "licences_in_use": in_use,
         "licensed_users": licensing.licensed_users(subscription=subscription),
-        "open_change": open_change,
-        "open_change_url": request.access.url("seat_change", open_change.number) if open_change else None,
         "form": form,
         "errors": errors or {},
         "quote_url": request.access.url("quote"),
@@ -626,7 +642,12 @@ def _buy_seat_page(request, offer, *, error="", status=200):
             "values": values,
             "status_label": dict(OrgUser.Status.choices).get(values.get("status") or offer.get("status"), ""),
             "activating": bool(offer["org_user"] and offer.get("status")),
-            "open_change": seat_changes.open_seat_change(subscription=subscription),
+            **_open_change_context(
+                request,
+                subscription,
+                page_url=reverse("portal:admin_buy_seat", args=[subscription.pk]),
+                replacing=bool(request.POST.get("replace_open")),
+            ),
             "preview": preview,
             "preview_error": preview_error,
             "error": error,
@@ -652,6 +673,8 @@ def buy_seat(request):
     if request.POST.get("accept_terms") != "yes":
         return _buy_seat_page(request, offer, error="Accept the terms to increase your licences.", status=400)
     subscription = access.subscription
+    # The open change the admin confirmed replacing ("Replace the open change"), if any.
+    replacing = request.POST.get("replace_open", "")[:20]
     try:
         if offer["org_user"] is not None and offer.get("status"):
             org_user = offer["org_user"]
@@ -661,12 +684,17 @@ def buy_seat(request):
                 status=offer["status"],
                 subscription_ids=offer.get("subscriptions", []),
                 requested_by=access.user,
+                replacing=replacing,
                 request=request,
             )
         elif offer["org_user"] is not None:
             org_user = offer["org_user"]
             seat_change = services.licence_buy_seat(
-                subscription=subscription, org_user=org_user, requested_by=access.user, request=request
+                subscription=subscription,
+                org_user=org_user,
+                requested_by=access.user,
+                replacing=replacing,
+                request=request,
             )
         else:
             values = offer["values"]
@@ -677,6 +705,7 @@ def buy_seat(request):
                 status=values.get("status", ""),
                 subscription_ids=values.get("subscriptions", []),
                 requested_by=access.user,
+                replacing=replacing,
                 request=request,
             )
     except seat_changes.SeatChangeAlreadyOpen as refused:

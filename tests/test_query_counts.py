@@ -1,5 +1,7 @@
 """The pages and API lists that show a whole organization make as many SQL queries
-for 1,000 org users as for 10: no query per user, per licence or per subscription.
+for 1,000 org users as for 10, and for 4 subscriptions as for 1: no query per user,
+per licence or per subscription (My subscriptions tells each renewal and where each
+seat count stands in the org without asking per subscription).
 
 The same pages and the back office's lists make as many queries for 120 organizations
 (`manage.py seed_scale`) as for 40.
@@ -18,7 +20,7 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
 from licensing.models import LicenceAssignment, OrgUser
-from subscriptions.models import ApiKey, PendingInvalidation, SeatChange, hash_secret
+from subscriptions.models import ApiKey, PendingInvalidation, SeatChange, SeatSync, hash_secret
 from tests.factories import (
     MembershipFactory,
     OrgUserFactory,
@@ -102,6 +104,72 @@ def test_query_count_does_not_grow_with_the_users(small_and_large, path, auth):
         f"{path}: {len(small_queries)} queries for {SMALL} users, "
         f"{len(large_queries)} for {LARGE}:\n" + "\n".join(large_queries)
     )
+
+
+# --- More subscriptions --------------------------------------------------------------
+
+ONE, SEVERAL = 1, 4
+
+
+def organization_with_subscriptions(count: int) -> dict[str, Client]:
+    """An organization with `count` live subscriptions of different products, each
+    with a seat count delivered to the org and 2 of its 3 licences given."""
+    membership = MembershipFactory()
+    organization = membership.organization
+    org_users = OrgUserFactory.create_batch(2, organization=organization)
+    for n in range(count):
+        subscription = SubscriptionFactory(
+            organization=organization, plan=PlanFactory(product=ProductFactory(code=f"product-{n}"))
+        )
+        SeatSync.objects.create(
+            organization=organization,
+            subscription=subscription,
+            quantity=subscription.quantity,
+            version=1,
+            status=SeatSync.Status.DELIVERED,
+        )
+        LicenceAssignment.objects.bulk_create(
+            LicenceAssignment(organization=organization, subscription=subscription, org_user=org_user)
+            for org_user in org_users
+        )
+    raw_key = ApiKey.generate_raw()
+    ApiKey.objects.create(
+        organization=organization, name="CRM", prefix=raw_key[:10], key_hash=hash_secret(raw_key)
+    )
+    session = Client()
+    session.force_login(membership.user)
+    return {"session": session, "api_key": Client(headers={"Authorization": f"Api-Key {raw_key}"})}
+
+
+@pytest.mark.parametrize(
+    ("path", "auth"),
+    [
+        pytest.param("/dashboard/", "session", id="my-subscriptions"),
+        pytest.param("/licences/push-status/", "session", id="my-subscriptions-push-status"),
+        pytest.param("/licences/", "session", id="manage-licences"),
+        pytest.param("/api/v1/subscriptions/", "api_key", id="api-subscriptions"),
+    ],
+)
+def test_query_count_does_not_grow_with_the_subscriptions(path, auth):
+    one, several = organization_with_subscriptions(ONE), organization_with_subscriptions(SEVERAL)
+
+    one_queries = queries(one[auth], path)
+    several_queries = queries(several[auth], path)
+
+    assert len(one_queries) == len(several_queries), (
+        f"{path}: {len(one_queries)} queries for {ONE} subscription, "
+        f"{len(several_queries)} for {SEVERAL}:\n" + "\n".join(several_queries)
+    )
+
+
+def test_my_subscriptions_tells_every_renewal_and_push():
+    session = organization_with_subscriptions(SEVERAL)["session"]
+
+    page = session.get("/dashboard/").content.decode()
+
+    # 3 seats at the plan's €15.00 each, and the count delivered, for every subscription.
+    assert page.count('data-testid="renewal">€45.00</strong>') == SEVERAL
+    assert page.count("3 seats live in your org") == SEVERAL
 
 
 # --- More organizations --------------------------------------------------------------

@@ -481,6 +481,33 @@ def test_the_database_refuses_to_change_how_the_signer_was_identified():
     assert Agreement.objects.get(pk=signed.pk).signer_identified_by == "emailed_link"
 
 
+def test_the_database_refuses_to_change_what_the_signer_consented_to_be_charged():
+    shown = "Sign and pay €10.00 with Visa •••• 4242"
+    signed = sign(
+        agreement_factory(),
+        charge_consent=services.ChargeConsent(
+            pay_now=True, shown=shown, amount=1000, currency="eur", card_brand="visa", card_last4="4242"
+        ),
+    )
+    forged = {**signed.charge_consent, "choice": "pay_later", "amount": 0}
+
+    with pytest.raises(DatabaseError, match="is signed"), transaction.atomic():
+        Agreement.objects.filter(pk=signed.pk).update(charge_consent=forged)
+    with pytest.raises(DatabaseError, match="is signed"), transaction.atomic():
+        Agreement.objects.filter(pk=signed.pk).update(charge_consent={})
+
+    stored = Agreement.objects.get(pk=signed.pk).charge_consent
+    assert (stored["choice"], stored["amount"], stored["shown"]) == ("pay_now", 1000, shown)
+
+
+def test_an_unsigned_agreements_charge_consent_can_still_change():
+    unsigned = agreement_factory()
+
+    Agreement.objects.filter(pk=unsigned.pk).update(charge_consent={"choice": "pay_later"})
+
+    assert Agreement.objects.get(pk=unsigned.pk).charge_consent == {"choice": "pay_later"}
+
+
 # --- Verify --------------------------------------------------------------------------
 
 

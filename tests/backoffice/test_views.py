@@ -2,6 +2,7 @@
 
 import csv
 import io
+import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -14,8 +15,11 @@ from audit.services import audit_record
 from backoffice import services
 from licensing.connectors import webhook
 from licensing.models import ConnectedOrg
+from portal import services as portal_services
 from subscriptions.models import CapabilityLink, Organization, SeatChange, Subscription
+from tests.agreements.factories import verified
 from tests.factories import LicenceAssignmentFactory, PlanFactory, SubscriptionFactory, paid_seat_change
+from tests.portal.test_money_story import said
 from tests.receivers import WebhookReceiver
 
 from .factories import payment_factory, seat_change_signed
@@ -154,6 +158,46 @@ def test_a_decrease_that_no_longer_fits_is_explained_before_and_after_approving(
     assert "approval will be refused until the customer frees 1 more" in page.content.decode()
     (message,) = messages_of(refused)
     assert message.startswith("4 licences would still be in use after this decrease to 3")
+
+
+POUNDS = re.compile(r"-?£[\d,]+\.\d\d")
+
+
+def test_the_seat_change_page_tells_the_money_story_the_customer_was_shown(accounts):
+    subscription = SubscriptionFactory(
+        organization=accounts.organization,
+        quantity=3,
+        plan=PlanFactory(product__code="signature", unit_amount=9000, currency="gbp"),
+        admin_email="ada@customer.example",
+    )
+    increase = portal_services.seat_change_start(subscription=subscription, raw_new_total=5)
+    customer = signed_in(verified(accounts.customer.user))
+    customer_page = f"/subscriptions/{subscription.pk}/changes/{increase.number}/"
+    signing = customer.get(customer_page).content.decode()
+    assert "Sign the agreement" in signing  # what the customer read before signing
+
+    page = signed_in(accounts.am).get(f"/backoffice/changes/{increase.number}/").content.decode()
+
+    (due,) = POUNDS.findall(said(signing, "due-now"))
+    assert due == f"£{increase.amount_due / 100:,.2f}" and increase.amount_due > 0
+    assert POUNDS.findall(said(page, "due-now")) == [due]
+    renewal = said(signing, "renewal")
+    assert renewal.startswith("£450.00 for 5 users, on ")  # 5 seats at £90.00
+    assert said(page, "renewal") == renewal
+    proration = said(page, "proration")
+    charge, credit = POUNDS.findall(proration)
+    assert (charge, credit) == (f"£{increase.debit / 100:,.2f}", f"-£{-increase.credit / 100:,.2f}")
+    assert increase.debit + increase.credit == increase.amount_due
+    assert "for the remaining time on 5 users" in proration and "unused time on 3 users" in proration
+
+    # Cancelled at the period end: the stored renewal amount is not what anyone is billed.
+    Subscription.objects.filter(pk=subscription.pk).update(cancel_at_period_end=True)
+    signing = customer.get(customer_page).content.decode()
+    page = signed_in(accounts.am).get(f"/backoffice/changes/{increase.number}/").content.decode()
+
+    assert said(page, "ends-on") == said(signing, "ends-on")
+    assert said(page, "ends-on").endswith("(cancelled: no renewal)")
+    assert 'data-testid="renewal"' not in page and "£450.00" not in page
 
 
 def test_the_signed_agreement_opens_as_a_pdf(accounts):

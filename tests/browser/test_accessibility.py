@@ -235,10 +235,28 @@ def build_world(live_server) -> World:
                 "subscriptions": [],
                 "next": "",
             }
-        }
+        },
+        # The same offer for Documents, whose increase is open: the buy-seat page offers
+        # to replace it.
+        "admin_replacing": {
+            BUY_SEAT_SESSION_KEY: {
+                "subscription": documents.pk,
+                "user": None,
+                "values": {
+                    "name": "Nia New",
+                    "email": "nia@acme.example",
+                    "status": "active",
+                    "subscriptions": [str(documents.pk)],
+                },
+                "status": None,
+                "subscriptions": [],
+                "next": "",
+            }
+        },
     }
     world.people = {
         "admin": admin.user,
+        "admin_replacing": admin.user,
         "manager": manager,
         "wizard": newcomer.user,
         "nobody": UserFactory(email="lost@nowhere.example", password=None),
@@ -274,6 +292,8 @@ def build_world(live_server) -> World:
         ("portal:admin_pay", "admin", f"{s}/changes/{increase.number}/pay/"),
         ("portal:admin_payments", "admin", f"/subscriptions/{forms.pk}/payments/"),
         ("portal:admin_buy_seat", "admin", f"/subscriptions/{signature.pk}/buy-seat/"),
+        ("buy_seat_open_change", "admin_replacing", f"{s}/buy-seat/"),
+        ("buy_seat_replacing", "admin_replacing", f"{s}/buy-seat/?replace=1"),
         ("portal:admin_cancel", "admin", f"{s}/cancel/"),
         ("signing_page", "admin", f"/subscriptions/{forms.pk}/changes/{draft.number}/"),
         ("forbidden", "nobody", "/dashboard/"),
@@ -284,6 +304,7 @@ def build_world(live_server) -> World:
         # The back office
         ("backoffice:approvals", "manager", "/backoffice/"),
         ("backoffice:seat_change", "manager", f"/backoffice/changes/{decrease.number}/"),
+        ("backoffice_seat_change_increase", "manager", f"/backoffice/changes/{increase.number}/"),
         ("backoffice:accounts", "manager", "/backoffice/accounts/"),
         ("backoffice:account_new", "manager", "/backoffice/accounts/new/"),
         ("backoffice:account", "manager", f"/backoffice/accounts/{organization.pk}/"),

@@ -14,6 +14,7 @@ from licensing.services import pending_licences_give
 from portal import services
 from subscriptions import seat_changes
 from subscriptions.models import SeatChange
+from tests.backoffice.factories import payment_factory
 from tests.factories import LicenceAssignmentFactory, MembershipFactory, OrgUserFactory, SubscriptionFactory
 from tests.licensing.test_api import api_key_for, key_client
 
@@ -121,6 +122,56 @@ def test_an_open_change_is_named_with_a_link_and_nothing_is_added(full):
     assert "already in progress" in page and open_change.number in page
     response = full.post(buy_seat_url(full.subscription), {"accept_terms": "yes"})
     assert open_change.number in response["Location"]
+    assert not OrgUser.objects.filter(email="nia@customer.example").exists()
+
+
+def test_the_open_change_can_be_replaced_by_the_bought_seat_after_a_confirmation(full):
+    open_change = services.seat_change_start(
+        subscription=full.subscription, raw_new_total=5, requested_by=full.admin
+    )
+    add(full)
+
+    offer = full.get(buy_seat_url(full.subscription)).content.decode()
+    assert f"{open_change.number}</strong>, 2 → 5 users (waiting for signature)" in offer
+    replace_url = f"{buy_seat_url(full.subscription)}?replace=1"
+    assert f'href="{replace_url}">Replace the open change</a>' in offer
+    assert 'name="accept_terms"' not in offer  # nothing to confirm before choosing
+    confirm = full.get(replace_url).content.decode()
+    assert f"You are replacing seat change <strong>{open_change.number}</strong>" in confirm
+    assert f'name="replace_open" value="{open_change.number}"' in confirm
+    assert f"Replace {open_change.number}: Add the user and increase my licences by 1" in confirm
+
+    response = full.post(
+        buy_seat_url(full.subscription), {"accept_terms": "yes", "replace_open": open_change.number}
+    )
+
+    open_change.refresh_from_db()
+    assert open_change.state == "cancelled"
+    bought = SeatChange.objects.get(state="draft")
+    assert response["Location"] == f"/subscriptions/{full.subscription.pk}/changes/{bought.number}/"
+    assert (bought.old_quantity, bought.new_quantity) == (2, 3)
+    assert PendingLicence.objects.get(seat_change=bought).org_user.email == "nia@customer.example"
+
+
+def test_a_change_being_paid_is_not_offered_for_replacement_nor_replaced(full):
+    open_change = services.seat_change_start(
+        subscription=full.subscription, raw_new_total=5, requested_by=full.admin
+    )
+    payment_factory(open_change, status="pending", receipt_number=None)
+    add(full)
+
+    for page in (buy_seat_url(full.subscription), f"{buy_seat_url(full.subscription)}?replace=1"):
+        body = full.get(page).content.decode()
+        assert f"Seat change {open_change.number} is being paid: wait for the payment to finish" in body
+        assert "Replace the open change" not in body and 'name="accept_terms"' not in body
+    refused = full.post(
+        buy_seat_url(full.subscription), {"accept_terms": "yes", "replace_open": open_change.number}
+    )
+
+    assert refused.status_code == 400
+    assert "is being paid" in refused.content.decode()
+    open_change.refresh_from_db()
+    assert open_change.state == "draft" and SeatChange.objects.count() == 1
     assert not OrgUser.objects.filter(email="nia@customer.example").exists()
 
 

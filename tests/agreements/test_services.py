@@ -500,6 +500,33 @@ def test_the_database_refuses_to_change_what_the_signer_consented_to_be_charged(
     assert (stored["choice"], stored["amount"], stored["shown"]) == ("pay_now", 1000, shown)
 
 
+@pytest.mark.parametrize(
+    "forged",
+    [
+        {"signer_ip": "203.0.113.66"},
+        {"signer_user_agent": "curl/8"},
+        {"signature_kind": "drawn"},
+        {"signature_text": "Someone Else"},
+        {"signature_png": b"\x89PNG forged"},
+        {"viewed_at": None},
+        {"consent_at": None},
+    ],
+    ids=lambda forged: next(iter(forged)),
+)
+def test_the_database_refuses_to_change_the_rest_of_the_signings_evidence(forged):
+    signed = sign(agreement_factory())
+    (field,) = forged
+    before = getattr(Agreement.objects.get(pk=signed.pk), field)
+
+    with pytest.raises(DatabaseError, match="is signed"), transaction.atomic():
+        Agreement.objects.filter(pk=signed.pk).update(**forged)
+
+    after = getattr(Agreement.objects.get(pk=signed.pk), field)
+    assert (bytes(after) if isinstance(after, memoryview) else after) == (
+        bytes(before) if isinstance(before, memoryview) else before
+    )
+
+
 def test_an_unsigned_agreements_charge_consent_can_still_change():
     unsigned = agreement_factory()
 

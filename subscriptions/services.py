@@ -1,5 +1,8 @@
 """Subscription writes."""
 
+from collections.abc import Callable
+from dataclasses import dataclass
+
 from django.db import transaction
 from django.utils import timezone
 
@@ -64,45 +67,7 @@ def subscription_cancel(
 ) -> Subscription:
     """Cancel at the end of the current period: nothing more is charged, licences keep
     working until then. Asking twice changes nothing and sends no second email."""
-    with transaction.atomic():
-        subscription = (
-            Subscription.objects.select_for_update(of=("self",))
-            .select_related("plan__product", "organization")
-            .get(pk=subscription.pk)
-        )
-        if not subscription.is_live:
-            raise Conflict(
-                f"This subscription is {subscription.get_status_display().lower()}: "
-                "there is nothing to cancel."
-            )
-        if subscription.cancel_at_period_end:
-            return subscription
-        subscription.cancel_at_period_end = True
-        subscription.save(update_fields=["cancel_at_period_end"])
-        event = audit_record(
-            action="subscription.cancel_requested",
-            organization=subscription.organization,
-            actor=actor,
-            actor_label=actor_label,
-            obj=subscription,
-            after={"cancel_at": subscription.current_period_end.isoformat()},
-            request=request,
-        )
-        outbox.enqueue(
-            notifications.subscription_cancelled,
-            # One per cancellation: cancel, keep and cancel again is two emails.
-            key=f"subscription-cancelled:{subscription.pk}:event-{event.pk}",
-            kind="email",
-            subscription_id=subscription.pk,
-        )
-        outbox.send_signal(
-            "subscriptions.signals.subscription_cancel_requested",
-            sender="subscriptions.Subscription",
-            key=f"subscription-cancel-requested:{subscription.pk}:event-{event.pk}",
-            kind="batch",
-            subscription_id=subscription.pk,
-        )
-    return subscription
+    return _cancel_at_period_end(subscription, _CANCEL, actor=actor, actor_label=actor_label, request=request)
 
 
 def subscription_keep(
@@ -113,6 +78,49 @@ def subscription_keep(
     (`subscription_cancel_withdrawn`, through the outbox). Audited, and the admin is emailed.
     Asking twice, or for a subscription not cancelled, changes nothing and sends
     nothing; a subscription that has already ended cannot be kept (Conflict)."""
+    return _cancel_at_period_end(subscription, _KEEP, actor=actor, actor_label=actor_label, request=request)
+
+
+@dataclass(frozen=True)
+class _PeriodEndChoice:
+    """Cancelling at period end, or withdrawing it: what each writes besides the flag."""
+
+    cancel: bool
+    refusal: str  # after "This subscription is <status>: "
+    action: str
+    email: Callable  # a job of `notifications`
+    email_key: str
+    signal: str  # in `subscriptions.signals`
+    signal_key: str
+
+
+_CANCEL = _PeriodEndChoice(
+    cancel=True,
+    refusal="there is nothing to cancel.",
+    action="subscription.cancel_requested",
+    email=notifications.subscription_cancelled,
+    email_key="subscription-cancelled",
+    signal="subscription_cancel_requested",
+    signal_key="subscription-cancel-requested",
+)
+_KEEP = _PeriodEndChoice(
+    cancel=False,
+    refusal="it can no longer be kept. Contact your account manager to start a new one.",
+    action="subscription.cancel_withdrawn",
+    email=notifications.subscription_kept,
+    email_key="subscription-kept",
+    signal="subscription_cancel_withdrawn",
+    signal_key="subscription-cancel-withdrawn",
+)
+
+
+def _cancel_at_period_end(
+    subscription: Subscription, choice: _PeriodEndChoice, *, actor, actor_label, request
+) -> Subscription:
+    """Under the subscription's lock: refuse one that is no longer live, do nothing when
+    the flag is already as asked, else set it, audit it, and queue the admin's email and
+    the signal in the same transaction. Their keys name the audit event: cancel, keep
+    and cancel again is two emails of each kind."""
     with transaction.atomic():
         subscription = (
             Subscription.objects.select_for_update(of=("self",))
@@ -120,34 +128,33 @@ def subscription_keep(
             .get(pk=subscription.pk)
         )
         if not subscription.is_live:
-            raise Conflict(
-                f"This subscription is {subscription.get_status_display().lower()}: "
-                "it can no longer be kept. Contact your account manager to start a new one."
-            )
-        if not subscription.cancel_at_period_end:
+            status = subscription.get_status_display().lower()
+            raise Conflict(f"This subscription is {status}: {choice.refusal}")
+        if subscription.cancel_at_period_end == choice.cancel:
             return subscription
-        subscription.cancel_at_period_end = False
+        subscription.cancel_at_period_end = choice.cancel
         subscription.save(update_fields=["cancel_at_period_end"])
+        period_end = subscription.current_period_end.isoformat()
         event = audit_record(
-            action="subscription.cancel_withdrawn",
+            action=choice.action,
             organization=subscription.organization,
             actor=actor,
             actor_label=actor_label,
             obj=subscription,
-            before={"cancel_at": subscription.current_period_end.isoformat()},
-            after={"renews_on": subscription.current_period_end.isoformat()},
+            before=None if choice.cancel else {"cancel_at": period_end},
+            after={"cancel_at": period_end} if choice.cancel else {"renews_on": period_end},
             request=request,
         )
         outbox.enqueue(
-            notifications.subscription_kept,
-            key=f"subscription-kept:{subscription.pk}:event-{event.pk}",
+            choice.email,
+            key=f"{choice.email_key}:{subscription.pk}:event-{event.pk}",
             kind="email",
             subscription_id=subscription.pk,
         )
         outbox.send_signal(
-            "subscriptions.signals.subscription_cancel_withdrawn",
+            f"subscriptions.signals.{choice.signal}",
             sender="subscriptions.Subscription",
-            key=f"subscription-cancel-withdrawn:{subscription.pk}:event-{event.pk}",
+            key=f"{choice.signal_key}:{subscription.pk}:event-{event.pk}",
             kind="batch",
             subscription_id=subscription.pk,
         )

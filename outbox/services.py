@@ -304,6 +304,37 @@ def dispatch_due(*, now: datetime | None = None, batch_size: int = DISPATCH_BATC
     return handed
 
 
+# Done messages are kept this long (to read in the admin, and so that a key seen again
+# within it is still one side effect), then deleted: the table is a queue, not a log
+# (the audit log is). Failed ones stay until an operator retries them.
+KEEP_DONE = timedelta(days=30)
+PRUNE_BATCH = 5000
+
+
+def prune_done(*, now: datetime | None = None, batch_size: int = PRUNE_BATCH) -> int:
+    """Periodic (daily): delete messages done more than KEEP_DONE ago, oldest first, in
+    batches walked along the primary key (no index on `done_at` to keep up; ids grow
+    with `created_at`), stopping at the first batch created after the cutoff. Each
+    batch commits on its own, so a run killed half-way leaves the rest to the next.
+    Returns how many were deleted."""
+    cutoff = (now or timezone.now()) - KEEP_DONE
+    deleted, after = 0, 0
+    while True:
+        batch = list(
+            OutboxMessage.objects.filter(pk__gt=after)
+            .order_by("pk")
+            .values_list("pk", "created_at", "done_at")[:batch_size]
+        )
+        if not batch:
+            return deleted
+        old_done = [pk for pk, _, done_at in batch if done_at is not None and done_at < cutoff]
+        if old_done:
+            deleted += OutboxMessage.objects.filter(pk__in=old_done).delete()[0]
+        if batch[-1][1] >= cutoff:
+            return deleted  # the rest was created after the cutoff: nothing there is old enough
+        after = batch[-1][0]
+
+
 def retry_now(*, pks: list[int]) -> int:
     """An operator's "retry": failed (or waiting) messages become due again now, with
     a fresh count of attempts."""

@@ -1,5 +1,6 @@
 """Celery tasks of the outbox: thin. `run_message` runs one message; `dispatch_due`
-(every few seconds, CELERY_BEAT_SCHEDULE) hands on what was not done."""
+(every few seconds, CELERY_BEAT_SCHEDULE) hands on what was not done; `prune_done_messages`
+(daily) deletes what was done a month ago."""
 
 from celery import shared_task
 
@@ -16,3 +17,8 @@ def run_message(message_id: int, ticket: int) -> str:
 @shared_task
 def dispatch_due() -> int:
     return services.dispatch_due()
+
+
+@shared_task
+def prune_done_messages() -> int:
+    return services.prune_done()

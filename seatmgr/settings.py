@@ -198,6 +198,7 @@ CELERY_TASK_ROUTES = {
         ],
         "batch": [
             "outbox.tasks.dispatch_due",
+            "outbox.tasks.prune_done_messages",
             "billing.tasks.reconcile_payments",
             "licensing.tasks.requeue_seat_syncs",
             "licensing.tasks.apply_live_seat_changes",
@@ -270,6 +271,11 @@ CELERY_BEAT_SCHEDULE = {
     "approval-digests": {
         "task": "backoffice.tasks.send_approval_digests",
         "schedule": crontab(hour=7, minute=0),
+    },
+    # Outbox messages done a month ago are deleted (outbox.services.KEEP_DONE).
+    "prune-outbox": {
+        "task": "outbox.tasks.prune_done_messages",
+        "schedule": crontab(hour=3, minute=30),
     },
 }
 

@@ -20,7 +20,9 @@ worker pushes the count. The clock stops when the receiver gets the signed POST.
 Shapes, alternating round after round: `compose`, the workers as docker-compose.yml
 runs them: one for the urgent queue (`-Q urgent --concurrency 8`, or
 `--urgent-concurrency`) and one for emails and batch work (`-Q email,batch
---concurrency 2`); `one-worker`, one worker (concurrency 2) for every queue, the shape
+--concurrency 2`, with compose's CPU weight: a quarter of the urgent one's, set here
+on its session's autogroup, `BACKGROUND_AUTOGROUP_NICE`); `one-worker`, one worker
+(concurrency 2) for every queue, the shape
 before the queues were split. Prints, per trial, p50/p95/max of payment → org received
 (and → paid and applied, → delivery recorded) and the workers' CPU during the burst;
 then per shape the p50/p95 over its rounds and the ratio burst/one at a time. Goal:

@@ -12,10 +12,16 @@ exponential backoff, until the job succeeds or `MAX_ATTEMPTS` claims have failed
 A job runs outside any transaction or lock of the caller, with the request id of
 the request that queued it, and under a lease: a process that dies mid-job leaves
 the row to be claimed again once the lease expires.
+
+Work of another kind that an urgent job queues in a worker (a paid change's receipt,
+its card-on-file update, its "now live" email) is not published by that job: it is
+due `FOLLOW_UP_HOLD` later and the dispatcher hands it on, so that a burst of paid
+changes is not slowed by its own emails (BENCHMARKS.md, "Bursts of paid changes").
 """
 
 import json
 import logging
+import time
 import traceback
 from collections.abc import Callable
 from contextvars import ContextVar
@@ -46,6 +52,13 @@ MAX_ATTEMPTS = 10
 BACKOFF_BASE_SECONDS = 5
 BACKOFF_MAX_SECONDS = 600
 DISPATCH_BATCH = 200
+# A dispatcher run hands on batch after batch while they come full, for this long at
+# most (beat runs it every 5 s).
+DISPATCH_SECONDS = 3.0
+# Follow-up work of another kind queued by an urgent job in a worker waits this long
+# before the dispatcher may hand it on (within its next run): with beat's 5 s, a
+# receipt is sent 2 to 7 s after its payment, after the burst it came with.
+FOLLOW_UP_HOLD = timedelta(seconds=2)
 
 
 @dataclass
@@ -89,13 +102,15 @@ def job_path(job: Callable | str) -> str:
 
 def enqueue(job: Callable | str, *, key: str, kind: str, **kwargs) -> int | None:
     """Record `job(**kwargs)` to run once, after the caller's transaction commits (at
-    once outside a transaction); returns the message's id. `key` is the side effect's
+    once outside a transaction; held for the dispatcher when an urgent job in a worker
+    queues work of another kind); returns the message's id. `key` is the side effect's
     idempotency key: a second message with the same key is not recorded (None).
     `kwargs` must be JSON."""
     if kind not in settings.CELERY_QUEUES_BY_KIND:
         raise ValueError(f"unknown outbox kind {kind!r}")
     path = job_path(job)
     now = timezone.now()
+    held = kind != OutboxMessage.Kind.URGENT and in_worker_job(OutboxMessage.Kind.URGENT)
     # One statement, no savepoint: a duplicate key inserts nothing and returns no row.
     with connection.cursor() as cursor:
         cursor.execute(
@@ -107,14 +122,15 @@ def enqueue(job: Callable | str, *, key: str, kind: str, **kwargs) -> int | None
                 kind,
                 request_id.get()[:100],
                 now,
-                now + PUBLISH_GRACE,
+                now + (FOLLOW_UP_HOLD if held else PUBLISH_GRACE),
             ],
         )
         row = cursor.fetchone()
     if row is None:
         return None
     pk = row[0]
-    transaction.on_commit(lambda: publish(pk, kind=kind, ticket=0), robust=True)
+    if not held:
+        transaction.on_commit(lambda: publish(pk, kind=kind, ticket=0), robust=True)
     return pk
 
 
@@ -276,10 +292,21 @@ def _record_failure(message: OutboxMessage, error: Exception) -> str:
 
 
 def dispatch_due(*, now: datetime | None = None, batch_size: int = DISPATCH_BATCH) -> int:
-    """Periodic: publish (or, in-process, run) up to `batch_size` messages that are due:
-    never published or lost (past `PUBLISH_GRACE`), waiting for a retry, or claimed by
-    a process whose lease expired. Returns how many it handed on."""
-    now = now or timezone.now()
+    """Periodic: publish (or, in-process, run) the messages that are due: never
+    published or lost (past `PUBLISH_GRACE`), held (`FOLLOW_UP_HOLD`), waiting for a
+    retry, or claimed by a process whose lease expired; `batch_size` at a time, batch
+    after batch while they come full, for `DISPATCH_SECONDS` at most. Returns how many
+    it handed on."""
+    started, handed = time.monotonic(), 0
+    while True:
+        handed_now, full = _dispatch_batch(now or timezone.now(), batch_size)
+        handed += handed_now
+        if not full or time.monotonic() - started >= DISPATCH_SECONDS:
+            return handed
+
+
+def _dispatch_batch(now: datetime, batch_size: int) -> tuple[int, bool]:
+    """Hand on up to `batch_size` due messages: (how many, whether all of a full batch)."""
     with transaction.atomic():
         rows = list(
             OutboxMessage.objects.select_for_update(skip_locked=True)
@@ -301,7 +328,7 @@ def dispatch_due(*, now: datetime | None = None, batch_size: int = DISPATCH_BATC
         if not publish(pk, kind=kind, ticket=attempts):
             break  # the broker is down: the rest wait for the next run
         handed += 1
-    return handed
+    return handed, handed == batch_size
 
 
 # Done messages are kept this long (to read in the admin, and so that a key seen again

@@ -19,3 +19,13 @@ def two_emails(*, to: list[str]) -> None:
     """One message per address, each sent on its own."""
     for address in to:
         EmailMessage(subject=f"Hello {address}", body="Two of a kind.", to=[address]).send()
+
+
+def pay_and_follow_up(*, label: str) -> None:
+    """An urgent job that queues work of its own urgency and an email, as a paid
+    change queues its push and its receipt."""
+    import outbox
+
+    record(label=label)
+    outbox.enqueue(record, key=f"{label}:urgent", kind="urgent", label=f"{label}-urgent")
+    outbox.enqueue(record, key=f"{label}:email", kind="email", label=f"{label}-email")

@@ -67,6 +67,7 @@ from benchmarks.delivery_latency import (  # noqa: E402
     signed_increase,
     worker_environment_shown,
 )
+from tests.faults.harness import Beat  # noqa: E402
 
 BURST_PREFIX = "bench-burst-"
 GOAL_P95_MS = 1000.0
@@ -160,6 +161,39 @@ def wait_applied(paid: Paid, timeout: float = 30) -> None:
         time.sleep(0.005)
 
 
+def receipts_sent(changes: list[Paid]) -> dict[int, datetime]:
+    """subscription id -> when its payment's receipt was sent (the outbox job done)."""
+    from billing.models import Payment
+    from outbox.models import OutboxMessage
+
+    payments = dict(
+        Payment.objects.filter(seat_change_id__in=[p.seat_change_id for p in changes]).values_list(
+            "pk", "subscription_id"
+        )
+    )
+    done = OutboxMessage.objects.filter(
+        key__in=[f"receipt:{pk}" for pk in payments], done_at__isnull=False
+    ).values_list("key", "done_at")
+    return {payments[int(key.split(":")[1])]: at for key, at in done}
+
+
+def wait_receipts(changes: list[Paid], timeout: float = 60) -> None:
+    """Until every change's receipt is sent (queued by the urgent job, handed on by the
+    dispatcher that beat runs), or `timeout`; a missing one is reported by `samples`."""
+    deadline = time.monotonic() + timeout
+    while len(receipts_sent(changes)) < len(changes) and time.monotonic() < deadline:
+        time.sleep(0.2)
+
+
+def drop_outbox_leftovers() -> int:
+    """Outbox messages an earlier run left undone (its queues purged, its organizations
+    dropped): this run's dispatcher would hand them on in front of this run's."""
+    from outbox.models import OutboxMessage
+
+    deleted, _ = OutboxMessage.objects.filter(done_at__isnull=True).delete()
+    return deleted
+
+
 def one_at_a_time(changes: list[Paid], receiver: Receiver) -> None:
     for paid in changes:
         seen = receiver.count
@@ -206,6 +240,7 @@ def samples(changes: list[Paid], receiver: Receiver) -> tuple[list[dict], list[s
             "subscription_id", "paid_at"
         )
     )
+    receipts = receipts_sent(changes)
     problems, rows, received = [], [], set()
     for arrived, _, headers, body in receiver.items:
         sync = syncs.get(headers.get("webhook-id"))
@@ -227,10 +262,15 @@ def samples(changes: list[Paid], receiver: Receiver) -> tuple[list[dict], list[s
                 "received": (arrived - paid.started) * 1000,
                 "paid": (paid_at[sync.subscription_id].timestamp() - paid.started_wall) * 1000,
                 "recorded": (sync.delivered_at.timestamp() - paid.started_wall) * 1000,
+                "receipt": (receipts[paid.subscription_id].timestamp() - paid.started_wall) * 1000
+                if paid.subscription_id in receipts
+                else None,
             }
         )
     if len(received) != len(changes):
         problems.append(f"{len(changes) - len(received)} pushes never received")
+    if len(receipts) != len(changes):
+        problems.append(f"{len(changes) - len(receipts)} receipts not sent within a minute")
     return rows, problems
 
 
@@ -253,8 +293,11 @@ def burst_cpu(before: dict, seconds: float, workers: list[CeleryWorker], changes
 def summary(label: str, rows: list[dict]) -> list[str]:
     lines = []
     for key, name in (("received", "payment → org received"), ("paid", "payment → paid, applied"),
-                      ("recorded", "payment → delivery recorded")):  # fmt: skip
-        values = [row[key] for row in rows]
+                      ("recorded", "payment → delivery recorded"),
+                      ("receipt", "payment → receipt sent")):  # fmt: skip
+        values = [row[key] for row in rows if row[key] is not None]
+        if not values:
+            continue
         lines.append(
             f"| {label}, {name} | {len(values)} | {percentile(values, 50):.0f} | "
             f"{percentile(values, 95):.0f} | {max(values):.0f} |"
@@ -280,6 +323,8 @@ def trial(shape: str, round_: int, changes: list[Paid], singles: int, args, work
 
     purge_queue()
     workers, nices = [], []
+    beat = Beat(dict(os.environ), name=f"bench-burst-{round_}")
+    beat.log_path = Path(workdir) / f"beat-{round_}.log"
     try:
         for name, kinds, concurrency, nice in shape_workers(shape, args.urgent_concurrency):
             queues = kinds and ",".join(settings.CELERY_QUEUES_BY_KIND[kind] for kind in kinds.split(","))
@@ -294,11 +339,14 @@ def trial(shape: str, round_: int, changes: list[Paid], singles: int, args, work
             weighed = weigh(worker, nice)
             if round_ == 1:
                 print(f"worker ({shape}): {worker_environment_shown()} {worker.shown()}{weighed}")
+        beat.start()
         one_at_a_time(changes[:singles], receiver)
         cpu_before, started = cpu_ticks_by_process(), time.monotonic()
         recorded = burst(changes[singles:], receiver)
         cpu = burst_cpu(cpu_before, time.monotonic() - started, workers, len(changes) - singles)
+        wait_receipts(changes)
     finally:
+        beat.stop()
         for worker in workers:
             worker.stop()
     single_rows, single_problems = samples(changes[:singles], receiver)
@@ -334,6 +382,8 @@ def main() -> int:
             setup_django()
             busy = busy_cpu_percent()
             print(f"CPU busy before starting: {busy:.0f}% of {os.cpu_count()} cores")
+            if dropped := drop_outbox_leftovers():
+                print(f"Dropped {dropped} outbox messages earlier runs left undone")
             per_trial = args.singles + args.burst
             runs = [(round_, shape) for round_ in range(1, args.rounds + 1) for shape in shapes]
             subscriptions = seed(per_trial * len(runs), receiver.url, prefix=BURST_PREFIX)

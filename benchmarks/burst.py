@@ -2,7 +2,7 @@
 connected org receiving the new count.
 
     .venv/bin/python benchmarks/burst.py [--burst 100] [--singles 30] [--rounds 1]
-        [--shapes compose,one-worker] [--urgent-concurrency 8]
+        [--shapes compose,one-worker] [--urgent-concurrency 4]
 
 For each shape of workers and round, seeds `--singles` + `--burst` organizations,
 each with a live subscription and a signed-webhook connected org pointing at one local
@@ -10,15 +10,17 @@ receiver (127.0.0.1), and for each a signed increase awaiting payment with its P
 (not timed). A change is paid the way Stripe tells us: its `payment_intent.succeeded`
 webhook, signed, is recorded by `billing.webhooks.stripe_event_record` (what the
 webhook view calls; the clock starts just before), which queues `process_stripe_event`
-on commit; a worker marks the payment succeeded and applies the change (quantity,
-SeatSync row; the push, the receipt and the card-on-file update queued on commit); a
-worker pushes the count. The clock stops when the receiver gets the signed POST.
+on commit; an urgent worker marks the payment succeeded, applies the change (quantity,
+SeatSync row) and, right after its commit, pushes the count; the receipt and the
+card-on-file update it queued wait for the dispatcher (`FOLLOW_UP_HOLD`), which beat
+runs, as in compose. The clock stops when the receiver gets the signed POST; each
+receipt is timed too (payment → receipt sent).
 
 - one at a time: `--singles` changes, each paid once the previous one was applied;
 - burst: `--burst` changes paid at once (their webhooks recorded back to back).
 
 Shapes, alternating round after round: `compose`, the workers as docker-compose.yml
-runs them: one for the urgent queue (`-Q urgent --concurrency 8`, or
+runs them, with beat: one for the urgent queue (`-Q urgent --concurrency 4`, or
 `--urgent-concurrency`) and one for emails and batch work (`-Q email,batch
 --concurrency 2`, with compose's CPU weight: a quarter of the urgent one's, set here
 on its session's autogroup, `BACKGROUND_AUTOGROUP_NICE`); `one-worker`, one worker
@@ -71,7 +73,7 @@ from tests.faults.harness import Beat  # noqa: E402
 
 BURST_PREFIX = "bench-burst-"
 GOAL_P95_MS = 1000.0
-URGENT_CONCURRENCY = 8  # as docker-compose.yml's worker-urgent
+URGENT_CONCURRENCY = 4  # as docker-compose.yml's worker-urgent (tests/test_deployment.py)
 
 
 # docker-compose.yml gives the background worker cpu_shares 256 (the urgent one has the

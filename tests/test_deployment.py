@@ -160,6 +160,13 @@ def test_worker_and_beat_run_the_seatmgr_celery_app(compose):
     assert compose["services"]["beat"]["command"].startswith("celery -A seatmgr beat ")
 
 
+def test_the_burst_benchmark_runs_the_urgent_worker_as_compose_does(compose):
+    from benchmarks.burst import URGENT_CONCURRENCY
+
+    command = interpolate(compose["services"]["worker-urgent"]["command"])
+    assert f"--concurrency {URGENT_CONCURRENCY} " in command
+
+
 def test_the_background_worker_yields_the_cpu_to_the_urgent_one_on_a_shared_host(compose):
     # A burst of receipts (a PDF each) must not slow the paid pushes beside it.
     shares = {name: compose["services"][name].get("cpu_shares", 1024) for name in ("worker-urgent", "worker")}

@@ -197,6 +197,53 @@ def accounts_list(*, scope: StaffScope, search: str = "") -> QuerySet[Organizati
     ).order_by("name", "pk")
 
 
+@dataclass(frozen=True)
+class ListPage:
+    """One page of a list paged without counting it: Previous and Next, no "of N"."""
+
+    object_list: list
+    number: int
+    has_next: bool
+
+    @property
+    def has_previous(self) -> bool:
+        return self.number > 1
+
+    @property
+    def has_other_pages(self) -> bool:
+        return self.has_previous or self.has_next
+
+    @property
+    def previous_page_number(self) -> int:
+        return self.number - 1
+
+    @property
+    def next_page_number(self) -> int:
+        return self.number + 1
+
+
+def list_page(queryset: QuerySet, *, number, size: int) -> ListPage:
+    """Page `number` (as typed in the query string) of the ordered `queryset`, `size` rows
+    a page. It reads `size + 1` rows, the last only to know whether a Next page exists,
+    so no request counts every match (a search matching 10,000 organizations costs what
+    one matching 10 does). As with Django's `Paginator.get_page` (the approvals queue's),
+    what is not a whole number is page 1 and a number no page has (0, negative, past
+    the end) is the last page: only then are the matches counted, to find it."""
+    text = number.strip() if isinstance(number, str) else ""
+    if not numbers.is_digits(text.removeprefix("-")):
+        wanted = 1
+    elif text.startswith("-"):
+        wanted = 0
+    else:  # None for a page past any end the database could hold
+        wanted = numbers.whole_number(text, maximum=numbers.BIGINT_MAX // size - 1) or 0
+    if wanted:
+        rows = list(queryset[(wanted - 1) * size : wanted * size + 1])
+        if rows or wanted == 1:
+            return ListPage(object_list=rows[:size], number=wanted, has_next=len(rows) > size)
+    last = max(1, -(-queryset.count() // size))
+    return ListPage(object_list=list(queryset[(last - 1) * size : last * size]), number=last, has_next=False)
+
+
 def _count_of(queryset: QuerySet) -> Coalesce:
     return Coalesce(
         Subquery(queryset.order_by().values(group=Value(1)).annotate(count=Count("pk")).values("count")),

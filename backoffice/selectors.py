@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Subquery, Value, Window
 from django.db.models.functions import Coalesce, RowNumber
 from django.utils import timezone
+from django.utils.timesince import timesince
 
 from accounts.models import User
 from agreements.models import Agreement
@@ -64,6 +65,7 @@ class ApprovalRow:
     waiting_since: datetime
     business_waited: timedelta
     has_signed_agreement: bool
+    waited: str  # "3 days, 5 hours" (Django's timesince), at the instant of `business_waited`
 
     @property
     def overdue(self) -> bool:
@@ -90,7 +92,7 @@ def _licences_in_use_subquery():
 def awaiting_approval(scope: StaffScope) -> QuerySet[SeatChange]:
     return scope.restrict(
         SeatChange.objects.filter(state=SeatChange.State.AWAITING_APPROVAL).select_related(
-            "subscription__plan__product", "subscription__organization__account_manager", "requested_by"
+            "subscription__plan__product", "subscription__organization__account_manager"
         )
     )
 
@@ -141,6 +143,7 @@ def approval_row(change: SeatChange, *, now: datetime) -> ApprovalRow:
         waiting_since=since,
         business_waited=business_time_between(since, now),
         has_signed_agreement=change.has_signed_agreement,
+        waited=timesince(since, now),
     )
 
 

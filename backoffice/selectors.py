@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Subquery, Value, Window
 from django.db.models.functions import Coalesce, RowNumber
 from django.utils import timezone
+from django.utils.timesince import timesince
 
 from accounts.models import User
 from agreements.models import Agreement
@@ -64,6 +65,7 @@ class ApprovalRow:
     waiting_since: datetime
     business_waited: timedelta
     has_signed_agreement: bool
+    waited: str  # "3 days, 5 hours" (Django's timesince), at the instant of `business_waited`
 
     @property
     def overdue(self) -> bool:
@@ -90,7 +92,7 @@ def _licences_in_use_subquery():
 def awaiting_approval(scope: StaffScope) -> QuerySet[SeatChange]:
     return scope.restrict(
         SeatChange.objects.filter(state=SeatChange.State.AWAITING_APPROVAL).select_related(
-            "subscription__plan__product", "subscription__organization__account_manager", "requested_by"
+            "subscription__plan__product", "subscription__organization__account_manager"
         )
     )
 
@@ -141,6 +143,7 @@ def approval_row(change: SeatChange, *, now: datetime) -> ApprovalRow:
         waiting_since=since,
         business_waited=business_time_between(since, now),
         has_signed_agreement=change.has_signed_agreement,
+        waited=timesince(since, now),
     )
 
 
@@ -195,6 +198,53 @@ def accounts_list(*, scope: StaffScope, search: str = "") -> QuerySet[Organizati
             )
         ),
     ).order_by("name", "pk")
+
+
+@dataclass(frozen=True)
+class ListPage:
+    """One page of a list paged without counting it: Previous and Next, no "of N"."""
+
+    object_list: list
+    number: int
+    has_next: bool
+
+    @property
+    def has_previous(self) -> bool:
+        return self.number > 1
+
+    @property
+    def has_other_pages(self) -> bool:
+        return self.has_previous or self.has_next
+
+    @property
+    def previous_page_number(self) -> int:
+        return self.number - 1
+
+    @property
+    def next_page_number(self) -> int:
+        return self.number + 1
+
+
+def list_page(queryset: QuerySet, *, number, size: int) -> ListPage:
+    """Page `number` (as typed in the query string) of the ordered `queryset`, `size` rows
+    a page. It reads `size + 1` rows, the last only to know whether a Next page exists,
+    so no request counts every match (a search matching 10,000 organizations costs what
+    one matching 10 does). As with Django's `Paginator.get_page` (the approvals queue's),
+    what is not a whole number is page 1 and a number no page has (0, negative, past
+    the end) is the last page: only then are the matches counted, to find it."""
+    text = number.strip() if isinstance(number, str) else ""
+    if not numbers.is_digits(text.removeprefix("-")):
+        wanted = 1
+    elif text.startswith("-"):
+        wanted = 0
+    else:  # None for a page past any end the database could hold
+        wanted = numbers.whole_number(text, maximum=numbers.BIGINT_MAX // size - 1) or 0
+    if wanted:
+        rows = list(queryset[(wanted - 1) * size : wanted * size + 1])
+        if rows or wanted == 1:
+            return ListPage(object_list=rows[:size], number=wanted, has_next=len(rows) > size)
+    last = max(1, -(-queryset.count() // size))
+    return ListPage(object_list=list(queryset[(last - 1) * size : last * size]), number=last, has_next=False)
 
 
 def _count_of(queryset: QuerySet) -> Coalesce:

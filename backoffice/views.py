@@ -165,8 +165,10 @@ def reject(request, number: str):
 @require_GET
 def accounts(request):
     search = request.GET.get("q", "")[:100]
-    page = Paginator(selectors.accounts_list(scope=request.scope, search=search), QUEUE_PAGE_SIZE).get_page(
-        request.GET.get("page")
+    page = selectors.list_page(
+        selectors.accounts_list(scope=request.scope, search=search),
+        number=request.GET.get("page"),
+        size=QUEUE_PAGE_SIZE,
     )
     return render(request, "backoffice/accounts.html", {"page": page, "search": search})
 

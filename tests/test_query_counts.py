@@ -4,7 +4,7 @@ per licence or per subscription (My subscriptions tells each renewal and where e
 seat count stands in the org without asking per subscription).
 
 The same pages and the back office's lists make as many queries for 120 organizations
-(`manage.py seed_scale`) as for 40.
+(`manage.py seed_scale`) as for 60 (two pages of accounts at both sizes).
 
 Counts only, never timings. "Manage licences" lists every user on one page, so its
 size still grows with the users; its query count must not.
@@ -174,7 +174,7 @@ def test_my_subscriptions_tells_every_renewal_and_push():
 
 # --- More organizations --------------------------------------------------------------
 
-FEWER_ORGS, MORE_ORGS = 40, 120
+FEWER_ORGS, MORE_ORGS = 60, 120
 
 
 def seeded_clients() -> dict[str, Client]:
@@ -216,6 +216,7 @@ def seeded_paths() -> list[tuple[str, str]]:
         ("/backoffice/accounts/", "manager"),
         ("/backoffice/accounts/?q=Customer", "manager"),
         ("/backoffice/accounts/?q=Customer&page=2", "manager"),
+        ("/backoffice/accounts/?q=Customer&page=99", "manager"),  # past the end: the last page
         (f"/backoffice/accounts/{large}/", "manager"),
     ]
 

@@ -15,7 +15,7 @@ from agreements.models import Agreement
 from audit.models import AuditEvent
 from billing.models import Payment
 from licensing import selectors as licensing
-from licensing.models import LicenceAssignment, SeatSyncAttempt
+from licensing.models import SeatSyncAttempt
 from subscriptions import numbers
 from subscriptions.links import LINK_ACTIONS_EMAILED
 from subscriptions.models import (
@@ -76,19 +76,6 @@ class ApprovalRow:
         return len(self.seat_change.licences_to_free)
 
 
-def _licences_in_use_subquery():
-    return Coalesce(
-        Subquery(
-            LicenceAssignment.objects.filter(subscription=OuterRef("subscription"))
-            .order_by()
-            .values("subscription")
-            .annotate(count=Count("pk"))
-            .values("count")
-        ),
-        0,
-    )
-
-
 def awaiting_approval(scope: StaffScope) -> QuerySet[SeatChange]:
     return scope.restrict(
         SeatChange.objects.filter(state=SeatChange.State.AWAITING_APPROVAL).select_related(
@@ -113,7 +100,7 @@ def approvals_queryset(
     `approval_row`."""
     now = now or timezone.now()
     changes = awaiting_approval(scope).annotate(
-        licences_in_use=_licences_in_use_subquery(),
+        licences_in_use=licensing.assigned_licences("subscription"),
         decrease_size=F("old_quantity") - F("new_quantity"),
         has_signed_agreement=Exists(
             Agreement.objects.filter(seat_change=OuterRef("pk"), signed_at__isnull=False)
